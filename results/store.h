@@ -1,0 +1,266 @@
+// The results store: one SQLite file that holds every study, trial, metric,
+// agent and event of a search. This is the only code in hpo that speaks SQL.
+//
+// Contract in brief
+// - One writer, many readers. Store::open(path, kWriter) takes an exclusive
+//   lock on "<path>.lock" (flock, released by the kernel when the process
+//   dies, even by SIGKILL); a second writer of the same file, in this process
+//   or another, gets "database X is already being written by pid N" at once.
+//   Readers (kReadOnly) never block the writer and never see a half-written
+//   transaction (WAL mode).
+// - kReadOnly never creates or changes a file: a missing file, a file that is
+//   not an hpo database, or a schema older or newer than this build are
+//   errors that say so. kWriter creates a missing file and applies forward
+//   migrations to an older one; a newer schema is refused by both.
+// - Durability: WAL with synchronous=NORMAL. A crash of the process (SIGKILL,
+//   abort) loses only the transaction that was open; committed ones survive
+//   and the file is never corrupted. A power loss or kernel crash may also
+//   roll back the last few committed transactions (never a partial one and
+//   never a corrupted file). We accept that trade because the scheduler
+//   commits once per loop turn, and fsync per turn would cap it at the disk's
+//   flush rate; a rolled-back turn is recovered like a crash (trials shown
+//   RUNNING become INTERRUPTED and are requeued). OpenOptions::durable selects
+//   synchronous=FULL for users who want the other trade.
+// - Every write either runs in its own implicit transaction, or inside the
+//   Transaction returned by begin(): the scheduler batches all writes of one
+//   loop turn in one Transaction.
+// - Lifecycle events are logged by the store itself, in the same transaction
+//   as the change: start_trial logs "assigned", requeue_trial "requeued",
+//   finish_trial the lower-case state ("completed", "pruned", "failed",
+//   "interrupted"), mark_running_interrupted "interrupted". Callers log
+//   everything else (agent joined/lost, lease expired, study started...) with
+//   append_event.
+// - Metrics belong to an attempt: record_metric stores the trial's current
+//   attempt, and every read (history, metrics, leaderboard by metric) sees
+//   only the current attempt's values, so a retried trial starts clean.
+// - Threads: a Store (and its Transaction) is used by one thread at a time.
+//   Store is move-only; a Transaction stays valid if its Store is moved.
+// - Times are double seconds since the Unix epoch, given by the caller (the
+//   scheduler's injected clock). Ids are the database's int64 row ids; a
+//   trial's `number` is its 0-based index within its study.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "search/error.h"
+#include "search/trial.h"
+
+namespace hpo::results {
+
+using search::Direction;
+using search::TrialState;
+
+// The schema version this build writes (PRAGMA user_version of the file).
+inline constexpr int kSchemaVersion = 2;
+// PRAGMA application_id of every hpo database ("HPO1").
+inline constexpr std::int32_t kApplicationId = 0x48504F31;
+
+enum class OpenMode { kReadOnly, kWriter };
+
+struct OpenOptions {
+  bool durable = false;         // synchronous=FULL (fsync per commit) instead of NORMAL
+  int busy_timeout_ms = 5000;   // how long to wait on SQLite locks (checkpoints, WAL recovery)
+};
+
+struct StudyRow {
+  std::int64_t id = 0;
+  std::string name;             // unique in a database
+  nlohmann::json spec;          // the full study file, as given
+  std::string metric;           // objective metric name
+  Direction direction = Direction::kMinimize;
+  std::int64_t seed = 0;
+  std::string status = "running";  // "running" | "finished" | "interrupted"
+  double created = 0.0;
+  double updated = 0.0;
+};
+
+struct TrialRow {
+  std::int64_t id = 0;
+  std::int64_t study = 0;
+  std::int64_t number = 0;
+  TrialState state = TrialState::kQueued;
+  nlohmann::json config;
+  std::string hash;
+  std::optional<double> value;  // objective
+  std::int64_t attempt = 0;     // 0 until first started; start_trial sets it
+  std::string lease;            // empty when none
+  std::string agent;            // empty when none
+  double queued = 0.0;
+  std::optional<double> started;
+  std::optional<double> finished;
+  std::string error;
+  std::string log_tail;
+};
+
+struct MetricRow {
+  std::int64_t trial = 0;       // trial id
+  std::int64_t number = 0;      // trial number within its study
+  std::int64_t step = 0;
+  std::string name;
+  double value = 0.0;
+  double time = 0.0;
+};
+
+struct AgentRow {
+  std::string id;
+  std::string host;
+  nlohmann::json gpus;
+  int slots = 0;
+  double first_seen = 0.0;
+  double last_seen = 0.0;
+};
+
+struct EventRow {
+  std::int64_t id = 0;
+  std::optional<std::int64_t> study;
+  std::optional<std::int64_t> trial;
+  std::string kind;
+  nlohmann::json detail;
+  double time = 0.0;
+};
+
+// One `--where` condition: the config value at a dotted path (lists as [i],
+// e.g. "net.conv[0].filters") equals `value` (numbers compare by value, so
+// 128 matches 128.0; true/false match JSON booleans).
+struct Filter {
+  std::string path;
+  nlohmann::json value;
+};
+
+// Parses "path=value"; the value is read as JSON when it is valid JSON
+// (1e-3, true, "x", null) and as a plain string otherwise (adam).
+Result<Filter> parse_filter(std::string_view text);
+
+// How a trial scores on a metric other than the objective.
+enum class Aggregate { kBest, kLast };
+
+struct LeaderboardQuery {
+  std::size_t top = 10;                 // 0 = all
+  std::vector<Filter> where;            // all must hold
+  std::string metric;                   // empty = the study's objective (trials.value)
+  Aggregate aggregate = Aggregate::kBest;  // for a non-objective metric
+  std::optional<Direction> direction;   // default: the study's direction
+  std::vector<TrialState> states = {TrialState::kCompleted};  // which trials are ranked
+};
+
+struct LeaderboardEntry {
+  std::int64_t rank = 0;                // 1-based
+  double score = 0.0;                   // the value ranked on
+  TrialRow trial;
+};
+
+class Store {
+ public:
+  // See the contract above. Errors name the path and say what is wrong.
+  static Result<Store> open(const std::string& path, OpenMode mode, OpenOptions options = {});
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();  // releases the writer lock
+
+  const std::string& path() const;
+  OpenMode mode() const;
+
+  struct Impl;
+
+  // Rolls back on destruction unless committed. Only one may be open at a time.
+  class Transaction {
+   public:
+    Transaction(Transaction&&) noexcept;
+    Transaction& operator=(Transaction&&) noexcept;
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    ~Transaction();
+    Status commit();
+    void rollback();
+
+   private:
+    friend class Store;
+    explicit Transaction(Impl* impl) : impl_(impl) {}
+    Impl* impl_ = nullptr;  // the Store's state (stable across moves); nullptr once finished
+  };
+  // BEGIN IMMEDIATE (writer only).
+  Result<Transaction> begin();
+
+  // --- studies ---
+  Result<std::int64_t> create_study(const StudyRow& study);  // id/created/updated from args
+  Result<std::optional<StudyRow>> find_study(std::string_view name);
+  Result<std::optional<StudyRow>> get_study(std::int64_t id);
+  Result<std::vector<StudyRow>> list_studies();              // by id
+  Status set_study_status(std::int64_t study, std::string_view status, double time);
+  // Replaces the stored spec (e.g. a raised budget on resume); objective,
+  // direction and seed stay as created.
+  Status update_study_spec(std::int64_t study, const nlohmann::json& spec, double time);
+  // Trials of a study by state (states with no trials are absent).
+  Result<std::map<TrialState, std::int64_t>> count_trials(std::int64_t study);
+
+  // --- trials ---
+  // A new QUEUED trial, attempt 0. `number` must be unique in the study.
+  Result<std::int64_t> add_trial(std::int64_t study, std::int64_t number,
+                                 const nlohmann::json& config, std::string_view hash,
+                                 double time);
+  // RUNNING under (attempt, lease) on `agent`; clears value, error, finish time.
+  Status start_trial(std::int64_t trial, std::int64_t attempt, std::string_view lease,
+                     std::string_view agent, double time);
+  // Stores one intermediate value for the trial's current attempt; a second
+  // value for the same (name, step) replaces the first.
+  Status record_metric(std::int64_t trial, std::int64_t step, std::string_view name,
+                       double value, double time);
+  // Terminal state: COMPLETED, PRUNED, FAILED or INTERRUPTED (others are refused).
+  Status finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
+                      std::string_view error, std::string_view log_tail, double time);
+  // Back to QUEUED (a retry); lease and agent cleared, attempt kept (the next
+  // start_trial gives the new attempt).
+  Status requeue_trial(std::int64_t trial, double time);
+  // Recovery after a scheduler crash: every RUNNING trial of every study
+  // becomes INTERRUPTED. Returns how many.
+  Result<std::int64_t> mark_running_interrupted(double time);
+
+  Result<std::vector<TrialRow>> trials(std::int64_t study,
+                                       std::optional<TrialState> state = std::nullopt);
+  Result<std::optional<TrialRow>> find_trial(std::int64_t study, std::int64_t number);
+  Result<std::optional<TrialRow>> get_trial(std::int64_t trial);
+
+  // Every trial of the study in number order with its objective intermediates
+  // (the study's objective metric, by step, current attempt), so a resumed
+  // sampler is rebuilt from the file. Two queries; fine at 100,000 trials.
+  Result<search::History> history(std::int64_t study);
+
+  // Metrics of one trial's current attempt, by (name, step).
+  Result<std::vector<MetricRow>> metrics(std::int64_t trial);
+  // Metrics of every trial of a study (current attempts), by (number, name, step).
+  Result<std::vector<MetricRow>> study_metrics(std::int64_t study);
+
+  // --- agents and events ---
+  Status upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
+                      int slots, double time);
+  Result<std::vector<AgentRow>> agents();
+  Status append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,
+                      std::string_view kind, const nlohmann::json& detail, double time);
+  // Newest last; `limit` 0 = all.
+  Result<std::vector<EventRow>> events(std::optional<std::int64_t> study, std::size_t limit = 0);
+
+  // --- leaderboard ---
+  // Ranked trials of `study`; ties broken by trial number. Uses the index
+  // (study, state, value) for the objective: milliseconds at 100,000 trials.
+  Result<std::vector<LeaderboardEntry>> leaderboard(std::int64_t study,
+                                                    const LeaderboardQuery& query);
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+using Transaction = Store::Transaction;
+
+}  // namespace hpo::results
