@@ -1,0 +1,65 @@
+// A study file: the objective, the sampler and pruner with their options, the
+// budget, what a trial runs, and the search space (see the README's "Study
+// file"). parse_study validates all of it and fills every default, so the
+// StudySpec a caller gets is complete: sampler/pruner/trial JSON carry every
+// option with its value.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "search/error.h"
+#include "search/space.h"
+#include "search/trial.h"
+
+namespace hpo::search {
+
+struct StudySpec {
+  std::string name;              // required, non-empty; unique in a database
+  std::string objective_metric;  // objective.metric (required)
+  Direction direction = Direction::kMinimize;  // objective.direction (required)
+  // {"type": "random"|"grid"|"sobol"|"halton"|"tpe"|"evolution", options...}
+  // with every option of that type present. Default {"type": "tpe"}.
+  nlohmann::json sampler;
+  // {"type": "median", "warmup_steps": N, "min_trials": M} or {"type": "none"}.
+  // Default {"type": "none"}.
+  nlohmann::json pruner;
+  std::uint64_t seed = 0;         // default 0
+  std::int64_t max_trials = 20;   // budget.max_trials, >= 1, default 20
+  int max_parallel = 1;           // budget.max_parallel, >= 1, default 1
+  double max_seconds = 0.0;       // budget.max_seconds, 0 = no time limit
+  std::optional<double> target;   // budget.target: stop once the best reaches it
+  int max_retries = 0;            // budget.max_retries, >= 0, default 0
+  // The "trial" object with defaults filled, by kind:
+  //  builtin: {"kind","function": branin|hartmann6|sleep,"seconds": 1.0,"steps": 0}
+  //  native:  {"kind","base": {},"device": "auto","threads": 1,"timeout_seconds": 0}
+  //  command: {"kind","command": "...","workdir": ".","timeout_seconds": 0,"env": {}}
+  nlohmann::json trial;
+  Space space;
+  nlohmann::json raw;  // the study file's object as read
+};
+
+// Validates one study object. Errors read "FILE: path: message", e.g.
+// "s.json: budget.max_parallel: must be an integer >= 1 (got 0)". Unknown
+// keys at any level are errors.
+Result<StudySpec> parse_study(const nlohmann::json& study, std::string_view file);
+
+// Reads and parses a JSON file (comments allowed). A syntax error reads
+// "FILE:LINE:COLUMN: invalid JSON: ..."; an unreadable file "FILE: cannot read: ...".
+Result<nlohmann::json> read_json_file(const std::string& path);
+
+// read_json_file + parse_study.
+Result<StudySpec> load_study_file(const std::string& path);
+
+// Checks a "sampler" object and fills its defaults; `path` prefixes errors
+// (e.g. "FILE: sampler"). Used by parse_study and by `hpo space sample --sampler`.
+Result<nlohmann::json> normalize_sampler(const nlohmann::json& sampler, std::string_view where);
+
+// Same for a "pruner" object.
+Result<nlohmann::json> normalize_pruner(const nlohmann::json& pruner, std::string_view where);
+
+}  // namespace hpo::search
