@@ -1,0 +1,82 @@
+// Helpers shared by the results/ tests: a temporary directory and a study.
+#pragma once
+
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+
+#include "results/store.h"
+
+namespace hpo::results::testing {
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hpo-results-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline StudyRow study_row(const std::string& name, Direction direction = Direction::kMaximize,
+                          const std::string& metric = "val_accuracy") {
+  StudyRow s;
+  s.name = name;
+  s.metric = metric;
+  s.direction = direction;
+  s.seed = 42;
+  s.spec = {{"name", name},
+            {"objective",
+             {{"metric", metric}, {"direction", std::string(search::to_string(direction))}}},
+            {"budget", {{"max_trials", 20}}}};
+  s.created = 1000.0;
+  return s;
+}
+
+inline Store open_writer(const std::string& path) {
+  auto store = Store::open(path, OpenMode::kWriter);
+  if (!store) FAIL(store.error().message);
+  return std::move(*store);
+}
+
+inline Store open_reader(const std::string& path) {
+  auto store = Store::open(path, OpenMode::kReadOnly);
+  if (!store) FAIL(store.error().message);
+  return std::move(*store);
+}
+
+// Unwraps a Result in a test, failing with its message.
+template <class T>
+T ok(Result<T> r) {
+  if (!r) FAIL(r.error().message);
+  return std::move(*r);
+}
+inline void ok(Status s) {
+  if (!s) FAIL(s.error().message);
+}
+
+// Adds a COMPLETED trial with `value` as objective and config {"x": x, ...}.
+inline std::int64_t completed_trial(Store& store, std::int64_t study, std::int64_t number,
+                                    const nlohmann::json& config, double value) {
+  auto id = ok(store.add_trial(study, number, config, "h" + std::to_string(number), 10.0 + number));
+  ok(store.start_trial(id, 1, "lease-" + std::to_string(number), "agent-a", 20.0 + number));
+  ok(store.record_metric(id, 1, "val_accuracy", value / 2, 21.0 + number));
+  ok(store.record_metric(id, 2, "val_accuracy", value, 22.0 + number));
+  ok(store.finish_trial(id, TrialState::kCompleted, value, "", "done", 30.0 + number));
+  return id;
+}
+
+}  // namespace hpo::results::testing
