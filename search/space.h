@@ -43,6 +43,7 @@ struct Dimension {
   bool log = false;         // sample uniformly in log space (low > 0)
   double step = 0.0;        // 0 = continuous; kInt: >= 1
   std::int64_t choices = 0; // kCategorical: number of categories (>= 1)
+  bool count = false;       // kInt that is the length of a blocks list
 };
 
 // What a sampler plugs into Space::sample. decide() returns a value in the

@@ -1,0 +1,70 @@
+// Helpers shared by the search/ sources; not part of the public API.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace hpo::search::detail {
+
+// Shortest text that reads back to the same double; integral values below
+// 2^53 print without a decimal point, -0 as 0, non-finite as "nan"/"inf".
+std::string format_number(double value);
+
+// "FILE: WHERE: MESSAGE", leaving out the empty parts.
+std::string located(std::string_view file, std::string_view where, std::string_view message);
+
+}  // namespace hpo::search::detail
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "search/space.h"
+#include "search/trial.h"
+
+namespace hpo::search {
+class Sampler;
+}
+
+namespace hpo::search::detail {
+
+// The generator of one ask: a function of the study seed and the trial number
+// only (never std::random_device), so an ask can be replayed.
+std::mt19937_64 make_rng(std::uint64_t seed, std::int64_t number, std::uint64_t salt = 0);
+
+// A uniform double in [0, 1) with 53 random bits; portable (no <random>
+// distributions, whose output differs between standard libraries).
+inline double uniform01(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
+inline std::uint64_t uniform_index(std::mt19937_64& rng, std::uint64_t n) {
+  return n <= 1 ? 0 : rng() % n;
+}
+
+// Maps u in [0, 1) onto a dimension's domain uniformly (log-uniformly on a
+// log scale; each int/step/category equally likely).
+double from_unit(const Dimension& d, double u);
+
+// Draws every decision uniformly at random.
+class RandomDecider : public Decider {
+ public:
+  explicit RandomDecider(std::mt19937_64& rng) : rng_(rng) {}
+  double decide(const Dimension& d) override { return from_unit(d, uniform01(rng_)); }
+
+ private:
+  std::mt19937_64& rng_;
+};
+
+// A finished trial's objective as a score where lower is better; nullopt for
+// trials that are not COMPLETED with a finite value.
+std::optional<double> score_of(const TrialRecord& trial, Direction direction);
+
+std::unique_ptr<Sampler> make_tpe(const Space& space, const nlohmann::json& options,
+                                  std::uint64_t seed, Direction direction);
+std::unique_ptr<Sampler> make_evolution(const Space& space, const nlohmann::json& options,
+                                        std::uint64_t seed, Direction direction);
+
+}  // namespace hpo::search::detail
