@@ -138,6 +138,36 @@ std::vector<Slot> make_slots(const std::vector<Gpu>& gpus, int slots_per_gpu, in
   return slots;
 }
 
+Result<AgentSlots> plan_slots(std::string_view selection, int slots_per_gpu, int cpu_slots) {
+  if (slots_per_gpu < 1) return fail("--slots-per-gpu: must be >= 1");
+  GpuDiscovery found;
+  if (selection != "none") found = discover_gpus();
+  auto selected = select_gpus(selection, found.gpus);
+  if (!selected) {
+    std::string why = found.gpus.empty() && !found.reason.empty() ? " (" + found.reason + ")" : "";
+    return fail(selected.error().message + why);
+  }
+  AgentSlots out;
+  out.gpus = std::move(*selected);
+  out.slots = make_slots(out.gpus, slots_per_gpu, cpu_slots);
+  if (out.slots.empty()) return fail("no slot: --cpu-slots 0 and no GPU selected");
+  size_t cpu = static_cast<size_t>(std::count_if(out.slots.begin(), out.slots.end(),
+                                                 [](const Slot& s) { return !s.gpu; }));
+  if (out.gpus.empty()) {
+    out.summary = selection == "none" ? "GPUs not used" : "no GPU (" + found.reason + ")";
+  } else {
+    out.summary = std::to_string(out.gpus.size()) + " GPU" + (out.gpus.size() > 1 ? "s" : "") + " (";
+    for (size_t i = 0; i < out.gpus.size(); ++i) {
+      const auto& g = out.gpus[i];
+      out.summary += (i ? ", " : "") + std::to_string(g.index) + ": " + g.name + " " +
+                     std::to_string(g.memory_bytes >> 20) + " MiB";
+    }
+    out.summary += ") x " + std::to_string(slots_per_gpu) + " slot" + (slots_per_gpu > 1 ? "s" : "");
+  }
+  out.summary += ", " + std::to_string(cpu) + " CPU slot" + (cpu == 1 ? "" : "s");
+  return out;
+}
+
 nlohmann::json gpus_json(const std::vector<Gpu>& gpus) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& g : gpus) {

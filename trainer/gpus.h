@@ -48,6 +48,18 @@ struct Slot {
 // cpu_slots < 0 means "default": 1 when there is no GPU slot, else 0.
 std::vector<Slot> make_slots(const std::vector<Gpu>& gpus, int slots_per_gpu, int cpu_slots);
 
+// What `hpo agent --gpus G --slots-per-gpu N --cpu-slots M` works with.
+struct AgentSlots {
+  std::vector<Gpu> gpus;    // the selected GPUs
+  std::vector<Slot> slots;  // never empty
+  std::string summary;      // one line for the log: "2 GPUs (...), 4 slots" / "no GPU (why): 1 CPU slot"
+};
+
+// Discovers GPUs (unless `selection` is "none"), selects them and makes the slots.
+// Fails for a bad --gpus list, a GPU index that was not found (with the
+// discovery's reason), or no slot at all.
+Result<AgentSlots> plan_slots(std::string_view selection, int slots_per_gpu, int cpu_slots);
+
 // For HELLO: [{"index":0,"name":"...","memory_bytes":N}, ...].
 nlohmann::json gpus_json(const std::vector<Gpu>& gpus);
 

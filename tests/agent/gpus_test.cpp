@@ -51,3 +51,23 @@ TEST_CASE("slots: N per GPU, CPU slots only when asked or when there is no GPU",
   CHECK_FALSE(cpu[0].gpu.has_value());
   CHECK(make_slots({}, 1, 4).size() == 4);
 }
+
+TEST_CASE("an agent without GPUs plans CPU slots, and a named GPU that is absent is an error", "[gpus]") {
+  auto cpu = hpo::trainer::plan_slots("none", 1, 3);
+  REQUIRE(cpu.has_value());
+  CHECK(cpu->slots.size() == 3);
+  CHECK(cpu->gpus.empty());
+  CHECK(cpu->summary == "GPUs not used, 3 CPU slots");
+  CHECK_FALSE(hpo::trainer::plan_slots("none", 1, 0).has_value());
+  CHECK_FALSE(hpo::trainer::plan_slots("none", 0, 1).has_value());
+  auto found = discover_gpus();
+  if (found.gpus.empty()) {
+    auto missing = hpo::trainer::plan_slots("0", 1, -1);
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().message.find(found.reason) != std::string::npos);
+    auto all = hpo::trainer::plan_slots("all", 1, -1);
+    REQUIRE(all.has_value());
+    CHECK(all->slots.size() == 1);
+    CHECK(all->summary.find("no GPU (") == 0);
+  }
+}
