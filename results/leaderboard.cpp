@@ -78,7 +78,7 @@ Result<std::vector<LeaderboardEntry>> Store::leaderboard(std::int64_t study,
   if (!s) return std::unexpected(s.error());
   if (!*s) return fail(impl_->path + ": no study with id " + std::to_string(study));
   const Direction direction = query.direction.value_or((*s)->direction);
-  const bool objective = query.metric.empty() || query.metric == (*s)->metric;
+  const bool objective = query.metric.empty();
   if (query.states.empty()) return fail("leaderboard: no trial states to rank");
 
   // Binders run in order against positional '?' parameters.

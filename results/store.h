@@ -32,7 +32,9 @@
 //   append_event.
 // - Metrics belong to an attempt: record_metric stores the trial's current
 //   attempt, and every read (history, metrics, leaderboard by metric) sees
-//   only the current attempt's values, so a retried trial starts clean.
+//   only the current attempt's values, so a retried trial starts clean once
+//   start_trial gives it its next attempt (while requeued it still shows
+//   the values of the attempt that was given up).
 // - Threads: a Store (and its Transaction) is used by one thread at a time.
 //   Store is move-only; a Transaction stays valid if its Store is moved.
 // - Times are double seconds since the Unix epoch, given by the caller (the
@@ -145,7 +147,8 @@ enum class Aggregate { kBest, kLast };
 struct LeaderboardQuery {
   std::size_t top = 10;                 // 0 = all
   std::vector<Filter> where;            // all must hold
-  std::string metric;                   // empty = the study's objective (trials.value)
+  std::string metric;                   // empty = the objective value (trials.value); a name
+                                        // (even the objective's) ranks by reported values
   Aggregate aggregate = Aggregate::kBest;  // for a non-objective metric
   std::optional<Direction> direction;   // default: the study's direction
   std::vector<TrialState> states = {TrialState::kCompleted};  // which trials are ranked

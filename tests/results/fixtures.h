@@ -71,8 +71,10 @@ inline void ok(Status s) {
 // Adds a COMPLETED trial with `value` as objective and config {"x": x, ...}.
 inline std::int64_t completed_trial(Store& store, std::int64_t study, std::int64_t number,
                                     const nlohmann::json& config, double value) {
-  auto id = ok(store.add_trial(study, number, config, "h" + std::to_string(number), 10.0 + number));
-  ok(store.start_trial(id, 1, "lease-" + std::to_string(number), "agent-a", 20.0 + number));
+  // (std::string appends, not "h" + to_string: GCC 12 warns falsely on that under -O2.)
+  std::string tag = std::to_string(number);
+  auto id = ok(store.add_trial(study, number, config, std::string("h").append(tag), 10.0 + number));
+  ok(store.start_trial(id, 1, std::string("lease-").append(tag), "agent-a", 20.0 + number));
   ok(store.record_metric(id, 1, "val_accuracy", value / 2, 21.0 + number));
   ok(store.record_metric(id, 2, "val_accuracy", value, 22.0 + number));
   ok(store.finish_trial(id, TrialState::kCompleted, value, "", "done", 30.0 + number));
