@@ -1,0 +1,126 @@
+#include "results/cli_common.h"
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <unordered_map>
+
+#include "hpo_cli.h"
+
+namespace hpo::results::cli_detail {
+
+void add_common_options(cxxopts::Options& options, const std::vector<std::string>& formats,
+                        bool with_study) {
+  std::string list;
+  for (const auto& f : formats) list += (list.empty() ? "" : ", ") + f;
+  options.add_options()("db", "database file",
+                        cxxopts::value<std::string>()->default_value("hpo.db"));
+  if (with_study) {
+    options.add_options()("study",
+                          "study name (may be left out when the database holds one study)",
+                          cxxopts::value<std::string>());
+  }
+  options.add_options()("format", "output format: " + list,
+                        cxxopts::value<std::string>()->default_value(formats.front()))(
+      "h,help", "show this help");
+}
+
+Outcome<Format> format_option(const cxxopts::ParseResult& args,
+                              const std::vector<std::string>& formats) {
+  const auto name = args["format"].as<std::string>();
+  for (const auto& f : formats) {
+    if (f == name) return *format_from_string(name);
+  }
+  std::string list;
+  for (const auto& f : formats) list += (list.empty() ? "" : ", ") + f;
+  return std::unexpected(Exit{cli::kExitUsage, "--format: unknown format '" + name +
+                                                   "' (choose " + list + ")"});
+}
+
+Outcome<Store> open_database(const cxxopts::ParseResult& args) {
+  auto store = Store::open(args["db"].as<std::string>(), OpenMode::kReadOnly);
+  if (!store) return std::unexpected(Exit{cli::kExitUsage, store.error().message});
+  return std::move(*store);
+}
+
+Outcome<StudyRow> resolve_study(Store& store, const cxxopts::ParseResult& args) {
+  auto studies = store.list_studies();
+  if (!studies) return std::unexpected(Exit{cli::kExitFailure, studies.error().message});
+  std::string known;
+  for (const auto& s : *studies) known += (known.empty() ? "" : ", ") + s.name;
+  if (args.count("study") > 0) {
+    const auto name = args["study"].as<std::string>();
+    for (auto& s : *studies) {
+      if (s.name == name) return std::move(s);
+    }
+    return std::unexpected(
+        Exit{cli::kExitUsage, store.path() + ": unknown study '" + name + "'" +
+                                  (known.empty() ? " (the database holds no studies)"
+                                                 : "; known studies: " + known)});
+  }
+  if (studies->size() == 1) return std::move(studies->front());
+  if (studies->empty()) {
+    return std::unexpected(Exit{cli::kExitUsage, store.path() + ": the database holds no studies"});
+  }
+  return std::unexpected(Exit{cli::kExitUsage, store.path() + " holds " +
+                                                   std::to_string(studies->size()) +
+                                                   " studies; pick one with --study: " + known});
+}
+
+int report(const Exit& exit, const std::string& command) {
+  std::cerr << "hpo " << command << ": " << exit.message << "\n";
+  return exit.code;
+}
+
+std::string time_text(std::optional<double> epoch_seconds, bool iso) {
+  if (!epoch_seconds) return "";
+  const auto t = static_cast<std::time_t>(*epoch_seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return "";
+  char buf[32];
+  std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+nlohmann::json time_json(std::optional<double> epoch_seconds) {
+  if (!epoch_seconds) return nullptr;
+  return time_text(epoch_seconds, true);
+}
+
+void add_param_columns(Frame& frame, const std::vector<const TrialRow*>& trials,
+                       const std::vector<std::string>& reserved) {
+  std::unordered_map<std::string, std::size_t> index;
+  std::vector<std::pair<std::string, nlohmann::json>> leaves;
+  for (std::size_t r = 0; r < trials.size(); ++r) {
+    leaves.clear();
+    flatten(trials[r]->config, "", leaves);
+    for (auto& [path, value] : leaves) {
+      auto it = index.find(path);
+      if (it == index.end()) {
+        std::string name = path.empty() ? "config" : path;
+        for (const auto& fixed : reserved) {
+          if (fixed == name) name = "config." + name;
+        }
+        it = index.emplace(path, frame.add(name, true, value.is_number())).first;
+      }
+      frame.set(it->second, r, std::move(value));
+    }
+  }
+}
+
+std::optional<double> trial_duration(const TrialRow& trial) {
+  if (!trial.started) return std::nullopt;
+  double end = 0.0;
+  if (trial.finished) {
+    end = *trial.finished;
+  } else if (trial.state == TrialState::kRunning) {
+    end = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+  } else {
+    return std::nullopt;
+  }
+  if (end < *trial.started) return std::nullopt;  // clocks of different hosts disagree
+  return end - *trial.started;
+}
+
+}  // namespace hpo::results::cli_detail

@@ -1,0 +1,55 @@
+// Internal to the results/ commands: what leaderboard, studies, trials, show
+// and export share (opening the database read-only, finding the study,
+// turning trials into frame rows).
+#pragma once
+
+#include <cxxopts.hpp>
+
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results/frame.h"
+#include "results/store.h"
+
+namespace hpo::results::cli_detail {
+
+// Why a command stops: the exit code (hpo_cli.h) and the message for stderr.
+struct Exit {
+  int code;
+  std::string message;
+};
+template <class T>
+using Outcome = std::expected<T, Exit>;
+
+// --db, --study and --format (with `formats` allowed, the first the default), --help.
+void add_common_options(cxxopts::Options& options, const std::vector<std::string>& formats,
+                        bool with_study = true);
+Outcome<Format> format_option(const cxxopts::ParseResult& args,
+                              const std::vector<std::string>& formats);
+
+// The database, read-only: a missing or foreign file is a usage error (2).
+Outcome<Store> open_database(const cxxopts::ParseResult& args);
+// --study, or the only study; an unknown name lists the known ones.
+Outcome<StudyRow> resolve_study(Store& store, const cxxopts::ParseResult& args);
+
+// Prints the message and returns the code.
+int report(const Exit& exit, const std::string& command);
+
+// "2026-11-27T06:34:50Z" (iso) or "2026-11-27 06:34:50"; empty for nullopt.
+std::string time_text(std::optional<double> epoch_seconds, bool iso);
+
+// time_text(.., iso) as JSON, null for nullopt.
+nlohmann::json time_json(std::optional<double> epoch_seconds);
+
+// Trial rows as frame columns: adds the parameter columns (flattened config,
+// droppable) in first-seen order; a parameter named like a fixed column is
+// prefixed with "config.".
+void add_param_columns(Frame& frame, const std::vector<const TrialRow*>& trials,
+                       const std::vector<std::string>& reserved);
+
+// The seconds a trial ran (to now while RUNNING).
+std::optional<double> trial_duration(const TrialRow& trial);
+
+}  // namespace hpo::results::cli_detail
