@@ -75,6 +75,14 @@ std::string number_text(double v) {
 
 }  // namespace
 
+std::string command_shell() {
+  // bash runs the last command of `-c` in its own process (exec), so the trial
+  // itself is our child and PR_SET_PDEATHSIG reaches it; dash forks, leaving a
+  // grandchild that would outlive a SIGKILLed agent.
+  static const std::string shell = ::access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+  return shell;
+}
+
 nlohmann::json deep_merge(nlohmann::json base, const nlohmann::json& over) {
   if (!base.is_object() || !over.is_object()) return over;
   for (auto it = over.begin(); it != over.end(); ++it) {
@@ -224,7 +232,7 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
                             {"study", ctx.study}};
     auto line = fill_placeholders(cmd->get<std::string>(), launch.config, extra);
     if (!line) return std::unexpected(line.error());
-    launch.child.argv = {"/bin/sh", "-c", *line};
+    launch.child.argv = {command_shell(), "-c", *line};
     launch.child.bare_json_metrics = false;
     std::string workdir = trial.value("workdir", std::string("."));
     launch.child.cwd = workdir.empty() ? "." : workdir;

@@ -8,7 +8,10 @@
 //
 // Native trials run `<hpo> train --config <config.json> --device <d> --threads <n>`,
 // with the sampled config deep-merged over trial.base. Command trials run the
-// template through /bin/sh -c after filling its placeholders (see fill_placeholders).
+// template through `/bin/bash -c` (or /bin/sh where there is no bash) after
+// filling its placeholders (see fill_placeholders). bash execs the last command
+// of the line, so the trial process is the agent's child and dies with it;
+// a pipeline (`python train.py | tee x`) keeps a shell in between.
 // Both get, in their environment:
 //   HPO_TRIAL_CONFIG   path of config.json (the whole config, for any language)
 //   HPO_METRICS_FD     a pipe the trial may write metric lines to (child_process.h)
@@ -64,6 +67,9 @@ std::string shell_quote(std::string_view s);
 // 'momentum' in the trial's config".
 Result<std::string> fill_placeholders(std::string_view tmpl, const nlohmann::json& config,
                                       const nlohmann::json& extra = nlohmann::json::object());
+
+// The shell command trials run with: "/bin/bash", else "/bin/sh".
+std::string command_shell();
 
 // "<workdir>/<study>/trial-<number>-attempt-<attempt>".
 std::string trial_dir(const TrialContext& ctx);

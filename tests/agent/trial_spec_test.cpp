@@ -1,5 +1,7 @@
 #include "trainer/trial_spec.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -105,7 +107,7 @@ TEST_CASE("agent placeholders give the config file and the trial number", "[tria
       json{{"lr", 0.1}}, context());
   REQUIRE(launch.has_value());
   CHECK(launch->child.argv ==
-        std::vector<std::string>{"/bin/sh", "-c",
+        std::vector<std::string>{hpo::trainer::command_shell(), "-c",
                                  "run --config /tmp/hpo-work/fmnist/trial-7-attempt-2/config.json --trial 7"});
 }
 
@@ -140,14 +142,14 @@ TEST_CASE("a native trial runs hpo train on the merged config", "[trial_spec]") 
   CHECK(env_of(*launch, "CUDA_VISIBLE_DEVICES") == "3");
 }
 
-TEST_CASE("a command trial runs through /bin/sh with its env and workdir", "[trial_spec]") {
+TEST_CASE("a command trial runs through the shell with its env and workdir", "[trial_spec]") {
   json trial = {{"kind", "command"},
                 {"command", "python3 train.py --lr {lr}"},
                 {"workdir", "/srv/exp"},
                 {"env", {{"PYTHONUNBUFFERED", "1"}, {"CUDA_VISIBLE_DEVICES", "7"}}}};
   auto launch = build_launch(trial, json{{"lr", 0.5}}, context());
   REQUIRE(launch.has_value());
-  CHECK(launch->child.argv == std::vector<std::string>{"/bin/sh", "-c", "python3 train.py --lr 0.5"});
+  CHECK(launch->child.argv == std::vector<std::string>{hpo::trainer::command_shell(), "-c", "python3 train.py --lr 0.5"});
   CHECK(launch->child.cwd == "/srv/exp");
   CHECK_FALSE(launch->child.bare_json_metrics);
   CHECK(env_of(*launch, "PYTHONUNBUFFERED") == "1");
@@ -172,4 +174,20 @@ TEST_CASE("the trial directory gets the config file", "[trial_spec]") {
   std::ifstream in(launch->config_path);
   CHECK(json::parse(in) == json{{"lr", 0.1}});
   std::filesystem::remove_all(ctx.workdir);
+}
+
+TEST_CASE("the shell execs a command trial so that the trial dies with the agent", "[trial_spec]") {
+  // A shell that forks would leave the trial as a grandchild that PR_SET_PDEATHSIG
+  // does not reach: the trial must be the process the agent started.
+  hpo::trainer::ChildSpec spec;
+  spec.argv = {hpo::trainer::command_shell(), "-c", "cd / && /bin/sh -c 'echo \"HPO_METRIC {\\\"pid\\\": $$}\"'"};
+  auto child = hpo::trainer::ChildProcess::start(spec);
+  REQUIRE(child.has_value());
+  while (!(*child)->finished()) {
+    (*child)->pump();
+    ::usleep(1000);
+  }
+  auto metrics = (*child)->take_metrics();
+  REQUIRE(metrics.size() == 1);
+  CHECK(metrics[0].values["pid"] == (*child)->pid());
 }
