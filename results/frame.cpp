@@ -112,9 +112,11 @@ void Frame::print_table(std::ostream& out, int width, std::size_t max_cell) cons
     std::reverse(hidden.begin(), hidden.end());
     std::string names;
     for (const auto& h : hidden) names += (names.empty() ? "" : ", ") + h;
-    out << "(" << hidden.size() << " column" << (hidden.size() == 1 ? "" : "s")
-        << " hidden to fit the terminal: " << clip(names, 200)
-        << "; see them with --format csv or --format json)\n";
+    std::string note = "(" + std::to_string(hidden.size()) + " column" +
+                       (hidden.size() == 1 ? "" : "s") + " hidden to fit; --format csv shows all: " +
+                       names + ")";
+    if (width > 0) note = clip(note, static_cast<std::size_t>(width));
+    out << note << "\n";
   }
 }
 
