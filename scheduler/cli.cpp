@@ -1,29 +1,333 @@
+// `hpo scheduler`, `hpo submit`, `hpo resume`, `hpo run`.
 #include "scheduler/cli.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
 #include <iostream>
+#include <thread>
 
 #include "hpo_cli.h"
+#include "results/store.h"
+#include "scheduler/clock.h"
+#include "scheduler/daemon.h"
+#include "scheduler/protocol.h"
+#include "search/study.h"
 
 namespace hpo::scheduler {
+namespace {
 
-int scheduler_command(int, char** argv) {
-  std::cerr << "hpo " << argv[0] << ": not built yet\n";
+std::atomic<bool> g_stop{false};
+
+void on_scheduler_stop_signal(int) { g_stop.store(true); }
+
+void install_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_scheduler_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+// Options shared by `scheduler`, `resume` and `run`.
+void add_loop_options(cxxopts::Options& options) {
+  options.add_options()
+      ("heartbeat-ms", "heartbeat interval told to agents", cxxopts::value<int>()->default_value("1000"))
+      ("liveness", "missed heartbeats before an agent is lost", cxxopts::value<int>()->default_value("5"))
+      ("recovery-seconds", "after a restart, how long agents may re-announce running trials "
+       "(default 2 x liveness window)", cxxopts::value<double>()->default_value("-1"))
+      ("grace-seconds", "on SIGTERM/SIGINT, how long to wait for running trials",
+       cxxopts::value<double>()->default_value("10"))
+      ("verbose", "log every lease and outcome")
+      ("h,help", "show this help");
+}
+
+DaemonOptions loop_options(const cxxopts::ParseResult& r) {
+  DaemonOptions o;
+  o.heartbeat_ms = r["heartbeat-ms"].as<int>();
+  o.liveness = r["liveness"].as<int>();
+  o.recovery_grace_s = r["recovery-seconds"].as<double>();
+  o.shutdown_grace_s = r["grace-seconds"].as<double>();
+  o.verbose = r.count("verbose") > 0;
+  return o;
+}
+
+// Opens the store, creates the daemon, adds `specs`, runs to the end.
+int run_daemon(const std::string& db, DaemonOptions options,
+               const std::vector<search::StudySpec>& specs,
+               const std::function<void(const std::string& endpoint)>& on_bound = {}) {
+  auto store = results::Store::open(db, results::OpenMode::kWriter);
+  if (!store) {
+    std::cerr << "hpo scheduler: " << store.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  zmq::context_t context(1);
+  SystemClock clock;
+  auto daemon = Daemon::create(context, std::move(*store), options, clock);
+  if (!daemon) {
+    std::cerr << "hpo scheduler: " << daemon.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  for (const auto& spec : specs) {
+    if (auto s = (*daemon)->add_study(spec); !s) {
+      std::cerr << "hpo scheduler: " << s.error().message << "\n";
+      return cli::kExitFailure;
+    }
+  }
+  if (on_bound) on_bound((*daemon)->endpoint());
+  if (auto s = (*daemon)->run(g_stop); !s) {
+    std::cerr << "hpo scheduler: " << s.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  return cli::kExitOk;
+}
+
+bool require(const cxxopts::ParseResult& r, const char* option, const char* command) {
+  if (r.count(option)) return true;
+  std::cerr << "hpo " << command << ": --" << option << " is required\n";
+  return false;
+}
+
+}  // namespace
+
+int scheduler_command(int argc, char** argv) {
+  cxxopts::Options options("hpo scheduler",
+                           "Run the scheduler daemon: studies in --db, agents over ZeroMQ.");
+  options.add_options()
+      ("db", "results database (created if missing)", cxxopts::value<std::string>())
+      ("bind", "ROUTER endpoint agents connect to", cxxopts::value<std::string>()->default_value("tcp://*:5555"))
+      ("study", "study file to add or continue (repeatable)", cxxopts::value<std::vector<std::string>>())
+      ("exit-when-done", "exit once every study is finished");
+  add_loop_options(options);
+  int code = cli::kExitOk;
+  auto parsed = cli::parse(options, argc, argv, code);
+  if (!parsed) return code;
+  if (!require(*parsed, "db", "scheduler")) return cli::kExitUsage;
+  std::vector<search::StudySpec> specs;
+  if (parsed->count("study")) {
+    for (const auto& file : (*parsed)["study"].as<std::vector<std::string>>()) {
+      auto spec = search::load_study_file(file);
+      if (!spec) {
+        std::cerr << "hpo scheduler: " << spec.error().message << "\n";
+        return cli::kExitUsage;
+      }
+      specs.push_back(std::move(*spec));
+    }
+  }
+  DaemonOptions o = loop_options(*parsed);
+  o.bind = (*parsed)["bind"].as<std::string>();
+  o.exit_when_done = parsed->count("exit-when-done") > 0;
+  install_signals();
+  return run_daemon((*parsed)["db"].as<std::string>(), o, specs);
+}
+
+int submit_command(int argc, char** argv) {
+  cxxopts::Options options("hpo submit",
+                           "Add a study to a running scheduler (a SUBMIT message on its ROUTER).");
+  options.add_options()
+      ("file", "study file", cxxopts::value<std::string>())
+      ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
+      ("timeout-ms", "how long to wait for the answer", cxxopts::value<int>()->default_value("5000"))
+      ("h,help", "show this help");
+  options.parse_positional({"file"});
+  options.positional_help("STUDY.json");
+  int code = cli::kExitOk;
+  auto parsed = cli::parse(options, argc, argv, code);
+  if (!parsed) return code;
+  if (!require(*parsed, "file", "submit") || !require(*parsed, "connect", "submit")) {
+    return cli::kExitUsage;
+  }
+  auto spec = search::load_study_file((*parsed)["file"].as<std::string>());
+  if (!spec) {
+    std::cerr << "hpo submit: " << spec.error().message << "\n";
+    return cli::kExitUsage;
+  }
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  try {
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect((*parsed)["connect"].as<std::string>());
+  } catch (const zmq::error_t& e) {
+    std::cerr << "hpo submit: cannot connect: " << e.what() << "\n";
+    return cli::kExitUsage;
+  }
+  // A DEALER queues the message until the connection is up.
+  if (auto s = protocol::send(socket, protocol::Submit{spec->raw}); !s) {
+    std::cerr << "hpo submit: " << s.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds((*parsed)["timeout-ms"].as<int>());
+  while (std::chrono::steady_clock::now() < deadline) {
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    auto r = protocol::receive(socket, false);
+    if (!r) continue;
+    if (!r->message) continue;
+    if (auto* ok = std::get_if<protocol::Ok>(&*r->message)) {
+      std::cout << "submitted study " << ok->body.value("study", spec->name) << "\n";
+      return cli::kExitOk;
+    }
+    if (auto* e = std::get_if<protocol::ErrorReply>(&*r->message)) {
+      std::cerr << "hpo submit: scheduler refused: " << e->message << "\n";
+      return cli::kExitUsage;
+    }
+  }
+  std::cerr << "hpo submit: no answer from " << (*parsed)["connect"].as<std::string>()
+            << " within " << (*parsed)["timeout-ms"].as<int>() << " ms\n";
   return cli::kExitFailure;
 }
 
-int submit_command(int, char** argv) {
-  std::cerr << "hpo " << argv[0] << ": not built yet\n";
-  return cli::kExitFailure;
+int resume_command(int argc, char** argv) {
+  cxxopts::Options options("hpo resume",
+                           "Continue a study (optionally with a larger budget) and run the "
+                           "scheduler as `hpo scheduler` does.");
+  options.add_options()
+      ("study", "study name", cxxopts::value<std::string>())
+      ("db", "results database", cxxopts::value<std::string>())
+      ("bind", "ROUTER endpoint agents connect to", cxxopts::value<std::string>()->default_value("tcp://*:5555"))
+      ("max-trials", "new trial budget", cxxopts::value<std::int64_t>())
+      ("exit-when-done", "exit once every study is finished");
+  add_loop_options(options);
+  options.parse_positional({"study"});
+  options.positional_help("STUDY");
+  int code = cli::kExitOk;
+  auto parsed = cli::parse(options, argc, argv, code);
+  if (!parsed) return code;
+  if (!require(*parsed, "study", "resume") || !require(*parsed, "db", "resume")) {
+    return cli::kExitUsage;
+  }
+  const std::string db = (*parsed)["db"].as<std::string>();
+  const std::string name = (*parsed)["study"].as<std::string>();
+  std::vector<search::StudySpec> specs;
+  {
+    auto store = results::Store::open(db, results::OpenMode::kReadOnly);
+    if (!store) {
+      std::cerr << "hpo resume: " << store.error().message << "\n";
+      return cli::kExitFailure;
+    }
+    auto row = store->find_study(name);
+    if (!row) {
+      std::cerr << "hpo resume: " << row.error().message << "\n";
+      return cli::kExitFailure;
+    }
+    if (!*row) {
+      std::cerr << "hpo resume: no study '" << name << "' in " << db << "\n";
+      return cli::kExitUsage;
+    }
+    nlohmann::json raw = (*row)->spec;
+    if (parsed->count("max-trials")) raw["budget"]["max_trials"] = (*parsed)["max-trials"].as<std::int64_t>();
+    auto spec = search::parse_study(raw, "--max-trials");
+    if (!spec) {
+      std::cerr << "hpo resume: " << spec.error().message << "\n";
+      return cli::kExitUsage;
+    }
+    specs.push_back(std::move(*spec));
+  }
+  DaemonOptions o = loop_options(*parsed);
+  o.bind = (*parsed)["bind"].as<std::string>();
+  o.exit_when_done = parsed->count("exit-when-done") > 0;
+  install_signals();
+  return run_daemon(db, o, specs);
 }
 
-int resume_command(int, char** argv) {
-  std::cerr << "hpo " << argv[0] << ": not built yet\n";
-  return cli::kExitFailure;
+namespace {
+
+void print_leaderboard(const std::string& db, const std::string& study) {
+  auto store = results::Store::open(db, results::OpenMode::kReadOnly);
+  if (!store) {
+    std::cerr << "hpo run: " << store.error().message << "\n";
+    return;
+  }
+  auto row = store->find_study(study);
+  if (!row || !*row) return;
+  auto counts = store->count_trials((*row)->id);
+  results::LeaderboardQuery q;
+  q.top = 10;
+  auto board = store->leaderboard((*row)->id, q);
+  if (!board) {
+    std::cerr << "hpo run: " << board.error().message << "\n";
+    return;
+  }
+  std::cout << "study " << study << " (" << (*row)->metric << ", "
+            << search::to_string((*row)->direction) << ")";
+  if (counts) {
+    for (const auto& [state, n] : *counts) std::cout << "  " << search::to_string(state) << " " << n;
+  }
+  std::cout << "\n" << std::left << std::setw(6) << "rank" << std::setw(8) << "trial"
+            << std::setw(16) << "value" << "config\n";
+  for (const auto& e : *board) {
+    std::cout << std::left << std::setw(6) << e.rank << std::setw(8) << e.trial.number
+              << std::setw(16) << std::setprecision(8) << e.score << e.trial.config.dump() << "\n";
+  }
 }
 
-int run_command(int, char** argv) {
-  std::cerr << "hpo " << argv[0] << ": not built yet\n";
-  return cli::kExitFailure;
+}  // namespace
+
+int run_command(int argc, char** argv) {
+  cxxopts::Options options("hpo run",
+                           "Run a whole search on this machine: an in-process scheduler on a free "
+                           "127.0.0.1 port plus N local agent processes; prints the leaderboard.");
+  options.add_options()
+      ("file", "study file", cxxopts::value<std::string>())
+      ("agents", "local agent processes", cxxopts::value<int>()->default_value("2"))
+      ("slots", "trial slots per agent", cxxopts::value<int>()->default_value("1"))
+      ("db", "results database", cxxopts::value<std::string>()->default_value("hpo.db"));
+  add_loop_options(options);
+  options.parse_positional({"file"});
+  options.positional_help("STUDY.json");
+  int code = cli::kExitOk;
+  auto parsed = cli::parse(options, argc, argv, code);
+  if (!parsed) return code;
+  if (!require(*parsed, "file", "run")) return cli::kExitUsage;
+  auto spec = search::load_study_file((*parsed)["file"].as<std::string>());
+  if (!spec) {
+    std::cerr << "hpo run: " << spec.error().message << "\n";
+    return cli::kExitUsage;
+  }
+  const int n_agents = (*parsed)["agents"].as<int>();
+  const int slots = (*parsed)["slots"].as<int>();
+  if (n_agents < 1 || slots < 1) {
+    std::cerr << "hpo run: --agents and --slots must be >= 1\n";
+    return cli::kExitUsage;
+  }
+  const std::string db = (*parsed)["db"].as<std::string>();
+  DaemonOptions o = loop_options(*parsed);
+  o.bind = "tcp://127.0.0.1:*";
+  o.exit_when_done = true;
+  install_signals();
+
+  std::vector<pid_t> children;
+  auto spawn_agents = [&](const std::string& endpoint) {
+    for (int i = 0; i < n_agents; ++i) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        // The agent stops on the SIGTERM we send at the end, not on the
+        // terminal's Ctrl-C (the scheduler decides when trials end).
+        signal(SIGINT, SIG_IGN);
+        std::string name = "local-" + std::to_string(getppid()) + "-" + std::to_string(i);
+        std::string slots_s = std::to_string(slots);
+        std::string hb = std::to_string(o.heartbeat_ms);
+        execl("/proc/self/exe", "hpo", "agent", "--connect", endpoint.c_str(), "--name",
+              name.c_str(), "--cpu-slots", slots_s.c_str(), "--heartbeat-ms", hb.c_str(),
+              static_cast<char*>(nullptr));
+        std::perror("hpo run: exec agent");
+        _exit(127);
+      }
+      if (pid > 0) children.push_back(pid);
+    }
+  };
+  int rc = run_daemon(db, o, {*spec}, spawn_agents);
+  for (pid_t pid : children) kill(pid, SIGTERM);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  if (rc == cli::kExitOk) print_leaderboard(db, spec->name);
+  return rc;
 }
 
 }  // namespace hpo::scheduler

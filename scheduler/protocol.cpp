@@ -1,1 +1,406 @@
-#include "search/error.h"
+#include "scheduler/protocol.h"
+
+#include <array>
+#include <cmath>
+#include <utility>
+
+namespace hpo::scheduler::protocol {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::pair<Outcome, std::string_view>, 4> kOutcomeNames{{
+    {Outcome::kOk, "ok"},
+    {Outcome::kFailed, "failed"},
+    {Outcome::kPruned, "pruned"},
+    {Outcome::kInterrupted, "interrupted"},
+}};
+
+// Reads typed fields out of a message body, remembering the first error.
+class Reader {
+ public:
+  Reader(std::string_view type, const json& body) : type_(type), body_(body) {}
+
+  std::string string(const char* field, bool required = true) {
+    const json* v = find(field, required);
+    if (!v) return {};
+    if (!v->is_string()) return bad(field, "not a string"), std::string();
+    return v->get<std::string>();
+  }
+  std::int64_t integer(const char* field, bool required = true) {
+    const json* v = find(field, required);
+    if (!v) return 0;
+    if (!v->is_number_integer()) return bad(field, "not an integer"), 0;
+    return v->get<std::int64_t>();
+  }
+  bool boolean(const char* field, bool required = true) {
+    const json* v = find(field, required);
+    if (!v) return false;
+    if (!v->is_boolean()) return bad(field, "not a boolean"), false;
+    return v->get<bool>();
+  }
+  json object(const char* field, bool required = true) {
+    const json* v = find(field, required);
+    if (!v) return json::object();
+    if (!v->is_object()) return bad(field, "not an object"), json::object();
+    return *v;
+  }
+  json any(const char* field, bool required = true) {
+    const json* v = find(field, required);
+    return v ? *v : json();
+  }
+  std::vector<std::string> strings(const char* field, bool required = true) {
+    std::vector<std::string> out;
+    const json* v = find(field, required);
+    if (!v) return out;
+    if (!v->is_array()) return bad(field, "not an array"), out;
+    for (const auto& e : *v) {
+      if (!e.is_string()) return bad(field, "holds a non-string"), out;
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  Metrics metrics(const char* field, bool required = true) {
+    Metrics out;
+    const json* v = find(field, required);
+    if (!v) return out;
+    if (!v->is_object()) return bad(field, "not an object"), out;
+    for (const auto& [name, value] : v->items()) {
+      if (!value.is_number()) {
+        bad(field, "value of '" + name + "' is not a number");
+        return out;
+      }
+      out[name] = value.get<double>();
+    }
+    return out;
+  }
+  std::vector<RunningTrial> running(const char* field) {
+    std::vector<RunningTrial> out;
+    const json* v = find(field, false);
+    if (!v) return out;
+    if (!v->is_array()) return bad(field, "not an array"), out;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      std::string where = std::string(field) + "[" + std::to_string(i) + "]";
+      if (!e.is_object()) return bad(where, "not an object"), out;
+      Reader r(type_, e);
+      RunningTrial t;
+      t.study = r.string("study");
+      t.trial = r.integer("trial");
+      t.attempt = r.integer("attempt");
+      t.lease = r.string("lease");
+      t.finished = r.boolean("finished", false);
+      if (r.error_) return bad(where + "." + r.error_field_, r.error_what_), out;
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  std::optional<Error> error() const {
+    if (!error_) return std::nullopt;
+    return Error{std::string(type_) + ": field '" + error_field_ + "': " + error_what_};
+  }
+
+ private:
+  const json* find(const std::string& field, bool required) {
+    if (error_) return nullptr;
+    auto it = body_.find(field);
+    if (it == body_.end() || (it->is_null() && !required)) {
+      if (required) bad(field, "missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+  void bad(const std::string& field, const std::string& what) {
+    if (error_) return;
+    error_ = true;
+    error_field_ = field;
+    error_what_ = what;
+  }
+
+  std::string_view type_;
+  const json& body_;
+  bool error_ = false;
+  std::string error_field_;
+  std::string error_what_;
+};
+
+json metrics_json(const Metrics& metrics) {
+  json out = json::object();
+  // JSON has no NaN/Inf: a non-finite value would turn into null and make the
+  // whole message undecodable, so it is left out instead.
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) out[name] = value;
+  }
+  return out;
+}
+
+struct Encoder {
+  json operator()(const Hello& m) const {
+    json running = json::array();
+    for (const auto& t : m.running) {
+      running.push_back({{"study", t.study},
+                         {"trial", t.trial},
+                         {"attempt", t.attempt},
+                         {"lease", t.lease},
+                         {"finished", t.finished}});
+    }
+    return {{"agent", m.agent}, {"host", m.host}, {"slots", m.slots},
+            {"gpus", m.gpus},   {"pid", m.pid},   {"running", std::move(running)}};
+  }
+  json operator()(const Welcome& m) const {
+    return {{"scheduler", m.scheduler}, {"heartbeat_ms", m.heartbeat_ms},
+            {"liveness", m.liveness},   {"adopted", m.adopted},
+            {"stop", m.stop}};
+  }
+  json operator()(const Ready& m) const { return {{"free_slots", m.free_slots}}; }
+  json operator()(const Assign& m) const {
+    return {{"study", m.study}, {"trial", m.trial},   {"attempt", m.attempt},
+            {"lease", m.lease}, {"config", m.config}, {"spec", m.spec}};
+  }
+  json operator()(const Report& m) const {
+    return {{"study", m.study}, {"trial", m.trial}, {"attempt", m.attempt},
+            {"lease", m.lease}, {"step", m.step},   {"metrics", metrics_json(m.metrics)}};
+  }
+  json operator()(const Decision& m) const {
+    return {{"trial", m.trial},
+            {"attempt", m.attempt},
+            {"lease", m.lease},
+            {"decision", m.stop ? "STOP" : "CONTINUE"}};
+  }
+  json operator()(const Finish& m) const {
+    return {{"study", m.study},
+            {"trial", m.trial},
+            {"attempt", m.attempt},
+            {"lease", m.lease},
+            {"outcome", to_string(m.outcome)},
+            {"metrics", metrics_json(m.metrics)},
+            {"error", m.error},
+            {"log_tail", m.log_tail}};
+  }
+  json operator()(const Ack& m) const {
+    return {{"trial", m.trial}, {"attempt", m.attempt}, {"lease", m.lease}};
+  }
+  json operator()(const Heartbeat&) const { return json::object(); }
+  json operator()(const Bye&) const { return json::object(); }
+  json operator()(const Submit& m) const { return {{"study", m.study}}; }
+  json operator()(const Ok& m) const { return m.body.is_object() ? m.body : json::object(); }
+  json operator()(const ErrorReply& m) const {
+    return {{"message", m.message}, {"hello_required", m.hello_required}};
+  }
+};
+
+Result<Message> decode_body(std::string_view type, const json& body) {
+  Reader r(type, body);
+  Message out;
+  if (type == "HELLO") {
+    Hello m;
+    m.agent = r.string("agent");
+    m.host = r.string("host", false);
+    m.slots = static_cast<int>(r.integer("slots"));
+    m.gpus = r.any("gpus", false);
+    if (m.gpus.is_null()) m.gpus = json::array();
+    m.pid = r.integer("pid", false);
+    m.running = r.running("running");
+    if (!r.error() && (m.slots < 0 || m.slots > 1'000'000)) {
+      return fail("HELLO: field 'slots': out of range (" + std::to_string(m.slots) + ")");
+    }
+    if (!r.error() && m.agent.empty()) return fail("HELLO: field 'agent': empty");
+    out = std::move(m);
+  } else if (type == "WELCOME") {
+    Welcome m;
+    m.scheduler = r.string("scheduler");
+    m.heartbeat_ms = static_cast<int>(r.integer("heartbeat_ms"));
+    m.liveness = static_cast<int>(r.integer("liveness"));
+    m.adopted = r.strings("adopted", false);
+    m.stop = r.strings("stop", false);
+    if (!r.error() && (m.heartbeat_ms <= 0 || m.liveness <= 0)) {
+      return fail("WELCOME: field 'heartbeat_ms'/'liveness': must be > 0");
+    }
+    out = std::move(m);
+  } else if (type == "READY") {
+    Ready m;
+    m.free_slots = static_cast<int>(r.integer("free_slots"));
+    out = m;
+  } else if (type == "ASSIGN") {
+    Assign m;
+    m.study = r.string("study");
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
+    m.lease = r.string("lease");
+    m.config = r.any("config");
+    m.spec = r.object("spec");
+    out = std::move(m);
+  } else if (type == "REPORT") {
+    Report m;
+    m.study = r.string("study");
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
+    m.lease = r.string("lease");
+    m.step = r.integer("step");
+    m.metrics = r.metrics("metrics");
+    out = std::move(m);
+  } else if (type == "DECISION") {
+    Decision m;
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
+    m.lease = r.string("lease");
+    std::string d = r.string("decision");
+    if (!r.error() && d != "STOP" && d != "CONTINUE") {
+      return fail("DECISION: field 'decision': must be STOP or CONTINUE (got '" + d + "')");
+    }
+    m.stop = d == "STOP";
+    out = std::move(m);
+  } else if (type == "FINISH") {
+    Finish m;
+    m.study = r.string("study");
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
+    m.lease = r.string("lease");
+    std::string outcome = r.string("outcome");
+    m.metrics = r.metrics("metrics", false);
+    m.error = r.string("error", false);
+    m.log_tail = r.string("log_tail", false);
+    if (!r.error()) {
+      auto o = outcome_from_string(outcome);
+      if (!o) {
+        return fail("FINISH: field 'outcome': must be ok, failed, pruned or interrupted (got '" +
+                    outcome + "')");
+      }
+      m.outcome = *o;
+    }
+    out = std::move(m);
+  } else if (type == "ACK") {
+    Ack m;
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
+    m.lease = r.string("lease");
+    out = std::move(m);
+  } else if (type == "HEARTBEAT") {
+    out = Heartbeat{};
+  } else if (type == "BYE") {
+    out = Bye{};
+  } else if (type == "SUBMIT") {
+    out = Submit{r.object("study")};
+  } else if (type == "OK") {
+    out = Ok{body};
+  } else if (type == "ERROR") {
+    ErrorReply m;
+    m.message = r.string("message");
+    m.hello_required = r.boolean("hello_required", false);
+    out = std::move(m);
+  } else {
+    std::string shown(type.substr(0, 32));
+    return fail("unknown message type '" + shown + "'");
+  }
+  if (auto e = r.error()) return std::unexpected(*e);
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(Outcome outcome) {
+  for (const auto& [o, name] : kOutcomeNames) {
+    if (o == outcome) return name;
+  }
+  return "failed";
+}
+
+std::optional<Outcome> outcome_from_string(std::string_view name) {
+  for (const auto& [o, n] : kOutcomeNames) {
+    if (n == name) return o;
+  }
+  return std::nullopt;
+}
+
+std::string_view type_name(const Message& message) {
+  static constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames{
+      "HELLO",     "WELCOME", "READY",  "ASSIGN", "REPORT", "DECISION", "FINISH",
+      "ACK",       "HEARTBEAT", "BYE",  "SUBMIT", "OK",     "ERROR"};
+  return kNames[message.index()];
+}
+
+Frames encode(const Message& message) {
+  json body = std::visit(Encoder{}, message);
+  // error_handler_t::replace: a config with invalid UTF-8 must not throw here.
+  return Frames{std::string(kVersion), std::string(type_name(message)),
+                body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+Result<Message> decode(std::span<const std::string_view> frames) {
+  if (frames.size() != 3) {
+    return fail("bad message: expected 3 frames (version, type, body), got " +
+                std::to_string(frames.size()));
+  }
+  std::string_view type = frames[1];
+  std::string shown_type(type.substr(0, 32));
+  if (frames[0] != kVersion) {
+    return fail(shown_type + ": unknown protocol version '" + std::string(frames[0].substr(0, 32)) +
+                "' (this build speaks " + std::string(kVersion) + ")");
+  }
+  if (frames[2].size() > kMaxBodyBytes) {
+    return fail(shown_type + ": body of " + std::to_string(frames[2].size()) +
+                " bytes is over the limit of " + std::to_string(kMaxBodyBytes));
+  }
+  json body = json::parse(frames[2], nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return fail(shown_type + ": body is not valid JSON");
+  if (!body.is_object()) return fail(shown_type + ": body is not a JSON object");
+  return decode_body(type, body);
+}
+
+Status send(zmq::socket_t& socket, const Message& message,
+            std::optional<std::string_view> routing_id) {
+  Frames f = encode(message);
+  try {
+    if (routing_id) {
+      if (!socket.send(zmq::buffer(*routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+        return fail("send " + f.type + ": peer pipe full");
+    }
+    if (!socket.send(zmq::buffer(f.version), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !socket.send(zmq::buffer(f.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !socket.send(zmq::buffer(f.body), zmq::send_flags::dontwait)) {
+      return fail("send " + f.type + ": pipe full");
+    }
+  } catch (const zmq::error_t& e) {
+    return fail("send " + f.type + ": " + e.what());
+  }
+  return {};
+}
+
+std::optional<Received> receive(zmq::socket_t& socket, bool router) {
+  std::vector<zmq::message_t> parts;
+  try {
+    zmq::message_t part;
+    if (!socket.recv(part, zmq::recv_flags::dontwait)) return std::nullopt;
+    parts.push_back(std::move(part));
+    // The rest of a multipart message is already there once the first frame is.
+    while (parts.back().more()) {
+      zmq::message_t next;
+      if (!socket.recv(next, zmq::recv_flags::none)) break;
+      parts.push_back(std::move(next));
+      if (parts.size() > 16) {
+        // Drain the rest so the next message starts at a frame boundary.
+        while (parts.back().more()) {
+          zmq::message_t skip;
+          if (!socket.recv(skip, zmq::recv_flags::none)) break;
+          parts.back() = std::move(skip);
+        }
+        break;
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    return Received{{}, fail(std::string("receive: ") + e.what())};
+  }
+  Received out{{}, fail("bad message: no frames")};
+  std::size_t first = 0;
+  if (router) {
+    out.routing_id = parts[0].to_string();
+    first = 1;
+  }
+  std::vector<std::string_view> frames;
+  for (std::size_t i = first; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
+  out.message = decode(frames);
+  return out;
+}
+
+}  // namespace hpo::scheduler::protocol

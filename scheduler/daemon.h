@@ -1,0 +1,116 @@
+// The scheduler daemon: one single-threaded poll loop over a ZeroMQ ROUTER,
+// the only writer of the results store (DESIGN.md "Data flow", "Wire protocol").
+//
+// Contract
+// - Each loop turn (turn()) reads every waiting message (up to max_batch),
+//   handles it, expires agents and recovery windows, leases trials to free
+//   slots, and writes all of it in ONE store transaction; replies are sent
+//   only after that transaction commits, so an agent never holds a lease the
+//   file does not know.
+// - Leases and fencing: every ASSIGN is (trial, attempt, lease id); a REPORT
+//   or FINISH that does not match a live lease of the sending agent is logged
+//   and ignored (answered STOP / ACK), never counted.
+// - Liveness: an agent silent for liveness * heartbeat_ms is lost: its trials
+//   become INTERRUPTED and are requeued (same config, attempt + 1), and any
+//   later message from it is answered ERROR hello_required.
+// - Recovery: on start, RUNNING trials are marked INTERRUPTED and kept aside
+//   for recovery_grace seconds; one an agent re-announces in HELLO (same
+//   study, trial, attempt, lease) is re-adopted (RUNNING again, same lease),
+//   the rest are requeued when the window closes. They keep their place in
+//   max_parallel meanwhile, so max_parallel holds across restarts.
+// - Fair sharing: free slots go round-robin over the studies that can lease.
+// - Control: SUBMIT {study} from any peer (no HELLO needed) adds or updates a
+//   study (`hpo submit`), answered OK or ERROR.
+// - Any store error is fatal for the loop (turn() returns it): the process
+//   exits and a restart recovers from the file, which is always consistent.
+//
+// Threads: one thread creates the Daemon and calls everything; `stop` may be
+// set from a signal handler.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "results/store.h"
+#include "scheduler/clock.h"
+#include "search/error.h"
+#include "search/study.h"
+
+namespace hpo::scheduler {
+
+struct DaemonOptions {
+  std::string bind = "tcp://*:5555";  // ROUTER endpoint; "tcp://127.0.0.1:*" picks a port
+  int heartbeat_ms = 1000;            // heartbeat interval told to agents in WELCOME
+  int liveness = 5;                   // heartbeats missed before an agent is lost
+  double recovery_grace_s = -1;       // re-adoption window after start; < 0: 2 * liveness beats
+  double shutdown_grace_s = 10;       // on stop: how long to wait for running trials
+  bool exit_when_done = false;        // run() returns once every study is finished
+  std::size_t max_batch = 4096;       // messages handled per loop turn at most
+  bool verbose = false;               // log every lease and outcome
+};
+
+class Daemon {
+ public:
+  // Binds the ROUTER, recovers the store (RUNNING -> INTERRUPTED, kept for
+  // re-adoption) and loads every study whose status is not "finished".
+  // `context`, `clock` must outlive the Daemon. Errors: bind failure, store errors,
+  // a stored study whose spec no longer parses.
+  static Result<std::unique_ptr<Daemon>> create(zmq::context_t& context, results::Store store,
+                                                DaemonOptions options, const Clock& clock);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Adds a study, or continues the stored one of that name: its spec is
+  // replaced when different (e.g. a raised budget) and a finished study runs
+  // again if the new budget allows. Errors: a store error. Writes in its own
+  // transaction; call between turns.
+  Status add_study(const search::StudySpec& spec);
+
+  // The endpoint actually bound (with the port chosen for ":*").
+  std::string endpoint() const;
+
+  // One loop turn: waits up to `max_wait` for a message (less when a timer is
+  // due), then does all the work described above. Errors are fatal.
+  Status turn(std::chrono::milliseconds max_wait);
+
+  // Turns until `stop` (then the shutdown of the contract: no new leases, wait
+  // up to shutdown_grace_s for running trials, record the rest INTERRUPTED)
+  // or, with exit_when_done, until every study is finished.
+  Status run(const std::atomic<bool>& stop);
+
+  // Stops leasing; running trials may still report and finish.
+  void begin_shutdown();
+  // Records every live lease INTERRUPTED and unfinished studies "interrupted".
+  Status finish_shutdown();
+
+  // Every loaded study finished (true when there is none).
+  bool all_done() const;
+
+  // For tests, the benchmark and logs.
+  struct Stats {
+    std::int64_t agents = 0;         // connected now
+    std::int64_t leases = 0;         // live leases now
+    std::int64_t recovering = 0;     // trials awaiting re-adoption now
+    std::int64_t assigned = 0;       // ASSIGNs sent
+    std::int64_t completed = 0;      // FINISH counted (any outcome)
+    std::int64_t ignored = 0;        // REPORT/FINISH fenced off
+    std::int64_t bad_messages = 0;   // dropped by the decoder
+    std::int64_t agents_lost = 0;
+    std::int64_t readopted = 0;
+    std::int64_t turns = 0;
+  };
+  Stats stats() const;
+
+ private:
+  Daemon();
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace hpo::scheduler

@@ -1,0 +1,194 @@
+// The wire protocol between the scheduler (ZeroMQ ROUTER) and its agents
+// (DEALER), and the control client `hpo submit` (DEALER). This is the ONE
+// header of scheduler/ that trainer/ includes (DESIGN.md "Wire protocol").
+//
+// A message is three ZeroMQ frames: [version "hpo/1", type, JSON object body]
+// (the ROUTER adds the peer's routing id in front; recv() strips it).
+//
+//   agent -> scheduler                      scheduler -> agent
+//   HELLO  {agent, host, slots, gpus, pid,   WELCOME {scheduler, heartbeat_ms, liveness,
+//           running: [RunningTrial]}                  adopted: [lease], stop: [lease]}
+//   READY  {free_slots}                      ASSIGN  {study, trial, attempt, lease, config, spec}
+//   REPORT {study, trial, attempt, lease,    DECISION {trial, attempt, lease,
+//           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP"}
+//   FINISH {study, trial, attempt, lease,    ACK     {trial, attempt, lease}
+//           outcome: ok|failed|pruned|interrupted,
+//           metrics, error, log_tail}
+//   HEARTBEAT {}                             HEARTBEAT {}
+//   BYE {}                                   ERROR   {message, hello_required}
+//   control client -> scheduler: SUBMIT {study: <study file>} -> OK {study, id} | ERROR {message}
+//
+// Semantics the two sides rely on
+// - Any message counts as a heartbeat (ZeroMQ guide ch. 4, paranoid pirate).
+//   Each side sends HEARTBEAT every heartbeat_ms when it has sent nothing
+//   else; a peer silent for liveness * heartbeat_ms is gone.
+// - A lease is the triple (trial, attempt, lease id) of one ASSIGN. REPORT and
+//   FINISH carry it; the scheduler ignores (and logs) any that does not match a
+//   live lease, so nothing is counted twice.
+// - Slots: an agent has `slots` from HELLO; each ASSIGN takes one, each FINISH
+//   gives it back. READY re-states the free count (after WELCOME) so both
+//   sides agree.
+// - FINISH is delivered at least once: the agent keeps it until ACKed and
+//   re-sends it after a reconnect; the scheduler ACKs every FINISH, counted
+//   or not.
+// - A scheduler that does not know the sender (after a restart, or after it
+//   declared the agent lost) answers ERROR with hello_required = true; the
+//   agent then says HELLO again with its running trials. WELCOME lists which
+//   leases the scheduler re-adopted; the agent stops the ones in `stop`.
+//
+// The decoder never throws and never asserts: every malformed frame set is an
+// Error naming the message type and the field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "search/error.h"
+
+namespace hpo::scheduler::protocol {
+
+inline constexpr std::string_view kVersion = "hpo/1";
+// Largest message body accepted (1 MiB); bigger ones are dropped.
+inline constexpr std::size_t kMaxBodyBytes = 1 << 20;
+
+// A trial an agent holds: running, or finished with its FINISH not yet ACKed.
+struct RunningTrial {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  bool finished = false;  // FINISH pending (will be re-sent after WELCOME)
+};
+
+struct Hello {
+  std::string agent;  // stable agent name (one per process)
+  std::string host;
+  int slots = 1;
+  nlohmann::json gpus = nlohmann::json::array();
+  std::int64_t pid = 0;
+  std::vector<RunningTrial> running;
+};
+
+struct Welcome {
+  std::string scheduler;  // instance id of this scheduler run
+  int heartbeat_ms = 1000;
+  int liveness = 5;
+  std::vector<std::string> adopted;  // leases re-adopted from HELLO.running
+  std::vector<std::string> stop;     // leases the agent must stop (not counted any more)
+};
+
+struct Ready {
+  int free_slots = 0;
+};
+
+struct Assign {
+  std::string study;
+  std::int64_t trial = 0;  // trial number within the study
+  std::int64_t attempt = 0;
+  std::string lease;
+  nlohmann::json config;  // the sampled config
+  nlohmann::json spec;    // the study's "trial" object (what to run)
+};
+
+using Metrics = std::map<std::string, double>;
+
+struct Report {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  std::int64_t step = 0;
+  Metrics metrics;
+};
+
+struct Decision {
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  bool stop = false;  // "STOP" on the wire; false = "CONTINUE"
+};
+
+enum class Outcome { kOk, kFailed, kPruned, kInterrupted };
+std::string_view to_string(Outcome outcome);
+std::optional<Outcome> outcome_from_string(std::string_view name);
+
+struct Finish {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  Outcome outcome = Outcome::kOk;
+  Metrics metrics;  // final metrics (the objective among them when ok)
+  std::string error;
+  std::string log_tail;
+};
+
+struct Ack {
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+};
+
+struct Heartbeat {};
+struct Bye {};
+
+struct Submit {
+  nlohmann::json study;  // a study file's JSON object
+};
+
+struct Ok {
+  nlohmann::json body = nlohmann::json::object();
+};
+
+struct ErrorReply {
+  std::string message;
+  bool hello_required = false;
+};
+
+using Message = std::variant<Hello, Welcome, Ready, Assign, Report, Decision, Finish, Ack,
+                             Heartbeat, Bye, Submit, Ok, ErrorReply>;
+
+// The wire name of a message's type ("HELLO", ...).
+std::string_view type_name(const Message& message);
+
+// The three frames of `message`: version, type, JSON body.
+struct Frames {
+  std::string version;
+  std::string type;
+  std::string body;
+};
+Frames encode(const Message& message);
+
+// Decodes [version, type, body]. Errors: wrong frame count, unknown version,
+// unknown type, body over kMaxBodyBytes, body not a JSON object, a missing or
+// mistyped field ("REPORT: field 'step': missing"). Never throws.
+Result<Message> decode(std::span<const std::string_view> frames);
+
+// --- socket helpers (cppzmq). They catch zmq::error_t and return it as an Error.
+
+// Sends `message` on a DEALER (no routing id) or, with `routing_id`, on a ROUTER.
+// Never blocks: a full pipe is an Error (the message is dropped).
+Status send(zmq::socket_t& socket, const Message& message,
+            std::optional<std::string_view> routing_id = std::nullopt);
+
+struct Received {
+  std::string routing_id;        // ROUTER only; empty on a DEALER
+  Result<Message> message;       // a decode error for a bad frame set
+};
+
+// Receives one message without blocking; nullopt when none is waiting ("no
+// message yet" is not an error). `router` strips the routing id frame. A socket
+// error (other than EAGAIN) comes back as a Received with an Error.
+std::optional<Received> receive(zmq::socket_t& socket, bool router);
+
+}  // namespace hpo::scheduler::protocol
