@@ -112,6 +112,8 @@ int train_command(int argc, char** argv) {
     return cli::kExitUsage;
   }
   opt.stop = &g_train_stop;
+  bool input_error = false;
+  opt.input_error = &input_error;
   bool metrics_ok = true;
   opt.metric = [&](const std::string& line) {
     if (metrics_ok && !write_all(metrics_fd, line + "\n")) {
@@ -126,7 +128,7 @@ int train_command(int argc, char** argv) {
   auto outcome = nn::run_training(*config, **backend, opt);
   if (!outcome) {
     std::cerr << "hpo train: " << outcome.error().message << "\n";
-    return cli::kExitFailure;
+    return input_error ? cli::kExitUsage : cli::kExitFailure;
   }
   if (*outcome == nn::RunOutcome::kStopped) return nn::kExitStopped;
   return metrics_ok ? cli::kExitOk : cli::kExitFailure;

@@ -179,11 +179,17 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   auto emit = [&](const json& j) {
     if (opt.metric) opt.metric(line(j));
   };
+  auto bad_input = [&](const Error& e) {
+    if (opt.input_error) *opt.input_error = true;
+    return std::unexpected(e);
+  };
   auto data = load_data(cfg.data);
-  if (!data) return std::unexpected(data.error());
+  if (!data) return bad_input(data.error());
   const Dataset& train = data->train;
   const int64_t B = std::min(cfg.solver.batch_size, train.n);
   const int64_t steps = train.n / B;  // the last partial batch is dropped (fixed shapes)
+  if (auto shapes = infer_shapes(cfg.layers, {train.c, train.h, train.w}, train.classes); !shapes)
+    return bad_input(shapes.error());
   auto net = Net::build(backend, cfg.layers, {train.c, train.h, train.w}, B, train.classes);
   if (!net) return std::unexpected(net.error());
   Net& n = **net;
@@ -196,7 +202,7 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   Position pos;
   if (opt.resume && !opt.checkpoint_dir.empty()) {
     auto loaded = load_checkpoint(opt.checkpoint_dir, cfg, n, pos);
-    if (!loaded) return std::unexpected(loaded.error());
+    if (!loaded) return bad_input(loaded.error());
     if (*loaded)
       say("hpo train: resumed at epoch " + std::to_string(pos.epoch + 1) + ", step " +
           std::to_string(pos.step_in_epoch));

@@ -1,0 +1,271 @@
+// Training runs: resume equals an uninterrupted run, SIGTERM checkpoints and exits 75, the
+// metric lines, CLI refusals, and a short real run on Fashion-MNIST.
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "nn_test_util.h"
+#include "trainer/nn/train.h"
+
+namespace hpo::nn::test {
+namespace {
+
+using nlohmann::json;
+
+void put_be32(std::string& s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s.push_back(char((v >> (8 * i)) & 0xff));
+}
+
+// A small separable IDX data set: 10x10 images, class k has a bright row at 2 + 3k.
+void write_synthetic_idx(const TempDir& dir, const std::string& prefix, uint32_t n,
+                         uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string img, lab;
+  put_be32(img, 0x803), put_be32(img, n), put_be32(img, 10), put_be32(img, 10);
+  put_be32(lab, 0x801), put_be32(lab, n);
+  for (uint32_t i = 0; i < n; ++i) {
+    int k = int(rng() % 3);
+    lab.push_back(char(k));
+    for (int r = 0; r < 10; ++r)
+      for (int c = 0; c < 10; ++c)
+        img.push_back(char((r == 2 + 3 * k ? 150 : 0) + int(rng() % 100)));
+  }
+  for (auto& [name, bytes] : {std::pair{prefix + "-images-idx3-ubyte.gz", img},
+                              std::pair{prefix + "-labels-idx1-ubyte.gz", lab}}) {
+    gzFile f = gzopen((dir / name).c_str(), "wb");
+    REQUIRE(f);
+    gzwrite(f, bytes.data(), unsigned(bytes.size()));
+    gzclose(f);
+  }
+}
+
+json small_config(const std::string& data_dir, int epochs) {
+  return {{"data", {{"dir", data_dir}, {"validation", 40}}},
+          {"net",
+           {{"layers", json::array({{{"type", "conv"}, {"filters", 4}, {"kernel", 3}, {"pad", 1}},
+                                    {{"type", "batch_norm"}},
+                                    {{"type", "relu"}},
+                                    {{"type", "pool"}, {"mode", "max"}},
+                                    {{"type", "flatten"}},
+                                    {{"type", "dense"}, {"units", 16}},
+                                    {{"type", "tanh"}},
+                                    {{"type", "dropout"}, {"rate", 0.2}},
+                                    {{"type", "dense"}, {"units", 3}}})}}},
+          {"solver",
+           {{"optimizer", {{"type", "adamw"}}},
+            {"lr", 0.01},
+            {"weight_decay", 0.01},
+            {"batch_size", 16},
+            {"epochs", epochs},
+            {"report_every_steps", 5},
+            {"lr_policy", {{"type", "cosine"}, {"warmup_epochs", 0.5}}}}},
+          {"seed", 5}};
+}
+
+struct Lines {
+  std::vector<json> all;
+  std::vector<json> of(const char* key) const {
+    std::vector<json> out;
+    for (const auto& j : all)
+      if (j.contains(key)) out.push_back(j);
+    return out;
+  }
+};
+
+// The final line without the fields that depend on time.
+json timeless(json j) {
+  j.erase("elapsed");
+  j.erase("samples_per_sec");
+  return j;
+}
+
+TEST_CASE("a run stopped mid-epoch and resumed gives exactly the uninterrupted result",
+          "[nn][train]") {
+  TempDir dir;
+  write_synthetic_idx(dir, "train", 200, 1);
+  write_synthetic_idx(dir, "t10k", 60, 2);
+  auto cfg = parse_train_config(small_config(dir.path.string(), 3));
+  REQUIRE(cfg.has_value());
+
+  Lines straight;
+  {
+    auto b = make_cpu_backend(1);
+    RunOptions opt;
+    opt.metric = [&](const std::string& l) { straight.all.push_back(json::parse(l)); };
+    auto r = run_training(*cfg, *b, opt);
+    REQUIRE(r.has_value());
+    REQUIRE(*r == RunOutcome::kFinished);
+  }
+  REQUIRE(straight.of("final").size() == 1);
+  REQUIRE(straight.of("val_accuracy").size() == 4);  // 3 epochs + final
+
+  // Stop at step 15 (epoch 2 of 3: 10 steps per epoch), then resume.
+  Lines first, second;
+  std::atomic<bool> stop{false};
+  {
+    auto b = make_cpu_backend(1);
+    RunOptions opt;
+    opt.checkpoint_dir = dir / "ckpt";
+    opt.stop = &stop;
+    opt.metric = [&](const std::string& l) {
+      first.all.push_back(json::parse(l));
+      if (first.all.back().value("step", 0) == 15) stop = true;
+    };
+    auto r = run_training(*cfg, *b, opt);
+    REQUIRE(r.has_value());
+    REQUIRE(*r == RunOutcome::kStopped);
+  }
+  REQUIRE(std::filesystem::exists(dir / "ckpt/checkpoint.bin"));
+  REQUIRE_FALSE(std::filesystem::exists(dir / "ckpt/checkpoint.bin.tmp"));
+  {
+    auto b = make_cpu_backend(1);
+    RunOptions opt;
+    opt.checkpoint_dir = dir / "ckpt";
+    opt.resume = true;
+    opt.metric = [&](const std::string& l) { second.all.push_back(json::parse(l)); };
+    auto r = run_training(*cfg, *b, opt);
+    REQUIRE(r.has_value());
+    REQUIRE(*r == RunOutcome::kFinished);
+  }
+  REQUIRE(timeless(second.of("final").at(0)) == timeless(straight.of("final").at(0)));
+  // The epoch lines after the stop match too (epoch 2's loss includes the steps before it).
+  auto a = straight.of("val_loss"), c = second.of("val_loss");
+  REQUIRE(timeless(c.at(0)) == timeless(a.at(1)));
+  REQUIRE(timeless(c.at(1)) == timeless(a.at(2)));
+  // And the intermediate lines after step 15 are the same.
+  auto sa = straight.of("step"), sc = second.of("step");
+  REQUIRE(sc.front()["step"] == 20);
+  REQUIRE(sc.front() == std::find_if(sa.begin(), sa.end(), [](const json& j) {
+                          return j["step"] == 20 && !j.contains("val_loss");
+                        })[0]);
+}
+
+TEST_CASE("a checkpoint written for another config is refused on resume", "[nn][train]") {
+  TempDir dir;
+  write_synthetic_idx(dir, "train", 100, 1);
+  write_synthetic_idx(dir, "t10k", 20, 2);
+  auto cfg = parse_train_config(small_config(dir.path.string(), 1));
+  REQUIRE(cfg.has_value());
+  auto b = make_cpu_backend(1);
+  RunOptions opt;
+  opt.checkpoint_dir = dir / "ckpt";
+  REQUIRE(run_training(*cfg, *b, opt).has_value());
+  json other = small_config(dir.path.string(), 1);
+  other["seed"] = 6;
+  auto cfg2 = parse_train_config(other);
+  opt.resume = true;
+  auto r = run_training(*cfg2, *b, opt);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.find("another config") != std::string::npos);
+}
+
+int shell(const std::string& cmd) {
+  int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_CASE("hpo train on SIGTERM finishes the step, checkpoints and exits 75; --resume finishes",
+          "[nn][train][cli]") {
+  TempDir dir;
+  write_synthetic_idx(dir, "train", 200, 1);
+  write_synthetic_idx(dir, "t10k", 60, 2);
+  json cfg = small_config(dir.path.string(), 400);  // long enough to be stopped
+  cfg["solver"]["report_every_steps"] = 1;
+  std::ofstream(dir / "c.json") << cfg.dump();
+  // Start, wait for the first step line, send SIGTERM, record the exit code.
+  std::string cmd = std::string("cd ") + dir.path.string() + " && (" + HPO_BINARY +
+                    " train --config c.json --device cpu --threads 1 --checkpoint ck "
+                    "--metrics-fd 3 3>metrics.txt 2>err.txt & pid=$!; "
+                    "for i in $(seq 1 600); do grep -q step metrics.txt 2>/dev/null && break; "
+                    "sleep 0.05; done; kill -TERM $pid; wait $pid; echo $? > rc.txt)";
+  REQUIRE(shell(cmd) == 0);
+  INFO(slurp(dir / "err.txt"));
+  REQUIRE(slurp(dir / "rc.txt") == "75\n");
+  REQUIRE(std::filesystem::exists(dir / "ck/checkpoint.bin"));
+  REQUIRE(slurp(dir / "metrics.txt").find("\"step\":1,") != std::string::npos);
+
+  // Resume with fewer epochs is another config: refused (exit 2) with a message.
+  cfg["solver"]["epochs"] = 2;
+  std::ofstream(dir / "c2.json") << cfg.dump();
+  REQUIRE(shell("cd " + dir.path.string() + " && " + HPO_BINARY +
+                " train --config c2.json --device cpu --threads 1 --checkpoint ck --resume "
+                ">out2.txt 2>err2.txt") == 2);
+  REQUIRE(slurp(dir / "err2.txt").find("another config") != std::string::npos);
+}
+
+TEST_CASE("hpo train writes epoch lines and a final line to stdout and refuses a bad config "
+          "with exit 2",
+          "[nn][train][cli]") {
+  TempDir dir;
+  write_synthetic_idx(dir, "train", 120, 1);
+  write_synthetic_idx(dir, "t10k", 30, 2);
+  json cfg = small_config(dir.path.string(), 2);
+  std::ofstream(dir / "c.json") << cfg.dump();
+  REQUIRE(shell("cd " + dir.path.string() + " && HPO_METRICS_FD= " + HPO_BINARY +
+                " train --config c.json --device cpu --threads 1 >out.txt 2>err.txt") == 0);
+  std::istringstream lines(slurp(dir / "out.txt"));
+  std::vector<json> epochs;
+  json final_line;
+  for (std::string l; std::getline(lines, l);) {
+    json j = json::parse(l);
+    if (j.contains("final")) final_line = j;
+    else if (j.contains("val_accuracy")) epochs.push_back(j);
+  }
+  REQUIRE(epochs.size() == 2);
+  for (const char* k : {"epoch", "train_loss", "val_loss", "val_accuracy", "samples_per_sec",
+                        "elapsed"})
+    REQUIRE(epochs[1].contains(k));
+  REQUIRE(final_line["final"] == true);
+  REQUIRE(final_line.contains("test_accuracy"));
+  REQUIRE(final_line["test_accuracy"].get<double>() > 0.6);  // the classes are separable
+  REQUIRE(slurp(dir / "err.txt").find("epoch 2/2") != std::string::npos);
+
+  cfg["net"]["layers"][3] = {{"type", "pool"}, {"size", 20}};
+  std::ofstream(dir / "bad.json") << cfg.dump();
+  REQUIRE(shell("cd " + dir.path.string() + " && " + HPO_BINARY +
+                " train --config bad.json --device cpu 2>bad.txt") == 2);
+  REQUIRE(slurp(dir / "bad.txt").find("net.layers[3].size: 20 is larger than the input 10x10") !=
+          std::string::npos);
+  REQUIRE(shell(std::string(HPO_BINARY) + " train --config " + dir / "c.json" +
+                " --device tpu 2>/dev/null") == 2);
+}
+
+TEST_CASE("an MLP trained one epoch on 6000 Fashion-MNIST images beats 75% test accuracy",
+          "[nn][train][fmnist]") {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  REQUIRE(std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz"));
+  json cfg = {{"data", {{"dir", dir}, {"train_limit", 6000}, {"validation", 1000},
+                        {"test_limit", 2000}}},
+              {"net", {{"dense", json::array({{{"units", 128}}})}, {"activation", "relu"}}},
+              {"solver", {{"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}},
+                          {"lr", 0.05}, {"batch_size", 64}, {"epochs", 1}}},
+              {"seed", 1}};
+  auto parsed = parse_train_config(cfg);
+  REQUIRE(parsed.has_value());
+  auto b = make_cpu_backend(2);
+  json final_line;
+  RunOptions opt;
+  opt.metric = [&](const std::string& l) {
+    json j = json::parse(l);
+    if (j.contains("final")) final_line = j;
+  };
+  REQUIRE(run_training(*parsed, *b, opt).has_value());
+  INFO(final_line.dump());
+  REQUIRE(final_line["test_accuracy"].get<double>() > 0.75);
+  REQUIRE(final_line["val_accuracy"].get<double>() > 0.75);
+}
+
+}  // namespace
+}  // namespace hpo::nn::test
