@@ -5,11 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "hpo_cli.h"
@@ -17,7 +19,9 @@
 #include "scheduler/clock.h"
 #include "scheduler/daemon.h"
 #include "scheduler/protocol.h"
+#include "scheduler/run_progress.h"
 #include "search/study.h"
+#include "trainer/gpus.h"  // `hpo run` starts local agents: it needs their GPU discovery
 
 namespace hpo::scheduler {
 namespace {
@@ -276,8 +280,13 @@ int run_command(int argc, char** argv) {
                            "127.0.0.1 port plus N local agent processes; prints the leaderboard.");
   options.add_options()
       ("file", "study file", cxxopts::value<std::string>())
-      ("agents", "local agent processes", cxxopts::value<int>()->default_value("2"))
-      ("slots", "trial slots per agent", cxxopts::value<int>()->default_value("1"))
+      ("agents", "local agent processes (default: one per GPU, else enough CPU agents for "
+       "the cores: cores / trial.threads, at most budget.max_parallel)",
+       cxxopts::value<int>()->default_value("0"))
+      ("slots", "trial slots per agent (per GPU on a GPU agent)",
+       cxxopts::value<int>()->default_value("1"))
+      ("workdir", "trial directories (config.json, log.txt) go under DIR",
+       cxxopts::value<std::string>()->default_value("hpo-work"))
       ("db", "results database", cxxopts::value<std::string>()->default_value("hpo.db"));
   add_loop_options(options);
   options.parse_positional({"file"});
@@ -291,11 +300,33 @@ int run_command(int argc, char** argv) {
     std::cerr << "hpo run: " << spec.error().message << "\n";
     return cli::kExitUsage;
   }
-  const int n_agents = (*parsed)["agents"].as<int>();
+  int n_agents = (*parsed)["agents"].as<int>();
   const int slots = (*parsed)["slots"].as<int>();
-  if (n_agents < 1 || slots < 1) {
-    std::cerr << "hpo run: --agents and --slots must be >= 1\n";
+  if (n_agents < 0 || slots < 1) {
+    std::cerr << "hpo run: --agents must be >= 0 (0 = automatic) and --slots >= 1\n";
     return cli::kExitUsage;
+  }
+  // Local agents: agent i gets GPU i (modulo the GPUs found), or CPU slots.
+  // GPU discovery is the agent's own code (dlopen of libcudart: no GPU, no driver = none).
+  const auto gpus = trainer::discover_gpus().gpus;
+  if (n_agents == 0) {
+    int threads = std::max(1, spec->trial.value("threads", 1));
+    int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    n_agents = !gpus.empty() ? static_cast<int>(gpus.size())
+                             : std::clamp(cores / threads, 1, std::max(1, spec->max_parallel));
+  }
+  std::vector<std::vector<std::string>> agent_args;
+  for (int i = 0; i < n_agents; ++i) {
+    std::vector<std::string> a = {"hpo", "agent", "--name", "local-" + std::to_string(getpid()) + "-" + std::to_string(i),
+                                  "--heartbeat-ms", std::to_string(loop_options(*parsed).heartbeat_ms),
+                                  "--workdir", (*parsed)["workdir"].as<std::string>()};
+    if (gpus.empty()) {
+      a.insert(a.end(), {"--gpus", "none", "--cpu-slots", std::to_string(slots)});
+    } else {
+      a.insert(a.end(), {"--gpus", std::to_string(gpus[static_cast<size_t>(i) % gpus.size()].index),
+                         "--slots-per-gpu", std::to_string(slots), "--cpu-slots", "0"});
+    }
+    agent_args.push_back(std::move(a));
   }
   const std::string db = (*parsed)["db"].as<std::string>();
   DaemonOptions o = loop_options(*parsed);
@@ -304,26 +335,33 @@ int run_command(int argc, char** argv) {
   install_signals();
 
   std::vector<pid_t> children;
+  std::unique_ptr<RunProgress> progress;
   auto spawn_agents = [&](const std::string& endpoint) {
-    for (int i = 0; i < n_agents; ++i) {
+    for (auto& a : agent_args) {
+      a.insert(a.begin() + 2, {"--connect", endpoint});
+      // argv is built before fork: the daemon's ZeroMQ threads make malloc unsafe after it.
+      std::vector<char*> argv;
+      for (auto& s : a) argv.push_back(s.data());
+      argv.push_back(nullptr);
       pid_t pid = fork();
       if (pid == 0) {
         // The agent stops on the SIGTERM we send at the end, not on the
         // terminal's Ctrl-C (the scheduler decides when trials end).
         signal(SIGINT, SIG_IGN);
-        std::string name = "local-" + std::to_string(getppid()) + "-" + std::to_string(i);
-        std::string slots_s = std::to_string(slots);
-        std::string hb = std::to_string(o.heartbeat_ms);
-        execl("/proc/self/exe", "hpo", "agent", "--connect", endpoint.c_str(), "--name",
-              name.c_str(), "--cpu-slots", slots_s.c_str(), "--heartbeat-ms", hb.c_str(),
-              static_cast<char*>(nullptr));
+        execv("/proc/self/exe", argv.data());
         std::perror("hpo run: exec agent");
         _exit(127);
       }
       if (pid > 0) children.push_back(pid);
     }
+    std::cerr << "hpo run: " << agent_args.size() << " local agent(s)"
+              << (gpus.empty() ? " on the CPU" : " on GPUs") << "\n";
+    progress = std::make_unique<RunProgress>(db, spec->name, spec->max_trials, isatty(STDERR_FILENO) != 0,
+                                             std::cerr);
+    progress->start();
   };
   int rc = run_daemon(db, o, {*spec}, spawn_agents);
+  progress.reset();
   for (pid_t pid : children) kill(pid, SIGTERM);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
   if (rc == cli::kExitOk) print_leaderboard(db, spec->name);
