@@ -1,16 +1,10 @@
-// The CUDA backend's host side: error conversion, RAII handles, device discovery, the
-// registration function, and the no-GPU path of `hpo train --device cuda:0`. These run on any
-// machine; where a GPU is present the no-GPU checks turn into their GPU counterparts.
-#include <sys/wait.h>
-
+// The CUDA backend's host side: error conversion, RAII handles, device discovery and the
+// registration function. These run on any machine; where a GPU is present the no-GPU checks
+// turn into their GPU counterparts.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <cstdint>
 #include <string>
-#include <unistd.h>
 
 #include "trainer/nn/backend.h"
 #include "trainer/nn/cuda/check.h"

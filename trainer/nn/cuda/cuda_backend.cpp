@@ -10,6 +10,7 @@
 #include "trainer/nn/cuda/check.h"
 #include "trainer/nn/cuda/device.h"
 #include "trainer/nn/cuda/kernels.h"
+#include "trainer/nn/cuda/registration.h"
 
 namespace hpo::nn::gpu {
 
@@ -131,22 +132,18 @@ void CudaBackend::update(const UpdateRule& r, Tensor& param, const Tensor& grad,
 
 }  // namespace hpo::nn::gpu
 
-namespace hpo::nn {
-namespace {
-
-int registered_device_count() {
-  auto count = gpu::device_count();
-  return count ? *count : 0;
+// The module's one exported entry point (see registration.h): fills in the registration that
+// hpo's cuda_registration() hands to the engine.
+extern "C" __attribute__((visibility("default"))) void hpo_cuda_module_register(
+    hpo::nn::CudaRegistration* out, int abi) {
+  if (out == nullptr || abi != hpo::nn::gpu::kModuleAbi) return;
+  out->device_count = [] {
+    auto count = hpo::nn::gpu::device_count();
+    return count ? *count : 0;
+  };
+  out->create = [](int index) -> hpo::Result<std::unique_ptr<hpo::nn::Backend>> {
+    auto backend = hpo::nn::gpu::CudaBackend::create(index);
+    if (!backend) return std::unexpected(backend.error());
+    return std::unique_ptr<hpo::nn::Backend>(std::move(*backend));
+  };
 }
-
-Result<std::unique_ptr<Backend>> registered_create(int index) {
-  auto backend = gpu::CudaBackend::create(index);
-  if (!backend) return std::unexpected(backend.error());
-  return std::unique_ptr<Backend>(std::move(*backend));
-}
-
-}  // namespace
-
-CudaRegistration cuda_registration() { return {&registered_device_count, &registered_create}; }
-
-}  // namespace hpo::nn

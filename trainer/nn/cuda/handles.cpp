@@ -59,7 +59,7 @@ Result<ConvDescriptor> make_conv(int pad_h, int pad_w, int stride_h, int stride_
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   // FP32 results that match the CPU backend unless the caller opts in to TF32.
   HPO_GPU_TRY(cudnnSetConvolutionMathType(
-      raw, allow_tf32 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
+      raw, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   return desc;
 }
 
