@@ -12,7 +12,9 @@ using std::chrono::milliseconds;
 bool is_step_key(const std::string& key) { return key == "step" || key == "epoch" || key == "final"; }
 
 std::optional<std::int64_t> step_of(const nlohmann::json& record) {
-  for (const char* key : {"step", "epoch"}) {
+  // An epoch is comparable across trials (the pruner compares trials at equal
+  // steps); a batch-step count is not when batch sizes differ.
+  for (const char* key : {"epoch", "step"}) {
     auto it = record.find(key);
     if (it != record.end() && it->is_number()) {
       double v = it->get<double>();

@@ -3,9 +3,10 @@
 // runner of its kind (builtin trials stay in-process, trainer/builtin_objectives.h).
 //
 // From metric records (trainer/child_process.h) to the protocol:
-//   - a record with a numeric "step" (or else "epoch") becomes a REPORT at that
+//   - a record with a numeric "epoch" (or else "step") becomes a REPORT at that
 //     step with every other numeric field as a metric (the scheduler picks the
-//     study's objective among them for the pruner);
+//     study's objective among them for the pruner); epochs win because they are
+//     comparable across trials with different batch sizes, batch steps are not;
 //   - every record updates the trial's final metrics (the latest value of each
 //     name wins; the record with "final": true is applied last and wins);
 //   - exit 0 -> FINISH ok with the final metrics (failed if it reported none);
