@@ -46,11 +46,19 @@ Result<TensorDescriptor> nchw(const nn::TensorDesc& desc) {
   return make_tensor(dims[0], dims[1], dims[2], dims[3]);
 }
 
+// The first (fastest by cuDNN's heuristics) algorithm that works, fits the workspace limit, is
+// deterministic where asked, and does not use tensor cores unless TF32 is allowed (their
+// reduced precision would break the match with the CPU backend).
 template <class Perf>
-Result<Perf> pick(const Perf* perf, int returned, bool need_deterministic, const char* what) {
+Result<Perf> pick(const Perf* perf, int returned, bool need_deterministic, bool allow_tf32,
+                  const char* what) {
   for (int i = 0; i < returned; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
     if (need_deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+    if (!allow_tf32 && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
+                        perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+      continue;
+    }
     return perf[i];
   }
   return fail(std::string("cuda backend: cuDNN offers no ") +
@@ -92,7 +100,7 @@ class GpuConv final : public ConvOp {
     HPO_GPU_TRY(cudnnGetConvolutionForwardAlgorithm_v7(
         handle, op->x_.get(), op->w_.get(), op->conv_.get(), op->y_.get(),
         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, fwd));
-    auto fwd_pick = pick(fwd, returned, false, "forward convolution");
+    auto fwd_pick = pick(fwd, returned, false, b.allow_tf32(), "forward convolution");
     if (!fwd_pick) return std::unexpected(fwd_pick.error());
     op->fwd_algo_ = fwd_pick->algo;
 
@@ -100,7 +108,7 @@ class GpuConv final : public ConvOp {
     HPO_GPU_TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(
         handle, op->w_.get(), op->y_.get(), op->conv_.get(), op->x_.get(),
         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, data));
-    auto data_pick = pick(data, returned, true, "backward-data convolution");
+    auto data_pick = pick(data, returned, true, b.allow_tf32(), "backward-data convolution");
     if (!data_pick) return std::unexpected(data_pick.error());
     op->data_algo_ = data_pick->algo;
 
@@ -108,7 +116,7 @@ class GpuConv final : public ConvOp {
     HPO_GPU_TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
         handle, op->x_.get(), op->y_.get(), op->conv_.get(), op->w_.get(),
         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, filt));
-    auto filt_pick = pick(filt, returned, true, "backward-filter convolution");
+    auto filt_pick = pick(filt, returned, true, b.allow_tf32(), "backward-filter convolution");
     if (!filt_pick) return std::unexpected(filt_pick.error());
     op->filter_algo_ = filt_pick->algo;
 
