@@ -49,6 +49,10 @@ struct Agent::State {
     SteadyClock::time_point sent{};
   };
   std::map<std::string, Pending> unacked;  // FINISH sent, no ACK yet
+  // Every REPORT of the trials above, replayed after a WELCOME re-adopts them:
+  // the ones sent to a scheduler that died were lost, and the scheduler stores
+  // a (name, step) once whatever the repeats.
+  std::map<std::string, std::vector<protocol::Report>> reports;
   bool stopping = false;
   Stats stats;
 
@@ -119,7 +123,12 @@ struct Agent::State {
   void finish_now(protocol::Finish f) {
     running.erase(f.lease);
     ++stats.finished;
-    if (dropped.erase(f.lease)) return;  // the scheduler no longer counts it
+    if (dropped.erase(f.lease)) {
+      // The scheduler no longer counts it, so no FINISH frees its slot there.
+      reports.erase(f.lease);
+      if (welcomed) send_ready();
+      return;
+    }
     auto& p = unacked[f.lease];
     p.finish = std::move(f);
     p.sent = SteadyClock::now();
@@ -141,6 +150,12 @@ struct Agent::State {
           runner->stop(lease, StopReason::kInterrupted);
         }
         unacked.erase(lease);
+        reports.erase(lease);
+      }
+      for (const auto& lease : w->adopted) {
+        auto r = reports.find(lease);
+        if (r == reports.end()) continue;
+        for (const auto& report : r->second) send(report);
       }
       for (auto& [lease, p] : unacked) {
         p.sent = SteadyClock::now();
@@ -173,6 +188,7 @@ struct Agent::State {
       if (d->stop) runner->stop(d->lease, StopReason::kPruned);
     } else if (auto* ack = std::get_if<protocol::Ack>(&m)) {
       unacked.erase(ack->lease);
+      reports.erase(ack->lease);
     } else if (auto* e = std::get_if<protocol::ErrorReply>(&m)) {
       if (e->hello_required) {
         // Several messages in flight each draw this answer: one HELLO per
@@ -207,7 +223,9 @@ struct Agent::State {
   void drain_runner() {
     for (auto& event : runner->poll()) {
       if (auto* report = std::get_if<protocol::Report>(&event)) {
-        if (welcomed && !dropped.count(report->lease)) send(*report);
+        if (dropped.count(report->lease)) continue;
+        reports[report->lease].push_back(*report);
+        if (welcomed) send(*report);
       } else {
         finish_now(std::move(std::get<protocol::Finish>(event)));
       }
