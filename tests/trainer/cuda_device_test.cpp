@@ -3,8 +3,11 @@
 // turn into their GPU counterparts.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "trainer/nn/backend.h"
 #include "trainer/nn/cuda/check.h"
@@ -117,4 +120,119 @@ TEST_CASE("device auto picks the GPU when one is usable and the CPU otherwise") 
   auto backend = hpo::nn::make_backend("auto", 1);
   REQUIRE(backend);
   CHECK((*backend)->name() == (gpu::device_count() ? "cuda:0" : "cpu"));
+}
+
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> out(n);
+  for (float& x : out) x = dist(rng);
+  return out;
+}
+
+bool close(float a, float b, float tol) { return std::fabs(a - b) <= tol * (1.0f + std::fabs(b)); }
+
+}  // namespace
+
+// The kernels call these inline functions per element, so this checks the GPU's maths against
+// the CPU backend here; only the launch itself needs a GPU (cuda_backend_test.cpp).
+TEST_CASE("the GPU kernels' activation maths matches the CPU backend forward and backward") {
+  auto cpu = hpo::nn::make_cpu_backend(1);
+  const hpo::nn::TensorDesc desc{{2, 3, 4, 5}, 0};
+  const auto x = random_floats(120, 1, -3.0f, 3.0f);
+  const auto dy = random_floats(120, 2, -1.0f, 1.0f);
+  using hpo::nn::Activation;
+  for (hpo::nn::ActivationSpec a :
+       {hpo::nn::ActivationSpec{Activation::kRelu, 0.0f}, {Activation::kLeakyRelu, 0.1f},
+        {Activation::kTanh, 0.0f}, {Activation::kSigmoid, 0.0f}, {Activation::kElu, 1.0f}}) {
+    INFO("activation " << static_cast<int>(a.kind));
+    auto op = cpu->make_eltwise(desc, a);
+    REQUIRE(op);
+    auto src = cpu->alloc(desc), dst = cpu->alloc(desc), diff_dst = cpu->alloc(desc),
+         diff_src = cpu->alloc(desc);
+    REQUIRE((src && dst && diff_dst && diff_src));
+    cpu->upload(*src, x.data());
+    cpu->upload(*diff_dst, dy.data());
+    (*op)->forward(*src, *dst);
+    (*op)->backward(*src, *dst, *diff_dst, *diff_src);
+    std::vector<float> y(120), dx(120);
+    cpu->download(*dst, y.data());
+    cpu->download(*diff_src, dx.data());
+    const auto act = static_cast<gpu::kernels::Act>(static_cast<int>(a.kind));
+    int wrong = 0;
+    for (size_t i = 0; i < 120; ++i) {
+      const float gy = gpu::kernels::activate(act, a.alpha, x[i]);
+      const float gdx = dy[i] * gpu::kernels::activation_slope(act, a.alpha, gy);
+      if (!close(gy, y[i], 1e-5f) || !close(gdx, dx[i], 1e-5f)) {
+        if (wrong++ < 3) FAIL_CHECK("x " << x[i] << ": y " << gy << " vs " << y[i] << ", dx "
+                                         << gdx << " vs " << dx[i]);
+      }
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("the GPU kernels' solver maths matches the CPU backend over three steps") {
+  using hpo::nn::Optimizer;
+  auto cpu = hpo::nn::make_cpu_backend(1);
+  const hpo::nn::TensorDesc desc{{50}, 0};
+  const auto w0 = random_floats(50, 3, -1.0f, 1.0f);
+  std::vector<hpo::nn::UpdateRule> rules(6);
+  rules[0].lr = 0.1f;                                            // sgd
+  rules[1] = rules[0], rules[1].momentum = 0.9f, rules[1].weight_decay = 0.01f;
+  rules[2] = rules[1], rules[2].nesterov = true;
+  rules[3].kind = Optimizer::kAdam, rules[3].lr = 0.01f, rules[3].weight_decay = 0.01f;
+  rules[4] = rules[3], rules[4].kind = Optimizer::kAdamW, rules[4].weight_decay = 0.1f;
+  rules[5].kind = Optimizer::kRmsProp, rules[5].lr = 0.01f, rules[5].weight_decay = 0.001f;
+  for (size_t r = 0; r < rules.size(); ++r) {
+    INFO("rule " << r);
+    auto rule = rules[r];
+    const bool stateless = rule.kind == Optimizer::kSgd && rule.momentum == 0.0f;
+    const bool adam = rule.kind == Optimizer::kAdam || rule.kind == Optimizer::kAdamW;
+    auto param = cpu->alloc(desc), s1 = cpu->alloc(desc), s2 = cpu->alloc(desc);
+    REQUIRE((param && s1 && s2));
+    cpu->upload(*param, w0.data());
+    std::vector<float> w = w0, m(50, 0.0f), v(50, 0.0f);
+    for (int step = 1; step <= 3; ++step) {
+      rule.step = step;
+      const auto g = random_floats(50, 10 + uint32_t(step), -1.0f, 1.0f);
+      auto grad = cpu->alloc(desc);
+      REQUIRE(grad);
+      cpu->upload(*grad, g.data());
+      cpu->update(rule, *param, *grad, stateless ? nullptr : &*s1, adam ? &*s2 : nullptr);
+      for (size_t i = 0; i < 50; ++i) {
+        if (rule.kind == Optimizer::kSgd) {
+          gpu::kernels::SgdStep s;
+          s.lr = rule.lr, s.momentum = rule.momentum, s.weight_decay = rule.weight_decay;
+          s.nesterov = rule.nesterov;
+          gpu::kernels::sgd_element(w[i], g[i], &m[i], s);
+        } else if (adam) {
+          gpu::kernels::AdamStep s;
+          s.lr = rule.lr, s.beta1 = rule.beta1, s.beta2 = rule.beta2, s.eps = rule.eps;
+          s.weight_decay = rule.weight_decay, s.decoupled = rule.kind == Optimizer::kAdamW;
+          s.bias_correction1 = 1.0f - float(std::pow(double(rule.beta1), double(step)));
+          s.bias_correction2 = 1.0f - float(std::pow(double(rule.beta2), double(step)));
+          gpu::kernels::adam_element(w[i], g[i], m[i], v[i], s);
+        } else {
+          gpu::kernels::RmspropStep s;
+          s.lr = rule.lr, s.alpha = rule.alpha, s.eps = rule.eps;
+          s.weight_decay = rule.weight_decay;
+          gpu::kernels::rmsprop_element(w[i], g[i], m[i], nullptr, s);
+        }
+      }
+    }
+    std::vector<float> cpu_w(50), cpu_s1(50);
+    cpu->download(*param, cpu_w.data());
+    cpu->download(*s1, cpu_s1.data());
+    int wrong = 0;
+    for (size_t i = 0; i < 50; ++i) {
+      if (!close(w[i], cpu_w[i], 1e-6f) || (!stateless && !close(m[i], cpu_s1[i], 1e-6f))) {
+        if (wrong++ < 3) FAIL_CHECK("[" << i << "] w " << w[i] << " vs " << cpu_w[i]);
+      }
+    }
+    CHECK(wrong == 0);
+    CHECK(w != w0);
+  }
 }

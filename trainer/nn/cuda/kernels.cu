@@ -138,42 +138,6 @@ __global__ void multiply_kernel(const float* a, const float* b, float* y, std::s
   HPO_GRID_STRIDE(i, n) y[i] = a[i] * b[i];
 }
 
-__device__ float activate(Act act, float alpha, float x) {
-  switch (act) {
-    case Act::kRelu:
-      return x > 0.0f ? x : 0.0f;
-    case Act::kLeakyRelu:
-      return x > 0.0f ? x : alpha * x;
-    case Act::kTanh:
-      return tanhf(x);
-    case Act::kSigmoid:
-      return 1.0f / (1.0f + expf(-x));
-    case Act::kElu:
-      return x > 0.0f ? x : alpha * expm1f(x);
-    case Act::kNone:
-      break;
-  }
-  return x;
-}
-
-__device__ float derivative_from_output(Act act, float alpha, float y) {
-  switch (act) {
-    case Act::kRelu:
-      return y > 0.0f ? 1.0f : 0.0f;
-    case Act::kLeakyRelu:
-      return y > 0.0f ? 1.0f : alpha;
-    case Act::kTanh:
-      return 1.0f - y * y;
-    case Act::kSigmoid:
-      return y * (1.0f - y);
-    case Act::kElu:
-      return y > 0.0f ? 1.0f : y + alpha;
-    case Act::kNone:
-      break;
-  }
-  return 1.0f;
-}
-
 __global__ void activation_forward_kernel(Act act, float alpha, const float* x, float* y,
                                           std::size_t n) {
   HPO_GRID_STRIDE(i, n) y[i] = activate(act, alpha, x[i]);
@@ -181,7 +145,7 @@ __global__ void activation_forward_kernel(Act act, float alpha, const float* x, 
 
 __global__ void activation_backward_kernel(Act act, float alpha, const float* y, const float* dy,
                                            float* dx, std::size_t n) {
-  HPO_GRID_STRIDE(i, n) dx[i] = dy[i] * derivative_from_output(act, alpha, y[i]);
+  HPO_GRID_STRIDE(i, n) dx[i] = dy[i] * activation_slope(act, alpha, y[i]);
 }
 
 __global__ void dropout_mask_kernel(float* mask, std::size_t n, float rate, float scale,
@@ -191,51 +155,18 @@ __global__ void dropout_mask_kernel(float* mask, std::size_t n, float rate, floa
 
 __global__ void sgd_kernel(float* w, const float* g, float* velocity, std::size_t n,
                            SgdStep s) {
-  HPO_GRID_STRIDE(i, n) {
-    float d = g[i] + s.weight_decay * w[i];
-    if (s.momentum != 0.0f) {
-      const float v = s.momentum * velocity[i] + d;
-      velocity[i] = v;
-      d = s.nesterov ? d + s.momentum * v : v;
-    }
-    w[i] -= s.lr * d;
-  }
+  HPO_GRID_STRIDE(i, n) sgd_element(w[i], g[i], velocity != nullptr ? velocity + i : nullptr, s);
 }
 
 __global__ void adam_kernel(float* w, const float* g, float* m, float* v, std::size_t n,
                             AdamStep s) {
-  const float step_size = s.lr / s.bias_correction1;
-  const float inv_sqrt_bc2 = 1.0f / sqrtf(s.bias_correction2);
-  HPO_GRID_STRIDE(i, n) {
-    float weight = w[i];
-    float d = g[i];
-    if (s.decoupled) {
-      weight -= s.lr * s.weight_decay * weight;
-    } else {
-      d += s.weight_decay * weight;
-    }
-    const float mi = s.beta1 * m[i] + (1.0f - s.beta1) * d;
-    const float vi = s.beta2 * v[i] + (1.0f - s.beta2) * d * d;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = weight - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + s.eps);
-  }
+  HPO_GRID_STRIDE(i, n) adam_element(w[i], g[i], m[i], v[i], s);
 }
 
 __global__ void rmsprop_kernel(float* w, const float* g, float* square_avg, float* buffer,
                                std::size_t n, RmspropStep s) {
   HPO_GRID_STRIDE(i, n) {
-    const float d = g[i] + s.weight_decay * w[i];
-    const float sq = s.alpha * square_avg[i] + (1.0f - s.alpha) * d * d;
-    square_avg[i] = sq;
-    const float scaled = d / (sqrtf(sq) + s.eps);
-    if (s.momentum > 0.0f) {
-      const float b = s.momentum * buffer[i] + scaled;
-      buffer[i] = b;
-      w[i] -= s.lr * b;
-    } else {
-      w[i] -= s.lr * scaled;
-    }
+    rmsprop_element(w[i], g[i], square_avg[i], buffer != nullptr ? buffer + i : nullptr, s);
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -61,7 +62,47 @@ cudaError_t multiply(const float* a, const float* b, float* y, std::size_t n,
 // Activations, as oneDNN's *_use_dst_for_bwd variants: the backward needs
 // only the forward's output y, so a fused conv/dense + activation keeps no
 // pre-activation copy. Values match backend.h's Activation (kNone = 0 .. kElu).
+// The per-element maths is inline here so that host tests check it against the
+// CPU backend on machines without a GPU.
 enum class Act : int { kNone = 0, kRelu, kLeakyRelu, kTanh, kSigmoid, kElu };
+
+HPO_HOST_DEVICE inline float activate(Act act, float alpha, float x) {
+  switch (act) {
+    case Act::kRelu:
+      return x > 0.0f ? x : 0.0f;
+    case Act::kLeakyRelu:
+      return x > 0.0f ? x : alpha * x;
+    case Act::kTanh:
+      return tanhf(x);
+    case Act::kSigmoid:
+      return 1.0f / (1.0f + expf(-x));
+    case Act::kElu:
+      return x > 0.0f ? x : alpha * expm1f(x);
+    case Act::kNone:
+      break;
+  }
+  return x;
+}
+
+// act'(x) written with y = act(x).
+HPO_HOST_DEVICE inline float activation_slope(Act act, float alpha, float y) {
+  switch (act) {
+    case Act::kRelu:
+      return y > 0.0f ? 1.0f : 0.0f;
+    case Act::kLeakyRelu:
+      return y > 0.0f ? 1.0f : alpha;
+    case Act::kTanh:
+      return 1.0f - y * y;
+    case Act::kSigmoid:
+      return y * (1.0f - y);
+    case Act::kElu:
+      return y > 0.0f ? 1.0f : y + alpha;
+    case Act::kNone:
+      break;
+  }
+  return 1.0f;
+}
+
 // y = act(x); y may alias x. alpha: leaky ReLU slope (> 0 or 0), ELU alpha.
 cudaError_t activation_forward(Act act, float alpha, const float* x, float* y, std::size_t n,
                                cudaStream_t stream);
@@ -102,6 +143,15 @@ struct SgdStep {
   bool nesterov = false;
 };
 // d = g + wd*w; v = momentum*v + d; w -= lr * (nesterov ? d + momentum*v : v).
+HPO_HOST_DEVICE inline void sgd_element(float& w, float g, float* velocity, const SgdStep& s) {
+  float d = g + s.weight_decay * w;
+  if (s.momentum != 0.0f) {
+    const float v = s.momentum * *velocity + d;
+    *velocity = v;
+    d = s.nesterov ? d + s.momentum * v : v;
+  }
+  w -= s.lr * d;
+}
 cudaError_t sgd_update(float* w, const float* g, float* velocity, std::size_t n, SgdStep step,
                        cudaStream_t stream);
 
@@ -117,6 +167,20 @@ struct AdamStep {
 };
 // m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
 // w -= (lr/bc1) * m / (sqrt(v) * (1/sqrt(bc2)) + eps)  (the CPU backend's float order).
+HPO_HOST_DEVICE inline void adam_element(float& w, float g, float& m, float& v, const AdamStep& s) {
+  const float step_size = s.lr / s.bias_correction1;
+  const float inv_sqrt_bc2 = 1.0f / sqrtf(s.bias_correction2);
+  float weight = w;
+  float d = g;
+  if (s.decoupled) {
+    weight -= s.lr * s.weight_decay * weight;
+  } else {
+    d += s.weight_decay * weight;
+  }
+  m = s.beta1 * m + (1.0f - s.beta1) * d;
+  v = s.beta2 * v + (1.0f - s.beta2) * d * d;
+  w = weight - step_size * m / (sqrtf(v) * inv_sqrt_bc2 + s.eps);
+}
 cudaError_t adam_update(float* w, const float* g, float* m, float* v, std::size_t n,
                         AdamStep step, cudaStream_t stream);
 
@@ -129,6 +193,18 @@ struct RmspropStep {
 };
 // d = g + wd*w; s = alpha s + (1-alpha) d^2; a = sqrt(s) + eps;
 // momentum > 0: b = momentum b + d/a, w -= lr b; else w -= lr d/a.
+HPO_HOST_DEVICE inline void rmsprop_element(float& w, float g, float& square_avg, float* buffer,
+                                            const RmspropStep& s) {
+  const float d = g + s.weight_decay * w;
+  square_avg = s.alpha * square_avg + (1.0f - s.alpha) * d * d;
+  const float scaled = d / (sqrtf(square_avg) + s.eps);
+  if (s.momentum > 0.0f) {
+    *buffer = s.momentum * *buffer + scaled;
+    w -= s.lr * *buffer;
+  } else {
+    w -= s.lr * scaled;
+  }
+}
 cudaError_t rmsprop_update(float* w, const float* g, float* square_avg, float* buffer,
                            std::size_t n, RmspropStep step, cudaStream_t stream);
 
