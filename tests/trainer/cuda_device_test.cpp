@@ -236,3 +236,43 @@ TEST_CASE("the GPU kernels' solver maths matches the CPU backend over three step
     CHECK(w != w0);
   }
 }
+
+TEST_CASE("the GPU kernels' softmax cross-entropy row maths matches the CPU backend") {
+  auto cpu = hpo::nn::make_cpu_backend(1);
+  const int rows = 6, classes = 10, valid = 4;
+  const hpo::nn::TensorDesc logits_desc{{rows, classes}, 0}, labels_desc{{rows}, 0};
+  auto x = random_floats(rows * classes, 4, -4.0f, 4.0f);
+  x[2 * classes + 7] = x[2 * classes + 3] = 9.0f;  // a tie in row 2: the first (3) is predicted
+  const std::vector<float> labels = {3, 0, 7, 9, 1, 5};
+  auto op = cpu->make_softmax_xent(logits_desc);
+  REQUIRE(op);
+  auto logits = cpu->alloc(logits_desc), label_t = cpu->alloc(labels_desc),
+       diff = cpu->alloc(logits_desc);
+  REQUIRE((logits && label_t && diff));
+  cpu->upload(*logits, x.data());
+  cpu->upload(*label_t, labels.data());
+  int64_t cpu_correct = 0;
+  const double cpu_loss = (*op)->forward(*logits, *label_t, valid, &cpu_correct);
+  (*op)->backward(*label_t, *diff);
+  std::vector<float> cpu_grad(rows * classes);
+  cpu->download(*diff, cpu_grad.data());
+
+  double loss = 0.0;
+  int64_t correct = 0;
+  std::vector<float> grad(rows * classes, 0.0f);  // padding rows stay 0
+  for (int r = 0; r < valid; ++r) {
+    float c = 0.0f;
+    loss += gpu::kernels::softmax_cross_entropy_row(&x[r * classes], labels[r], classes,
+                                                    1.0f / valid, &grad[r * classes], &c);
+    correct += static_cast<int64_t>(c);
+  }
+  CHECK(loss == Approx(cpu_loss).epsilon(1e-5));
+  CHECK(correct == cpu_correct);
+  for (size_t i = 0; i < grad.size(); ++i) {
+    INFO("gradient [" << i << "]");
+    CHECK(close(grad[i], cpu_grad[i], 1e-6f));
+  }
+  float c = 1.0f;
+  CHECK(std::isnan(gpu::kernels::softmax_cross_entropy_row(&x[0], 10.0f, classes, 1.0f, nullptr, &c)));
+  CHECK(c == 0.0f);
+}

@@ -9,28 +9,12 @@ namespace hpo::nn::gpu::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarp = 32;
-constexpr unsigned kFullMask = 0xffffffffu;
 
 unsigned grid_for(std::size_t n) {
   std::size_t blocks = (n + kThreads - 1) / kThreads;
   if (blocks < 1) blocks = 1;
   if (blocks > 4096) blocks = 4096;
   return static_cast<unsigned>(blocks);
-}
-
-__device__ float warp_max(float v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
-    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
-  }
-  return v;
-}
-
-__device__ float warp_sum(float v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
-    v += __shfl_xor_sync(kFullMask, v, offset);
-  }
-  return v;
 }
 
 // Sum over the block of each thread's `v`, in a fixed order; valid in thread 0.
@@ -45,54 +29,23 @@ __device__ float block_sum(float v) {
   return partial[0];
 }
 
-// One warp per row. The max and sum are warp-wide, so every lane sees them.
 __global__ void softmax_cross_entropy_kernel(const float* logits, const float* labels, int rows,
                                              int valid_rows, int classes, float grad_scale,
                                              float* loss_rows, float* correct_rows, float* grad) {
-  const int warps_per_block = blockDim.x / kWarp;
-  const int row = blockIdx.x * warps_per_block + threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp;
-  if (row >= rows) return;  // whole warps leave together
-  const float* x = logits + static_cast<std::size_t>(row) * classes;
-  if (row >= valid_rows) {  // batch padding
-    if (grad != nullptr) {
-      for (int k = lane; k < classes; k += kWarp) grad[static_cast<std::size_t>(row) * classes + k] = 0.0f;
-    }
-    if (lane == 0 && loss_rows != nullptr) loss_rows[row] = 0.0f;
-    if (lane == 0 && correct_rows != nullptr) correct_rows[row] = 0.0f;
-    return;
+  const int row = blockIdx.x * blockDim.x + threadIdx.x;
+  if (row >= rows) return;
+  const std::size_t offset = static_cast<std::size_t>(row) * classes;
+  float* dx = grad != nullptr ? grad + offset : nullptr;
+  float loss = 0.0f;
+  float correct = 0.0f;
+  if (row < valid_rows) {
+    loss = softmax_cross_entropy_row(logits + offset, labels[row], classes, grad_scale, dx,
+                                     &correct);
+  } else if (dx != nullptr) {  // batch padding
+    for (int k = 0; k < classes; ++k) dx[k] = 0.0f;
   }
-  const float label_value = labels[row];
-  const bool valid = label_value >= 0.0f && label_value < static_cast<float>(classes);
-  const int label = valid ? static_cast<int>(label_value) : -1;
-
-  float max_value = -INFINITY;
-  for (int k = lane; k < classes; k += kWarp) max_value = fmaxf(max_value, x[k]);
-  max_value = warp_max(max_value);
-
-  float sum_exp = 0.0f;
-  for (int k = lane; k < classes; k += kWarp) sum_exp += expf(x[k] - max_value);
-  sum_exp = warp_sum(sum_exp);
-  const float log_sum = logf(sum_exp);
-
-  if (grad != nullptr) {
-    float* dx = grad + static_cast<std::size_t>(row) * classes;
-    for (int k = lane; k < classes; k += kWarp) {
-      const float p = expf(x[k] - max_value) / sum_exp;
-      dx[k] = valid ? (p - (k == label ? 1.0f : 0.0f)) * grad_scale : 0.0f;
-    }
-  }
-  if (lane == 0) {
-    if (loss_rows != nullptr) loss_rows[row] = valid ? log_sum - (x[label] - max_value) : NAN;
-    if (correct_rows != nullptr) {
-      // The first maximal logit is the prediction (same tie rule as the CPU side).
-      int best = 0;
-      for (int k = 1; k < classes; ++k) {
-        if (x[k] > x[best]) best = k;
-      }
-      correct_rows[row] = (valid && best == label) ? 1.0f : 0.0f;
-    }
-  }
+  if (loss_rows != nullptr) loss_rows[row] = loss;
+  if (correct_rows != nullptr) correct_rows[row] = correct;
 }
 
 __global__ void sum_kernel(const float* x, std::size_t n, float* out) {
@@ -178,8 +131,7 @@ cudaError_t softmax_cross_entropy(const float* logits, const float* labels, int 
                                   int classes, float grad_scale, float* loss_rows,
                                   float* correct_rows, float* grad, cudaStream_t stream) {
   if (rows <= 0 || classes <= 0) return cudaSuccess;
-  constexpr int kRowsPerBlock = kThreads / kWarp;
-  const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+  const unsigned blocks = static_cast<unsigned>((rows + kThreads - 1) / kThreads);
   softmax_cross_entropy_kernel<<<blocks, kThreads, 0, stream>>>(
       logits, labels, rows, valid, classes, grad_scale, loss_rows, correct_rows, grad);
   return cudaGetLastError();

@@ -34,9 +34,35 @@ namespace hpo::nn::gpu::kernels {
 // not null, grad[r, k] = (softmax(logits[r])[k] - (k == label)) * grad_scale
 // (grad_scale = 1 / valid gives the gradient of the mean loss). A label
 // outside [0, classes) gives a NaN loss and a zero gradient row.
+// One thread per row (a batch has few rows and few classes), each running:
 cudaError_t softmax_cross_entropy(const float* logits, const float* labels, int rows, int valid,
                                   int classes, float grad_scale, float* loss_rows,
                                   float* correct_rows, float* grad, cudaStream_t stream);
+
+// One valid row of the above: x and grad (may be null) point at the row; returns the loss and
+// sets *correct. Inline so that host tests check it against the CPU backend.
+HPO_HOST_DEVICE inline float softmax_cross_entropy_row(const float* x, float label_value,
+                                                       int classes, float grad_scale,
+                                                       float* grad, float* correct) {
+  const bool valid = label_value >= 0.0f && label_value < static_cast<float>(classes);
+  const int label = valid ? static_cast<int>(label_value) : -1;
+  int best = 0;  // the first maximal logit is the prediction (the CPU backend's tie rule)
+  for (int k = 1; k < classes; ++k) {
+    if (x[k] > x[best]) best = k;
+  }
+  const float max_value = x[best];
+  float sum_exp = 0.0f;
+  for (int k = 0; k < classes; ++k) sum_exp += expf(x[k] - max_value);
+  if (grad != nullptr) {
+    const float inv = 1.0f / sum_exp;
+    for (int k = 0; k < classes; ++k) {
+      const float p = expf(x[k] - max_value) * inv;
+      grad[k] = valid ? (p - (k == label ? 1.0f : 0.0f)) * grad_scale : 0.0f;
+    }
+  }
+  *correct = (valid && best == label) ? 1.0f : 0.0f;
+  return valid ? logf(sum_exp) - (x[label] - max_value) : NAN;
+}
 
 // out[0] = sum of x[0 .. n) (one block, fixed order, so the same input gives
 // the same bits). out may alias nothing in x.
