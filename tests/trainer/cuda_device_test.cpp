@@ -276,3 +276,44 @@ TEST_CASE("the GPU kernels' softmax cross-entropy row maths matches the CPU back
   CHECK(std::isnan(gpu::kernels::softmax_cross_entropy_row(&x[0], 10.0f, classes, 1.0f, nullptr, &c)));
   CHECK(c == 0.0f);
 }
+
+TEST_CASE("the CUDA plans' cuDNN descriptors give the CPU backend's conv and pooling shapes") {
+  // The descriptor maths runs on the host: this checks the argument order of the descriptor
+  // setters (pad, stride, filter K/C/R/S) that the GPU plans use.
+  auto cpu = hpo::nn::make_cpu_backend(1);
+  struct ConvCase {
+    std::vector<int64_t> src;
+    int64_t filters, kh, kw, stride, pad;
+  };
+  for (const auto& c : {ConvCase{{2, 3, 28, 28}, 8, 5, 5, 1, 2}, ConvCase{{1, 2, 9, 8}, 4, 5, 3, 2, 0},
+                        ConvCase{{3, 1, 7, 11}, 2, 3, 3, 3, 1}}) {
+    hpo::nn::ConvParams p;
+    p.filters = c.filters, p.kernel_h = c.kh, p.kernel_w = c.kw, p.stride = c.stride,
+    p.pad = c.pad;
+    auto op = cpu->make_conv({c.src, 0}, p);
+    REQUIRE(op);
+    auto x = gpu::make_tensor(int(c.src[0]), int(c.src[1]), int(c.src[2]), int(c.src[3]));
+    auto w = gpu::make_filter(int(c.filters), int(c.src[1]), int(c.kh), int(c.kw));
+    auto conv = gpu::make_conv(int(c.pad), int(c.pad), int(c.stride), int(c.stride), false);
+    REQUIRE((x && w && conv));
+    int n = 0, k = 0, h = 0, wd = 0;
+    REQUIRE(cudnnGetConvolution2dForwardOutputDim(conv->get(), x->get(), w->get(), &n, &k, &h,
+                                                  &wd) == CUDNN_STATUS_SUCCESS);
+    CHECK(std::vector<int64_t>{n, k, h, wd} == (*op)->dst_desc().dims);
+  }
+  for (bool max : {true, false}) {
+    hpo::nn::PoolParams p;
+    p.mode = max ? hpo::nn::PoolMode::kMax : hpo::nn::PoolMode::kAvg;
+    p.size = 3, p.stride = 2, p.pad = 1;
+    const std::vector<int64_t> src = {2, 4, 13, 10};
+    auto op = cpu->make_pool({src, 0}, p);
+    REQUIRE(op);
+    auto x = gpu::make_tensor(2, 4, 13, 10);
+    auto pool = gpu::make_pool(max, 3, 3, 1, 1, 2, 2);
+    REQUIRE((x && pool));
+    int n = 0, c = 0, h = 0, w = 0;
+    REQUIRE(cudnnGetPooling2dForwardOutputDim(pool->get(), x->get(), &n, &c, &h, &w) ==
+            CUDNN_STATUS_SUCCESS);
+    CHECK(std::vector<int64_t>{n, c, h, w} == (*op)->dst_desc().dims);
+  }
+}
