@@ -234,7 +234,7 @@ Result<search::History> Store::history(std::int64_t study) {
   {
     auto q = impl_->prepare(
         "SELECT m.trial, m.step, m.value FROM trials t JOIN metrics m ON m.trial = t.id AND "
-        "m.attempt = t.attempt AND m.name = ?2 WHERE t.study = ?1 ORDER BY m.trial, m.step");
+        "m.attempt = t.attempt AND m.name = ?2 WHERE t.study = ?1 ORDER BY t.number, m.step");
     if (!q) return std::unexpected(q.error());
     q->bind(1, study).bind(2, std::string_view(metric));
     int rc;

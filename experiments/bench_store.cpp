@@ -1,0 +1,302 @@
+// Benchmark of the results store (issue 3), with Optuna's RDB storage on
+// SQLite as the peer, measured in the same run on the same machine.
+//
+//   build/results/bench_store [--trials 100000] [--batch 100] [--metrics 5]
+//       [--optuna-seconds 20] [--hpo build/hpo] [--out experiments/results/store.txt]
+//
+// Figures: metric rows/s inserting trials through the Store API in per-turn
+// transactions (target >= 50,000), the leaderboard's top 10 at that size
+// through the API and as `hpo leaderboard` end to end (target < 100 ms),
+// history() (what a resumed scheduler reads), and the peer's trials/s and
+// best_trial time.
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "results/store.h"
+
+namespace {
+
+using hpo::results::OpenMode;
+using hpo::results::Store;
+using hpo::results::TrialState;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+template <class T>
+T must(hpo::Result<T> r, const char* what) {
+  if (!r) {
+    std::cerr << "bench_store: " << what << ": " << r.error().message << "\n";
+    std::exit(1);
+  }
+  return std::move(*r);
+}
+void must(hpo::Status s, const char* what) {
+  if (!s) {
+    std::cerr << "bench_store: " << what << ": " << s.error().message << "\n";
+    std::exit(1);
+  }
+}
+
+double median_ms(int repeat, const std::function<void()>& body) {
+  std::vector<double> times;
+  for (int i = 0; i < repeat; ++i) {
+    auto start = Clock::now();
+    body();
+    times.push_back(seconds_since(start) * 1000.0);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::string run_capture(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  pclose(p);
+  return out;
+}
+
+struct InsertResult {
+  double seconds = 0;
+  std::int64_t trials = 0;
+  std::int64_t metric_rows = 0;
+};
+
+// The scheduler's write pattern: per turn (one transaction) `batch` trials
+// are added, started, report `metrics` intermediate values and finish.
+InsertResult insert(Store& store, std::int64_t study, std::int64_t trials, int batch, int metrics) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const char* optimizers[] = {"sgd", "adam", "rmsprop"};
+  InsertResult r;
+  auto start = Clock::now();
+  for (std::int64_t first = 0; first < trials; first += batch) {
+    auto tx = must(store.begin(), "begin");
+    const double now = 1.7e9 + static_cast<double>(first);
+    for (std::int64_t n = first; n < std::min(trials, first + batch); ++n) {
+      nlohmann::json config = {
+          {"solver",
+           {{"lr", std::pow(10.0, -4.0 + 3.0 * u(rng))},
+            {"batch_size", 32 << (n % 5)},
+            {"optimizer", {{"type", optimizers[n % 3]}, {"momentum", 0.5 + 0.49 * u(rng)}}}}},
+          {"net", {{"dense", nlohmann::json::array({{{"units", 64 * (1 + n % 8)}}})}}}};
+      auto id = must(store.add_trial(study, n, config, "hash", now), "add_trial");
+      must(store.start_trial(id, 1, "lease", "agent-0", now), "start_trial");
+      double value = 0.0;
+      for (int step = 1; step <= metrics; ++step) {
+        value = u(rng) * step / metrics;
+        must(store.record_metric(id, step, "val_accuracy", value, now + step), "record_metric");
+        ++r.metric_rows;
+      }
+      must(store.finish_trial(id, TrialState::kCompleted, value, "", "", now + metrics + 1),
+           "finish_trial");
+      ++r.trials;
+    }
+    must(tx.commit(), "commit");
+  }
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == "--" + name) return argv[i + 1];
+  }
+  return fallback;
+}
+
+std::string json_field(const std::string& line, const std::string& key) {
+  try {
+    auto j = nlohmann::json::parse(line);
+    return j.contains(key) ? j[key].dump() : "?";
+  } catch (const nlohmann::json::exception&) {
+    return "?";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::int64_t trials = std::stoll(arg(argc, argv, "trials", "100000"));
+  const int batch = std::stoi(arg(argc, argv, "batch", "100"));
+  const int metrics = std::stoi(arg(argc, argv, "metrics", "5"));
+  const std::string optuna_seconds = arg(argc, argv, "optuna-seconds", "20");
+  const std::filesystem::path self = std::filesystem::canonical("/proc/self/exe");
+  const std::string hpo_binary =
+      arg(argc, argv, "hpo", (self.parent_path().parent_path() / "hpo").string());
+  const std::string out_path =
+      arg(argc, argv, "out", std::string(HPO_SOURCE_DIR) + "/experiments/results/store.txt");
+
+  char dir_template[] = "/tmp/hpo-bench-store-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return 1;
+  const std::string dir = dir_template;
+  const std::string db = dir + "/hpo.db";
+
+  std::ostringstream report;
+  utsname uts{};
+  uname(&uts);
+  report << "# hpo results store benchmark (experiments/bench_store.cpp, issue 3)\n"
+         << "machine: " << uts.machine << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores, "
+         << "SQLite " << sqlite3_libversion() << ", load average at start "
+         << [] {
+              std::ifstream in("/proc/loadavg");
+              std::string a, b, c;
+              in >> a >> b >> c;
+              return a + " " + b + " " + c;
+            }()
+         << " (other builds share the cores: figures are lower bounds)\n"
+         << "command: " << self.filename().string() << " --trials " << trials << " --batch "
+         << batch << " --metrics " << metrics << " --optuna-seconds " << optuna_seconds << "\n\n";
+
+  // 1. Insert through the API, the scheduler's way.
+  InsertResult ins;
+  {
+    auto store = must(Store::open(db, OpenMode::kWriter), "open");
+    hpo::results::StudyRow study;
+    study.name = "bench";
+    study.metric = "val_accuracy";
+    study.direction = hpo::search::Direction::kMaximize;
+    study.spec = {{"name", "bench"}};
+    const auto id = must(store.create_study(study), "create_study");
+    ins = insert(store, id, trials, batch, metrics);
+  }
+  // The same pattern with synchronous=FULL (fsync per commit), on fewer trials.
+  InsertResult durable;
+  {
+    auto store = must(Store::open(dir + "/durable.db", OpenMode::kWriter,
+                                  hpo::results::OpenOptions{.durable = true}),
+                      "open durable");
+    hpo::results::StudyRow study;
+    study.name = "bench";
+    study.metric = "val_accuracy";
+    study.spec = nlohmann::json::object();
+    const auto id = must(store.create_study(study), "create_study");
+    durable = insert(store, id, std::min<std::int64_t>(trials, 20000), batch, metrics);
+  }
+
+  // 2. Queries at that size, from a reader as the CLI opens it.
+  auto reader = must(Store::open(db, OpenMode::kReadOnly), "open reader");
+  const auto study = must(reader.find_study("bench"), "find_study")->id;
+  hpo::results::LeaderboardQuery top10;
+  std::size_t shown = 0;
+  const double lb_ms = median_ms(21, [&] {
+    shown = must(reader.leaderboard(study, top10), "leaderboard").size();
+  });
+  hpo::results::LeaderboardQuery filtered;
+  filtered.where.push_back(must(hpo::results::parse_filter("solver.optimizer.type=adam"), "filter"));
+  filtered.where.push_back(must(hpo::results::parse_filter("solver.batch_size=128"), "filter"));
+  const double lb_where_ms = median_ms(21, [&] {
+    (void)must(reader.leaderboard(study, filtered), "leaderboard where");
+  });
+  hpo::results::LeaderboardQuery by_metric;
+  by_metric.metric = "val_accuracy";
+  by_metric.aggregate = hpo::results::Aggregate::kLast;
+  const double lb_metric_ms = median_ms(5, [&] {
+    (void)must(reader.leaderboard(study, by_metric), "leaderboard metric");
+  });
+  std::size_t history_size = 0;
+  const double history_ms = median_ms(3, [&] {
+    history_size = must(reader.history(study), "history").size();
+  });
+  const std::string cli = hpo_binary + " leaderboard --db " + db + " --top 10 --format json";
+  std::string cli_out;
+  const double cli_ms = median_ms(7, [&] { cli_out = run_capture(cli + " 2>&1"); });
+  const bool cli_ok = cli_out.find("\"rank\": 10") != std::string::npos;
+  const double db_mb =
+      static_cast<double>(std::filesystem::file_size(db)) / (1024.0 * 1024.0);
+
+  // 3. The peer, in the same run.
+  const std::string peer = "/usr/bin/python3 " + std::string(HPO_SOURCE_DIR) +
+                           "/experiments/bench_store_optuna.py --seconds " + optuna_seconds;
+  std::string peer_out = run_capture(peer + " 2>/dev/null");
+  while (!peer_out.empty() && peer_out.back() == '\n') peer_out.pop_back();
+  if (auto nl = peer_out.rfind('\n'); nl != std::string::npos) peer_out = peer_out.substr(nl + 1);
+
+  char line[512];
+  report << "hpo store (C++ API, SQLite WAL, synchronous=NORMAL, " << batch
+         << " trials per transaction):\n";
+  std::snprintf(line, sizeof line,
+                "  insert %lld trials x %d metric rows (+ add/start/finish + 2 events each): "
+                "%.2f s -> %.0f metric rows/s, %.0f trials/s   [target >= 50000 rows/s]\n",
+                static_cast<long long>(ins.trials), metrics, ins.seconds,
+                static_cast<double>(ins.metric_rows) / ins.seconds,
+                static_cast<double>(ins.trials) / ins.seconds);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  same with synchronous=FULL (OpenOptions::durable), %lld trials: %.2f s -> %.0f "
+                "metric rows/s, %.0f trials/s\n",
+                static_cast<long long>(durable.trials), durable.seconds,
+                static_cast<double>(durable.metric_rows) / durable.seconds,
+                static_cast<double>(durable.trials) / durable.seconds);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  leaderboard top 10 at %lld trials (API, median of 21): %.3f ms (%zu rows)   "
+                "[target < 100 ms]\n",
+                static_cast<long long>(ins.trials), lb_ms, shown);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  leaderboard top 10 with 2 --where filters (API, median of 21): %.3f ms\n",
+                lb_where_ms);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  leaderboard top 10 by a reported metric's last value (API, median of 5): "
+                "%.1f ms\n",
+                lb_metric_ms);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  history() of %zu trials with %d intermediates each (API, median of 3): %.0f "
+                "ms\n",
+                history_size, metrics, history_ms);
+  report << line;
+  std::snprintf(line, sizeof line,
+                "  `hpo leaderboard --top 10 --format json` end to end (process start to exit, "
+                "median of 7): %.1f ms%s\n",
+                cli_ms, cli_ok ? "" : "  [OUTPUT NOT AS EXPECTED]");
+  report << line;
+  std::snprintf(line, sizeof line, "  database size: %.1f MiB\n\n", db_mb);
+  report << line;
+
+  report << "Optuna " << json_field(peer_out, "optuna")
+         << " RDBStorage on SQLite (same machine, same run; ask, 4 suggestions, 5 reports, tell):\n";
+  if (peer_out.empty() || peer_out.front() != '{') {
+    report << "  peer failed to run: " << peer << "\n";
+  } else {
+    report << "  " << json_field(peer_out, "trials") << " trials in "
+           << json_field(peer_out, "seconds") << " s -> " << json_field(peer_out, "trials_per_s")
+           << " trials/s (" << json_field(peer_out, "intermediate_rows_per_s")
+           << " intermediate rows/s)\n"
+           << "  study.best_trial at that size (median of 5): "
+           << json_field(peer_out, "best_trial_ms") << " ms; load_study + best_trial (median of 3): "
+           << json_field(peer_out, "load_and_best_trial_ms") << " ms\n"
+           << "  raw: " << peer_out << "\n";
+  }
+
+  std::cout << report.str();
+  std::ofstream out(out_path);
+  out << report.str();
+  if (!out) std::cerr << "bench_store: cannot write " << out_path << "\n";
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return 0;
+}
