@@ -11,6 +11,7 @@
 
 #include "trainer/nn/backend.h"
 #include "trainer/nn/cuda/check.h"
+#include "trainer/nn/cuda/dense_gemm.h"
 #include "trainer/nn/cuda/device.h"
 #include "trainer/nn/cuda/handles.h"
 #include "trainer/nn/cuda/kernels.h"
@@ -316,4 +317,58 @@ TEST_CASE("the CUDA plans' cuDNN descriptors give the CPU backend's conv and poo
             CUDNN_STATUS_SUCCESS);
     CHECK(std::vector<int64_t>{n, c, h, w} == (*op)->dst_desc().dims);
   }
+}
+
+namespace {
+
+// BLAS's column-major sgemm (alpha 1, beta 0), as cuBLAS reads its arguments.
+void reference_gemm(const gpu::Gemm& g, const float* a, const float* b, float* c) {
+  for (int i = 0; i < g.m; ++i) {
+    for (int j = 0; j < g.n; ++j) {
+      double sum = 0.0;
+      for (int p = 0; p < g.k; ++p) {
+        const float av = g.transpose_a ? a[p + i * g.lda] : a[i + p * g.lda];
+        const float bv = g.transpose_b ? b[j + p * g.ldb] : b[p + j * g.ldb];
+        sum += double(av) * double(bv);
+      }
+      c[i + j * g.ldc] = float(sum);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the dense layer's cuBLAS products, run by a reference GEMM, give the CPU backend's") {
+  auto cpu = hpo::nn::make_cpu_backend(1);
+  const int batch = 5, inputs = 7, units = 3;
+  hpo::nn::DenseParams params;
+  params.units = units;
+  const hpo::nn::TensorDesc src_desc{{batch, inputs}, 0};
+  auto op = cpu->make_dense(src_desc, params);
+  REQUIRE(op);
+  const auto x = random_floats(batch * inputs, 20, -1.0f, 1.0f);
+  const auto w = random_floats(units * inputs, 21, -1.0f, 1.0f);
+  const auto dy = random_floats(batch * units, 22, -1.0f, 1.0f);
+  auto src = cpu->alloc(src_desc), weights = cpu->alloc((*op)->weights_desc()),
+       bias = cpu->alloc((*op)->bias_desc()), dst = cpu->alloc((*op)->dst_desc()),
+       diff_dst = cpu->alloc((*op)->dst_desc()), diff_src = cpu->alloc(src_desc),
+       diff_w = cpu->alloc((*op)->weights_desc()), diff_b = cpu->alloc((*op)->bias_desc());
+  REQUIRE((src && weights && bias && dst && diff_dst && diff_src && diff_w && diff_b));
+  cpu->upload(*src, x.data());
+  cpu->upload(*weights, w.data());  // bias stays 0: only the products are compared
+  cpu->upload(*diff_dst, dy.data());
+  (*op)->forward(*src, *weights, *bias, *dst);
+  (*op)->backward(*src, *weights, *dst, *diff_dst, &*diff_src, *diff_w, *diff_b);
+  std::vector<float> cpu_y(batch * units), cpu_dx(batch * inputs), cpu_dw(units * inputs);
+  cpu->download(*dst, cpu_y.data());
+  cpu->download(*diff_src, cpu_dx.data());
+  cpu->download(*diff_w, cpu_dw.data());
+
+  std::vector<float> y(cpu_y.size()), dx(cpu_dx.size()), dw(cpu_dw.size());
+  reference_gemm(gpu::dense_forward_gemm(batch, inputs, units), w.data(), x.data(), y.data());
+  reference_gemm(gpu::dense_weights_gemm(batch, inputs, units), x.data(), dy.data(), dw.data());
+  reference_gemm(gpu::dense_data_gemm(batch, inputs, units), w.data(), dy.data(), dx.data());
+  for (size_t i = 0; i < y.size(); ++i) CHECK(close(y[i], cpu_y[i], 1e-5f));
+  for (size_t i = 0; i < dw.size(); ++i) CHECK(close(dw[i], cpu_dw[i], 1e-5f));
+  for (size_t i = 0; i < dx.size(); ++i) CHECK(close(dx[i], cpu_dx[i], 1e-5f));
 }

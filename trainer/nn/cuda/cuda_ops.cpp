@@ -7,6 +7,7 @@
 
 #include "trainer/nn/cuda/check.h"
 #include "trainer/nn/cuda/cuda_backend.h"
+#include "trainer/nn/cuda/dense_gemm.h"
 #include "trainer/nn/cuda/kernels.h"
 
 namespace hpo::nn::gpu {
@@ -189,9 +190,13 @@ class GpuConv final : public ConvOp {
   nn::TensorDesc dst_desc_, weights_desc_, bias_desc_;
 };
 
-// ---- dense (cuBLAS) ----
-// Row-major Y[N,U] = X[N,K] W[U,K]^T + b. cuBLAS is column-major, where a row-major [R,C]
-// matrix reads as its [C,R] transpose, so every product below is written for the transposes.
+// ---- dense (cuBLAS; the products are spelled out in dense_gemm.h) ----
+
+void gemm(cublasHandle_t handle, const Gemm& g, const float* a, const float* b, float* c) {
+  HPO_GPU_MUST(cublasSgemm(handle, g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &kOne, a,
+                           g.lda, b, g.ldb, &kZero, c, g.ldc));
+}
 
 class GpuDense final : public DenseOp {
  public:
@@ -206,9 +211,7 @@ class GpuDense final : public DenseOp {
 
   void forward(const Tensor& src, const Tensor& weights, const Tensor& bias,
                Tensor& dst) override {
-    // Y^T[U,N] = W[U,K] (stored as W^T[K,U]: transpose) * X^T[K,N].
-    HPO_GPU_MUST(cublasSgemm(b_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, u_, n_, k_, &kOne,
-                             weights.data(), k_, src.data(), k_, &kZero, dst.data(), u_));
+    gemm(b_.cublas(), dense_forward_gemm(n_, k_, u_), weights.data(), src.data(), dst.data());
     HPO_GPU_MUST(kernels::bias_add(dst.data(), bias.data(), n_, u_, 1, b_.stream()));
     if (p_.fused.kind != Activation::kNone) {
       HPO_GPU_MUST(kernels::activation_forward(act_of(p_.fused.kind), p_.fused.alpha, dst.data(),
@@ -225,15 +228,11 @@ class GpuDense final : public DenseOp {
     }
     HPO_GPU_MUST(kernels::bias_grad(diff_dst.data(), diff_bias.data(), n_, u_, 1, 0.0f,
                                     b_.stream()));
-    // dW^T[K,U] = X^T[K,N] * dY[N,U] (dY stored as dY^T[U,N]: transpose).
-    HPO_GPU_MUST(cublasSgemm(b_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, k_, u_, n_, &kOne,
-                             src.data(), k_, diff_dst.data(), u_, &kZero, diff_weights.data(),
-                             k_));
+    gemm(b_.cublas(), dense_weights_gemm(n_, k_, u_), src.data(), diff_dst.data(),
+         diff_weights.data());
     if (diff_src != nullptr) {
-      // dX^T[K,N] = W^T[K,U] * dY^T[U,N].
-      HPO_GPU_MUST(cublasSgemm(b_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, k_, n_, u_, &kOne,
-                               weights.data(), k_, diff_dst.data(), u_, &kZero,
-                               diff_src->data(), k_));
+      gemm(b_.cublas(), dense_data_gemm(n_, k_, u_), weights.data(), diff_dst.data(),
+           diff_src->data());
     }
   }
 
