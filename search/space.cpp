@@ -401,9 +401,10 @@ Status Parser::order_group(SpaceNode& g) {
             }
           }
         }
+        // Each step of the trail waits on the next: "a -> b" reads "a needs b".
         std::string text;
         for (std::size_t i = static_cast<std::size_t>(seen[at]); i < trail.size(); ++i) {
-          text = "'" + g.children[trail[i]]->name + "' -> " + text;
+          text += "'" + g.children[trail[i]]->name + "' -> ";
         }
         text += "'" + g.children[at]->name + "'";
         return error(g.children[at]->where + ".when",

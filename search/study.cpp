@@ -201,7 +201,7 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     out["scramble"] = scramble;
   } else if (type == "tpe") {
     keys = f.only({"type", "startup_trials", "n_candidates", "gamma", "max_good", "prior_weight",
-                   "constant_liar", "max_observations"},
+                   "constant_liar", "max_observations", "multivariate"},
                   "the tpe sampler");
     if (!keys) return std::unexpected(keys.error());
     HPO_TRY(startup, f.integer("startup_trials", 10, 0));
@@ -219,6 +219,8 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     out["prior_weight"] = prior;
     out["constant_liar"] = liar;
     out["max_observations"] = max_obs;
+    HPO_TRY(multivariate, f.boolean("multivariate", true));
+    out["multivariate"] = multivariate;
   } else if (type == "evolution") {
     keys = f.only({"type", "population", "sample_size"}, "the evolution sampler");
     if (!keys) return std::unexpected(keys.error());
