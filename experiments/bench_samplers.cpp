@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
-#include <ctime>
 #include <vector>
 
 #include "search/sampler.h"
@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
       Space sp = must_parse(k ? b6 : b2);
       std::vector<double> bests;
       for (int seed = first; seed < first + count; ++seed) {
-        bests.push_back(best_after(sp, sampler, static_cast<std::uint64_t>(seed), trials, k ? hartmann6 : branin));
+        bests.push_back(best_after(sp, sampler, static_cast<std::uint64_t>(seed), trials,
+                                   k ? hartmann6 : branin));
       }
       std::printf("%s %.4f\n", k ? "hartmann6" : "branin", median(bests));
     }
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
     for (const char* name : samplers) {
       std::vector<double> bests;
       for (int seed = 0; seed < seeds; ++seed) {
-        bests.push_back(best_after(p.space, json{{"type", name}}, static_cast<std::uint64_t>(seed), trials, p.f));
+        bests.push_back(best_after(p.space, json{{"type", name}}, static_cast<std::uint64_t>(seed),
+                                   trials, p.f));
       }
       std::printf("quality %s %s %.4f\n", p.name, name, median(bests));
       std::fflush(stdout);
@@ -141,24 +143,24 @@ int main(int argc, char** argv) {
   if (quick) return 0;
 
   // Ask cost: 8 parameters of every numeric kind, a history of finished trials.
-  json space8 = {
-      {"lr", {{"type", "float"}, {"low", 1e-5}, {"high", 1}, {"log", true}}},
-      {"momentum", {{"type", "float"}, {"low", 0}, {"high", 0.99}}},
-      {"dropout", {{"type", "float"}, {"low", 0}, {"high", 0.5}, {"step", 0.05}}},
-      {"wd", {{"type", "float"}, {"low", 1e-6}, {"high", 1e-2}, {"log", true}}},
-      {"units", {{"type", "int"}, {"low", 16}, {"high", 1024}, {"log", true}}},
-      {"layers", {{"type", "int"}, {"low", 1}, {"high", 8}}},
-      {"batch", {{"type", "choice"}, {"values", {32, 64, 128, 256}}}},
-      {"act", {{"type", "choice"}, {"values", {"relu", "tanh", "elu"}}}}};
+  json space8 = {{"lr", {{"type", "float"}, {"low", 1e-5}, {"high", 1}, {"log", true}}},
+                 {"momentum", {{"type", "float"}, {"low", 0}, {"high", 0.99}}},
+                 {"dropout", {{"type", "float"}, {"low", 0}, {"high", 0.5}, {"step", 0.05}}},
+                 {"wd", {{"type", "float"}, {"low", 1e-6}, {"high", 1e-2}, {"log", true}}},
+                 {"units", {{"type", "int"}, {"low", 16}, {"high", 1024}, {"log", true}}},
+                 {"layers", {{"type", "int"}, {"low", 1}, {"high", 8}}},
+                 {"batch", {{"type", "choice"}, {"values", {32, 64, 128, 256}}}},
+                 {"act", {{"type", "choice"}, {"values", {"relu", "tanh", "elu"}}}}};
   Space space = must_parse(space8);
   for (int size : {1000, 10000}) {
-    auto random = hpo::search::make_sampler(space, json{{"type", "random"}}, 7, Direction::kMinimize);
+    auto random =
+        hpo::search::make_sampler(space, json{{"type", "random"}}, 7, Direction::kMinimize);
     History history;
     std::mt19937_64 rng(1);
     for (int n = 0; n < size; ++n) {
       auto c = (*random)->ask(history, n);
-      history.push_back(TrialRecord{n, TrialState::kCompleted, **c,
-                                    static_cast<double>(rng() % 100000) / 1000.0, {}});
+      history.push_back(TrialRecord{
+          n, TrialState::kCompleted, **c, static_cast<double>(rng() % 100000) / 1000.0, {}});
     }
     auto tpe = hpo::search::make_sampler(space, json{{"type", "tpe"}}, 7, Direction::kMinimize);
     const int asks = 200;
@@ -178,7 +180,8 @@ int main(int argc, char** argv) {
     }
     double us = (cpu_us() - cpu) / asks;
     double wall_us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall).count() / asks;
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall).count() /
+        asks;
     std::printf("ask_us tpe %d %.1f\n", size, us);
     std::printf("ask_wall_us tpe %d %.1f\n", size, wall_us);
     std::fflush(stdout);

@@ -56,8 +56,8 @@ std::optional<std::string> one_file(const cxxopts::ParseResult& r, const cxxopts
 
 int validate(int argc, char** argv) {
   cxxopts::Options options("hpo space validate", "Check a study file or a bare search space.");
-  options.add_options()("h,help", "show this help")(
-      "file", "study or space file", cxxopts::value<std::vector<std::string>>());
+  options.add_options()("h,help", "show this help")("file", "study or space file",
+                                                    cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"file"});
   options.positional_help("FILE");
   int code = cli::kExitOk;
@@ -85,7 +85,8 @@ void flatten(const json& v, const std::string& key, std::map<std::string, std::s
     for (const auto& [k, item] : v.items()) flatten(item, key.empty() ? k : key + "." + k, out);
   } else if (v.is_array() && !v.empty() &&
              std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_object(); })) {
-    for (std::size_t i = 0; i < v.size(); ++i) flatten(v[i], key + "[" + std::to_string(i) + "]", out);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      flatten(v[i], key + "[" + std::to_string(i) + "]", out);
   } else if (v.is_string()) {
     out[key] = v.get<std::string>();
   } else if (v.is_number_float()) {

@@ -140,8 +140,8 @@ class EvolutionSampler : public Sampler {
 
 }  // namespace
 
-std::unique_ptr<Sampler> make_evolution(const Space& space, const json& options,
-                                        std::uint64_t seed, Direction direction) {
+std::unique_ptr<Sampler> make_evolution(const Space& space, const json& options, std::uint64_t seed,
+                                        Direction direction) {
   return std::make_unique<EvolutionSampler>(space, options, seed, direction);
 }
 

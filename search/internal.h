@@ -18,9 +18,8 @@ std::string located(std::string_view file, std::string_view where, std::string_v
 #include <cmath>
 #include <cstdint>
 #include <memory>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "search/space.h"
 #include "search/trial.h"

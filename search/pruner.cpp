@@ -33,8 +33,7 @@ bool should_prune(const nlohmann::json& pruner, Direction direction, const Histo
   if (static_cast<std::int64_t>(at_step.size()) < min_trials) return false;
   std::sort(at_step.begin(), at_step.end());
   const std::size_t n = at_step.size();
-  const double median =
-      n % 2 ? at_step[n / 2] : 0.5 * (at_step[n / 2 - 1] + at_step[n / 2]);
+  const double median = n % 2 ? at_step[n / 2] : 0.5 * (at_step[n / 2 - 1] + at_step[n / 2]);
   return minimize ? best > median : best < median;
 }
 

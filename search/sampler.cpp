@@ -115,7 +115,8 @@ class GridDecider : public Decider {
       : prefix_(prefix), options_(options) {}
   double decide(const Dimension& d) override {
     std::int64_t points = options_["points"].get<std::int64_t>();
-    if (auto it = options_["parameter_points"].find(d.key); it != options_["parameter_points"].end()) {
+    if (auto it = options_["parameter_points"].find(d.key);
+        it != options_["parameter_points"].end()) {
       points = it->get<std::int64_t>();
     }
     auto values = grid_values(d, points);
@@ -240,7 +241,7 @@ class QuasiSampler : public Sampler {
   std::string name_;
   bool scramble_;
   std::uint64_t seed_;
-  std::vector<std::uint64_t> primes_;  // cache only
+  std::vector<std::uint64_t> primes_;                                               // cache only
   std::map<std::pair<std::size_t, int>, std::vector<std::uint32_t>> permutations_;  // cache only
 };
 

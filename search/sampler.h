@@ -14,10 +14,9 @@
 // Thread: a Sampler is not thread-safe; one thread asks at a time.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -36,7 +35,7 @@ class Sampler {
   // is already in the history) — the study then stops asking. An Error is a
   // programmer/input error (never expected for a valid StudySpec).
   virtual Result<std::optional<nlohmann::json>> ask(const History& history,
-                                                     std::int64_t number) = 0;
+                                                    std::int64_t number) = 0;
   // The sampler type, e.g. "tpe".
   virtual std::string name() const = 0;
 };

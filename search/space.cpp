@@ -9,8 +9,8 @@
 
 namespace hpo::search {
 
-using nlohmann::json;
 using detail::format_number;
+using nlohmann::json;
 
 // A condition "when": {"a.b": v or [v...]}: all of a node's conditions must hold.
 struct Condition {
@@ -75,8 +75,8 @@ std::string describe(const json& v) {
   return s;
 }
 
-Result<std::unique_ptr<SpaceNode>> Parser::node(const json& v, std::string where,
-                                                std::string name, const SpaceNode* parent) {
+Result<std::unique_ptr<SpaceNode>> Parser::node(const json& v, std::string where, std::string name,
+                                                const SpaceNode* parent) {
   if (v.is_object()) {
     auto t = v.find("type");
     if (t != v.end() && t->is_string() && kKinds.count(t->get<std::string>())) {
@@ -99,8 +99,8 @@ Result<std::unique_ptr<SpaceNode>> Parser::node(const json& v, std::string where
   return n;
 }
 
-Result<std::unique_ptr<SpaceNode>> Parser::group(const json& v, std::string where,
-                                                 std::string name, const SpaceNode* parent) {
+Result<std::unique_ptr<SpaceNode>> Parser::group(const json& v, std::string where, std::string name,
+                                                 const SpaceNode* parent) {
   if (!v.is_object()) return error(where, "must be an object (a sub-space), got " + describe(v));
   auto g = std::make_unique<SpaceNode>();
   g->kind = Kind::kGroup;
@@ -133,8 +133,8 @@ Result<std::unique_ptr<SpaceNode>> Parser::group(const json& v, std::string wher
   return g;
 }
 
-Status Parser::number_field(const json& v, const std::string& key, const SpaceNode& n,
-                            double& out, bool integral) {
+Status Parser::number_field(const json& v, const std::string& key, const SpaceNode& n, double& out,
+                            bool integral) {
   auto it = v.find(key);
   std::string where = n.where + "." + key;
   if (it == v.end()) return error(n.where, "missing '" + key + "'");
@@ -175,12 +175,14 @@ Status Parser::parameter(const json& v, SpaceNode& n) {
     if (auto s = number_field(v, "low", n, n.low, integral); !s) return s;
     if (auto s = number_field(v, "high", n, n.high, integral); !s) return s;
     if (integral ? n.low > n.high : n.low >= n.high) {
-      return error(n.where + ".low", std::string(integral ? "must be <= high (got " : "must be < high (got ") +
-                                         format_number(n.low) + (integral ? " > " : " >= ") +
-                                         format_number(n.high) + ")");
+      return error(n.where + ".low",
+                   std::string(integral ? "must be <= high (got " : "must be < high (got ") +
+                       format_number(n.low) + (integral ? " > " : " >= ") + format_number(n.high) +
+                       ")");
     }
     if (auto l = v.find("log"); l != v.end()) {
-      if (!l->is_boolean()) return error(n.where + ".log", "must be true or false (got " + describe(*l) + ")");
+      if (!l->is_boolean())
+        return error(n.where + ".log", "must be true or false (got " + describe(*l) + ")");
       n.log = l->get<bool>();
     }
     if (n.log && n.low <= 0) {
@@ -189,7 +191,8 @@ Status Parser::parameter(const json& v, SpaceNode& n) {
     }
     n.step = integral ? 1.0 : 0.0;
     if (auto s = v.find("step"); s != v.end() && !s->is_null()) {
-      if (!s->is_number()) return error(n.where + ".step", "must be a number (got " + describe(*s) + ")");
+      if (!s->is_number())
+        return error(n.where + ".step", "must be a number (got " + describe(*s) + ")");
       double step = s->get<double>();
       if (!(step > 0) || !std::isfinite(step)) {
         return error(n.where + ".step", "must be > 0 (got " + format_number(step) + ")");
@@ -201,8 +204,8 @@ Status Parser::parameter(const json& v, SpaceNode& n) {
         return error(n.where + ".step", "a step cannot be combined with a log scale");
       }
       if (step > n.high - n.low && n.high > n.low) {
-        return error(n.where + ".step", "must be <= high - low (got " + format_number(step) + " > " +
-                                            format_number(n.high - n.low) + ")");
+        return error(n.where + ".step", "must be <= high - low (got " + format_number(step) +
+                                            " > " + format_number(n.high - n.low) + ")");
       }
       n.step = step;
     }
@@ -217,17 +220,20 @@ Status Parser::parameter(const json& v, SpaceNode& n) {
     }
     if (values != v.end()) {
       n.kind = Kind::kValues;
-      if (!values->is_array()) return error(n.where + ".values", "must be an array (got " + describe(*values) + ")");
+      if (!values->is_array())
+        return error(n.where + ".values", "must be an array (got " + describe(*values) + ")");
       if (values->empty()) return error(n.where + ".values", "must not be empty");
       n.values.assign(values->begin(), values->end());
     } else {
       n.kind = Kind::kOptions;
-      if (!options->is_array()) return error(n.where + ".options", "must be an array (got " + describe(*options) + ")");
+      if (!options->is_array())
+        return error(n.where + ".options", "must be an array (got " + describe(*options) + ")");
       if (options->empty()) return error(n.where + ".options", "must not be empty");
       for (std::size_t i = 0; i < options->size(); ++i) {
         std::string w = n.where + ".options[" + std::to_string(i) + "]";
         if (!(*options)[i].is_object()) {
-          return error(w, "an option must be an object (a sub-space), got " + describe((*options)[i]));
+          return error(w,
+                       "an option must be an object (a sub-space), got " + describe((*options)[i]));
         }
         auto g = group((*options)[i], w, "", &n);
         if (!g) return std::unexpected(g.error());
@@ -246,7 +252,8 @@ Status Parser::parameter(const json& v, SpaceNode& n) {
       if (auto s = number_field(v, "min", n, n.low, true); !s) return s;
     }
     if (auto s = number_field(v, "max", n, n.high, true); !s) return s;
-    if (n.low < 0) return error(n.where + ".min", "must be >= 0 (got " + format_number(n.low) + ")");
+    if (n.low < 0)
+      return error(n.where + ".min", "must be >= 0 (got " + format_number(n.low) + ")");
     if (n.low > n.high) {
       return error(n.where + ".min", "must be <= max (got " + format_number(n.low) + " > " +
                                          format_number(n.high) + ")");
@@ -407,8 +414,7 @@ Status Parser::order_group(SpaceNode& g) {
           text += "'" + g.children[trail[i]]->name + "' -> ";
         }
         text += "'" + g.children[at]->name + "'";
-        return error(g.children[at]->where + ".when",
-                     "conditions form a cycle: " + text);
+        return error(g.children[at]->where + ".when", "conditions form a cycle: " + text);
       }
       done[pick] = true;
       g.order.push_back(pick);
@@ -477,8 +483,8 @@ Dimension dimension_of(const SpaceNode& n, std::string key) {
       break;
     default:
       d.kind = Dimension::Kind::kCategorical;
-      d.choices = static_cast<std::int64_t>(n.kind == Kind::kValues ? n.values.size()
-                                                                    : n.children.size());
+      d.choices =
+          static_cast<std::int64_t>(n.kind == Kind::kValues ? n.values.size() : n.children.size());
       return d;
   }
   d.low = n.low;
@@ -521,7 +527,8 @@ class Walker {
         slot = snap(n, decider_.decide(dimension_of(n, key)));
         return;
       case Kind::kInt:
-        slot = static_cast<std::int64_t>(std::llround(snap(n, decider_.decide(dimension_of(n, key)))));
+        slot =
+            static_cast<std::int64_t>(std::llround(snap(n, decider_.decide(dimension_of(n, key)))));
         return;
       case Kind::kValues:
         slot = n.values[category(decider_.decide(dimension_of(n, key)), n.values.size())];

@@ -20,10 +20,9 @@
 // learn per-parameter from the trials where that parameter was active.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,13 +36,13 @@ namespace hpo::search {
 struct Dimension {
   enum class Kind { kFloat, kInt, kCategorical };
   Kind kind = Kind::kFloat;
-  std::string key;          // stable address, see above
-  double low = 0.0;         // kFloat/kInt: inclusive bounds (kInt: integral)
+  std::string key;   // stable address, see above
+  double low = 0.0;  // kFloat/kInt: inclusive bounds (kInt: integral)
   double high = 0.0;
-  bool log = false;         // sample uniformly in log space (low > 0)
-  double step = 0.0;        // 0 = continuous; kInt: >= 1
-  std::int64_t choices = 0; // kCategorical: number of categories (>= 1)
-  bool count = false;       // kInt that is the length of a blocks list
+  bool log = false;          // sample uniformly in log space (low > 0)
+  double step = 0.0;         // 0 = continuous; kInt: >= 1
+  std::int64_t choices = 0;  // kCategorical: number of categories (>= 1)
+  bool count = false;        // kInt that is the length of a blocks list
 };
 
 // What a sampler plugs into Space::sample. decide() returns a value in the

@@ -80,13 +80,15 @@ class Fields {
                                std::int64_t max = INT64_MAX) const {
     const json* v = find(key);
     if (!v) return fallback;
-    if (!v->is_number_integer() && !(v->is_number_float() && std::trunc(v->get<double>()) == v->get<double>())) {
+    if (!v->is_number_integer() &&
+        !(v->is_number_float() && std::trunc(v->get<double>()) == v->get<double>())) {
       return error(key, "must be an integer (got " + describe(*v) + ")");
     }
     double d = v->get<double>();
     if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
-      std::string range = max == INT64_MAX ? ">= " + std::to_string(min)
-                                           : "in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+      std::string range = max == INT64_MAX
+                              ? ">= " + std::to_string(min)
+                              : "in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
       return error(key, "must be an integer " + range + " (got " + describe(*v) + ")");
     }
     return v->is_number_unsigned() ? static_cast<std::int64_t>(v->get<std::uint64_t>())
@@ -106,9 +108,9 @@ class Fields {
   std::string where_;
 };
 
-#define HPO_TRY(var, expr)                                  \
-  auto var##_r = (expr);                                    \
-  if (!var##_r) return std::unexpected(var##_r.error());    \
+#define HPO_TRY(var, expr)                               \
+  auto var##_r = (expr);                                 \
+  if (!var##_r) return std::unexpected(var##_r.error()); \
   auto var = std::move(*var##_r)
 
 Result<json> normalize_trial(const json& trial, std::string_view file) {
@@ -123,7 +125,8 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     }
     HPO_TRY(function, f.string("function", std::nullopt));
     if (function != "branin" && function != "hartmann6" && function != "sleep") {
-      return f.error("function", "unknown builtin '" + function + "' (known: branin, hartmann6, sleep)");
+      return f.error("function",
+                     "unknown builtin '" + function + "' (known: branin, hartmann6, sleep)");
     }
     HPO_TRY(seconds, f.number("seconds", 1.0, 0.0));
     HPO_TRY(steps, f.integer("steps", 0, 0));
@@ -131,11 +134,13 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     out["seconds"] = seconds;
     out["steps"] = steps;
   } else if (kind == "native") {
-    if (auto s = f.only({"kind", "base", "device", "threads", "timeout_seconds"}, "a native trial"); !s) {
+    if (auto s = f.only({"kind", "base", "device", "threads", "timeout_seconds"}, "a native trial");
+        !s) {
       return std::unexpected(s.error());
     }
     const json* base = f.find("base");
-    if (base && !base->is_object()) return f.error("base", "must be an object (trainer config defaults)");
+    if (base && !base->is_object())
+      return f.error("base", "must be an object (trainer config defaults)");
     HPO_TRY(device, f.string("device", "auto"));
     HPO_TRY(threads, f.integer("threads", 1, 1));
     HPO_TRY(timeout, f.number("timeout_seconds", 0.0, 0.0));
@@ -144,7 +149,9 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     out["threads"] = threads;
     out["timeout_seconds"] = timeout;
   } else if (kind == "command") {
-    if (auto s = f.only({"kind", "command", "workdir", "timeout_seconds", "env"}, "a command trial"); !s) {
+    if (auto s =
+            f.only({"kind", "command", "workdir", "timeout_seconds", "env"}, "a command trial");
+        !s) {
       return std::unexpected(s.error());
     }
     HPO_TRY(command, f.string("command", std::nullopt));
@@ -154,7 +161,8 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     if (env) {
       if (!env->is_object()) return f.error("env", "must be an object of strings");
       for (const auto& [k, v] : env->items()) {
-        if (!v.is_string()) return f.error("env." + k, "must be a string (got " + describe(v) + ")");
+        if (!v.is_string())
+          return f.error("env." + k, "must be a string (got " + describe(v) + ")");
       }
     }
     out["command"] = command;
@@ -185,10 +193,12 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     out["points"] = points;
     json per = json::object();
     if (const json* p = f.find("parameter_points")) {
-      if (!p->is_object()) return f.error("parameter_points", "must be an object {\"parameter key\": points}");
+      if (!p->is_object())
+        return f.error("parameter_points", "must be an object {\"parameter key\": points}");
       for (const auto& [k, v] : p->items()) {
         if (!v.is_number_integer() || v.get<std::int64_t>() < 1) {
-          return f.error("parameter_points." + k, "must be an integer >= 1 (got " + describe(v) + ")");
+          return f.error("parameter_points." + k,
+                         "must be an integer >= 1 (got " + describe(v) + ")");
         }
         per[k] = v;
       }
@@ -282,11 +292,14 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   const json* objective = top.find("objective");
   if (!objective) return top.error("objective", "missing ({\"metric\": ..., \"direction\": ...})");
   Fields obj(*objective, file, "objective");
-  if (auto s = obj.only({"metric", "direction"}, "the objective"); !s) return std::unexpected(s.error());
+  if (auto s = obj.only({"metric", "direction"}, "the objective"); !s)
+    return std::unexpected(s.error());
   HPO_TRY(metric, obj.string("metric", std::nullopt));
   HPO_TRY(direction, obj.string("direction", std::nullopt));
   auto dir = direction_from_string(direction);
-  if (!dir) return obj.error("direction", "must be \"minimize\" or \"maximize\" (got \"" + direction + "\")");
+  if (!dir)
+    return obj.error("direction",
+                     "must be \"minimize\" or \"maximize\" (got \"" + direction + "\")");
   spec.objective_metric = metric;
   spec.direction = *dir;
 
@@ -323,7 +336,8 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   spec.max_seconds = max_seconds;
   spec.max_retries = static_cast<int>(max_retries);
   if (const json* t = b.find("target")) {
-    if (!t->is_number()) return b.error("target", "must be a number or null (got " + describe(*t) + ")");
+    if (!t->is_number())
+      return b.error("target", "must be a number or null (got " + describe(*t) + ")");
     spec.target = t->get<double>();
   }
 

@@ -5,9 +5,8 @@
 // option with its value.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,8 +18,8 @@
 namespace hpo::search {
 
 struct StudySpec {
-  std::string name;              // required, non-empty; unique in a database
-  std::string objective_metric;  // objective.metric (required)
+  std::string name;                            // required, non-empty; unique in a database
+  std::string objective_metric;                // objective.metric (required)
   Direction direction = Direction::kMinimize;  // objective.direction (required)
   // {"type": "random"|"grid"|"sobol"|"halton"|"tpe"|"evolution", options...}
   // with every option of that type present. Default {"type": "tpe"}.
@@ -28,12 +27,12 @@ struct StudySpec {
   // {"type": "median", "warmup_steps": N, "min_trials": M} or {"type": "none"}.
   // Default {"type": "none"}.
   nlohmann::json pruner;
-  std::uint64_t seed = 0;         // default 0
-  std::int64_t max_trials = 20;   // budget.max_trials, >= 1, default 20
-  int max_parallel = 1;           // budget.max_parallel, >= 1, default 1
-  double max_seconds = 0.0;       // budget.max_seconds, 0 = no time limit
-  std::optional<double> target;   // budget.target: stop once the best reaches it
-  int max_retries = 0;            // budget.max_retries, >= 0, default 0
+  std::uint64_t seed = 0;        // default 0
+  std::int64_t max_trials = 20;  // budget.max_trials, >= 1, default 20
+  int max_parallel = 1;          // budget.max_parallel, >= 1, default 1
+  double max_seconds = 0.0;      // budget.max_seconds, 0 = no time limit
+  std::optional<double> target;  // budget.target: stop once the best reaches it
+  int max_retries = 0;           // budget.max_retries, >= 0, default 0
   // The "trial" object with defaults filled, by kind:
   //  builtin: {"kind","function": branin|hartmann6|sleep,"seconds": 1.0,"steps": 0}
   //  native:  {"kind","base": {},"device": "auto","threads": 1,"timeout_seconds": 0}

@@ -45,15 +45,23 @@ std::vector<double> recency_weights(std::size_t n) {
     std::size_t ramp = n - 25;
     for (std::size_t i = 0; i < ramp; ++i) {
       w[i] = ramp == 1 ? 1.0 / static_cast<double>(n)
-                       : 1.0 / static_cast<double>(n) +
-                             (1.0 - 1.0 / static_cast<double>(n)) * static_cast<double>(i) /
-                                 static_cast<double>(ramp - 1);
+                       : 1.0 / static_cast<double>(n) + (1.0 - 1.0 / static_cast<double>(n)) *
+                                                            static_cast<double>(i) /
+                                                            static_cast<double>(ramp - 1);
     }
   }
   return w;
 }
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
+
+// The mass of N(mu, sigma) inside [low, high]; 1 without erfc when both
+// bounds are far (most kernels of a long history).
+double mass_inside(double mu, double sigma, double low, double high) {
+  const double a = (low - mu) / sigma, b = (high - mu) / sigma;
+  if (a < -9 && b > 9) return 1.0;
+  return normal_cdf(b) - normal_cdf(a);
+}
 
 // A mixture of Gaussians truncated to [low, high], in the transformed
 // (log where log-scaled) space.
@@ -88,7 +96,8 @@ class NumericEstimator {
       sigmas[order[m - 1]] = mus[order[m - 1]] - mus[order[m - 2]];
     }
     sigmas[m - 1] = range;  // the prior
-    const double min_sigma = range / std::min(100.0, 1.0 + std::max(static_cast<double>(m), clip_count));
+    const double min_sigma =
+        range / std::min(100.0, 1.0 + std::max(static_cast<double>(m), clip_count));
     double total = 0;
     for (double w : weights) total += w;
     mus_ = mus;
@@ -99,7 +108,7 @@ class NumericEstimator {
       double s = std::clamp(sigmas[i], min_sigma, range);
       sigmas_[i] = s;
       weights_[i] = weights[i] / total;
-      double z = normal_cdf((high - mus[i]) / s) - normal_cdf((low - mus[i]) / s);
+      double z = mass_inside(mus[i], s, low, high);
       log_coef_[i] = std::log(weights_[i]) - std::log(s) - std::log(std::max(z, 1e-300)) -
                      0.5 * std::log(2 * std::numbers::pi);
     }
@@ -170,9 +179,7 @@ class CategoricalEstimator {
     }
     return static_cast<double>(probabilities_.size() - 1);
   }
-  double log_pdf(double x) const {
-    return std::log(probabilities_[static_cast<std::size_t>(x)]);
-  }
+  double log_pdf(double x) const { return std::log(probabilities_[static_cast<std::size_t>(x)]); }
 
  private:
   std::vector<double> probabilities_;
@@ -226,18 +233,26 @@ class JointEstimator {
     sigmas_.assign(m * k, 1.0);
     log_norm_.assign(m * k, 0.0);
     spread_ = prior_weight / (static_cast<double>(n) + 1.0);
+    log_match_.assign(k, 0.0);
+    log_miss_.assign(k, 0.0);
+    log_uniform_.assign(k, 0.0);
     const double scott = 0.05 * std::pow(std::max<double>(static_cast<double>(n), 1.0),
-                                        -1.0 / (static_cast<double>(k) + 4.0));
+                                         -1.0 / (static_cast<double>(k) + 4.0));
     for (std::size_t d = 0; d < k; ++d) {
       const Dimension& dim = dims[d];
       if (dim.kind == Dimension::Kind::kCategorical) {
+        const double c = static_cast<double>(dim.choices);
+        log_match_[d] = std::log((1.0 + spread_) / (1.0 + spread_ * c));
+        log_miss_[d] = std::log(spread_ / (1.0 + spread_ * c));
+        log_uniform_[d] = -std::log(c);
         for (std::size_t i = 0; i < n; ++i) mus_[i * k + d] = trials[i].at(dim.key);
         mus_[n * k + d] = -1;  // the prior: uniform
         continue;
       }
       const Range r = range_of(dim);
       const double width = r.high - r.low;
-      const double min_sigma = width / std::min(100.0, 1.0 + std::max(static_cast<double>(m), clip_count));
+      const double min_sigma =
+          width / std::min(100.0, 1.0 + std::max(static_cast<double>(m), clip_count));
       for (std::size_t i = 0; i < m; ++i) {
         double mu, sigma;
         if (i < n) {
@@ -249,9 +264,9 @@ class JointEstimator {
         }
         mus_[i * k + d] = mu;
         sigmas_[i * k + d] = sigma;
-        double z = normal_cdf((r.high - mu) / sigma) - normal_cdf((r.low - mu) / sigma);
-        log_norm_[i * k + d] = -std::log(sigma) - std::log(std::max(z, 1e-300)) -
-                               0.5 * std::log(2 * std::numbers::pi);
+        double z = mass_inside(mu, sigma, r.low, r.high);
+        log_norm_[i * k + d] =
+            -std::log(sigma) - std::log(std::max(z, 1e-300)) - 0.5 * std::log(2 * std::numbers::pi);
       }
     }
   }
@@ -284,8 +299,8 @@ class JointEstimator {
       x[d] = std::clamp(mu, r.low, r.high);
       for (int tries = 0; tries < 100; ++tries) {
         double u1 = uniform01(rng), u2 = uniform01(rng);
-        double v = mu + sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) *
-                            std::cos(2 * std::numbers::pi * u2);
+        double v =
+            mu + sigma * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2 * std::numbers::pi * u2);
         if (v >= r.low && v <= r.high) {
           x[d] = v;
           break;
@@ -305,12 +320,7 @@ class JointEstimator {
         const Dimension& dim = dims_[d];
         const double mu = mus_[i * k + d];
         if (dim.kind == Dimension::Kind::kCategorical) {
-          const double c = static_cast<double>(dim.choices);
-          if (mu < 0) {
-            t -= std::log(c);
-          } else {
-            t += std::log(((x[d] == mu ? 1.0 : 0.0) + spread_) / (1.0 + spread_ * c));
-          }
+          t += mu < 0 ? log_uniform_[d] : x[d] == mu ? log_match_[d] : log_miss_[d];
         } else {
           const double z = (x[d] - mu) / sigmas_[i * k + d];
           t += log_norm_[i * k + d] - 0.5 * z * z;
@@ -329,14 +339,15 @@ class JointEstimator {
  private:
   std::vector<Dimension> dims_;
   std::vector<double> weights_, log_weights_, mus_, sigmas_, log_norm_;
+  std::vector<double> log_match_, log_miss_, log_uniform_;  // per categorical dimension
   double spread_ = 0;
   mutable std::vector<double> terms_;
 };
 
 // Decides the dimensions every observed trial has jointly; returns key -> value.
 Decisions joint_decisions(const Space& space, const std::vector<Decisions>& good,
-                          const std::vector<Decisions>& bad, const Options& o,
-                          std::mt19937_64& rng, std::size_t n_total) {
+                          const std::vector<Decisions>& bad, const Options& o, std::mt19937_64& rng,
+                          std::size_t n_total) {
   // A replay of the best trial lists the dimensions (and their domains).
   struct Recorder : Decider {
     const Decisions& replay;
@@ -366,7 +377,7 @@ Decisions joint_decisions(const Space& space, const std::vector<Decisions>& good
   }
   Decisions out;
   if (dims.size() < 2) return out;
-    const auto clip = static_cast<double>(n_total);
+  const auto clip = static_cast<double>(n_total);
   JointEstimator l(good, dims, o.prior_weight, clip), g(bad, dims, o.prior_weight, clip);
   std::vector<double> best;
   double best_score = -INFINITY;
@@ -379,8 +390,8 @@ Decisions joint_decisions(const Space& space, const std::vector<Decisions>& good
     }
   }
   for (std::size_t d = 0; d < dims.size(); ++d) {
-    out[dims[d].key] = dims[d].kind == Dimension::Kind::kCategorical ? best[d]
-                                                                     : range_of(dims[d]).from(best[d]);
+    out[dims[d].key] =
+        dims[d].kind == Dimension::Kind::kCategorical ? best[d] : range_of(dims[d]).from(best[d]);
   }
   return out;
 }
@@ -399,7 +410,8 @@ class TpeDecider : public Decider {
     if (below.empty() && above.empty()) return from_unit(d, uniform01(rng_));
     if (d.kind == Dimension::Kind::kCategorical) {
       for (auto* v : {&below, &above}) {
-        std::erase_if(*v, [&](double x) { return !(x >= 0 && x < static_cast<double>(d.choices)); });
+        std::erase_if(*v,
+                      [&](double x) { return !(x >= 0 && x < static_cast<double>(d.choices)); });
       }
       CategoricalEstimator l(below, d.choices, options_.prior_weight);
       CategoricalEstimator g(above, d.choices, options_.prior_weight);
@@ -475,8 +487,7 @@ class TpeSampler : public Sampler {
     for (std::size_t i = 0; i < history.size(); ++i) {
       if (auto s = score_of(history[i], direction_)) finished.emplace_back(*s, i);
     }
-    if (static_cast<std::int64_t>(finished.size()) < options_.startup_trials ||
-        finished.empty()) {
+    if (static_cast<std::int64_t>(finished.size()) < options_.startup_trials || finished.empty()) {
       RandomDecider random(rng);
       return space_.sample(random);
     }
@@ -505,7 +516,8 @@ class TpeSampler : public Sampler {
                    t.state == TrialState::kPruned;
       if (worse || (pending && options_.constant_liar)) rest.push_back(i);
     }
-    for (std::size_t k = rest.size(); k-- > 0;) bad.push_back(space_.decode(history[rest[k]].config));
+    for (std::size_t k = rest.size(); k-- > 0;)
+      bad.push_back(space_.decode(history[rest[k]].config));
 
     Decisions joint;
     if (options_.multivariate) joint = joint_decisions(space_, good, bad, options_, rng, n);

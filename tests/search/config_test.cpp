@@ -1,19 +1,22 @@
 // Canonical form and hash: equal configs hash equal whatever the key order
 // or number type; different configs hash differently.
-#include <catch2/catch.hpp>
-
 #include "search/config.h"
 
-using nlohmann::json;
+#include <catch2/catch.hpp>
+
 using hpo::search::canonical;
 using hpo::search::config_hash;
+using nlohmann::json;
 
 TEST_CASE("two equal configs hash equal whatever their key order") {
-  json a = json::parse(R"({"solver": {"lr": 0.1, "optimizer": {"type": "sgd", "momentum": 0.9}}, "net": [1, 2]})");
-  json b = json::parse(R"({"net": [1, 2], "solver": {"optimizer": {"momentum": 0.9, "type": "sgd"}, "lr": 0.1}})");
+  json a = json::parse(
+      R"({"solver": {"lr": 0.1, "optimizer": {"type": "sgd", "momentum": 0.9}}, "net": [1, 2]})");
+  json b = json::parse(
+      R"({"net": [1, 2], "solver": {"optimizer": {"momentum": 0.9, "type": "sgd"}, "lr": 0.1}})");
   CHECK(canonical(a) == canonical(b));
   CHECK(config_hash(a) == config_hash(b));
-  CHECK(canonical(a) == R"({"net":[1,2],"solver":{"lr":0.1,"optimizer":{"momentum":0.9,"type":"sgd"}}})");
+  CHECK(canonical(a) ==
+        R"({"net":[1,2],"solver":{"lr":0.1,"optimizer":{"momentum":0.9,"type":"sgd"}}})");
 }
 
 TEST_CASE("an integral float and an integer are the same config") {

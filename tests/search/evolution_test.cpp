@@ -32,7 +32,8 @@ bool inside(const json& c) {
   double lr = c["lr"].get<double>();
   if (lr < 1e-4 || lr > 0.1) return false;
   const json& o = c["opt"];
-  if (o["type"] == "sgd") return o.size() == 2 && o["m"].get<double>() >= 0.5 && o["m"].get<double>() <= 0.99;
+  if (o["type"] == "sgd")
+    return o.size() == 2 && o["m"].get<double>() >= 0.5 && o["m"].get<double>() <= 0.99;
   return o == json{{"type", "adam"}};
 }
 
@@ -62,9 +63,12 @@ int distance(const json& a, const json& b) {
 
 }  // namespace
 
-TEST_CASE("evolution children stay inside the space and differ from a population member by one mutation") {
+TEST_CASE(
+    "evolution children stay inside the space and differ from a population member by one "
+    "mutation") {
   Space space = space_of(arch_space());
-  auto evo = sampler_of(space, json{{"type", "evolution"}, {"population", 10}, {"sample_size", 3}}, 5);
+  auto evo =
+      sampler_of(space, json{{"type", "evolution"}, {"population", 10}, {"sample_size", 3}}, 5);
   History h;
   int small_steps = 0;
   for (int i = 0; i < 120; ++i) {
@@ -86,7 +90,8 @@ TEST_CASE("evolution children stay inside the space and differ from a population
 
 TEST_CASE("evolution adds and removes blocks and keeps improving") {
   Space space = space_of(arch_space());
-  auto evo = sampler_of(space, json{{"type", "evolution"}, {"population", 8}, {"sample_size", 4}}, 8);
+  auto evo =
+      sampler_of(space, json{{"type", "evolution"}, {"population", 8}, {"sample_size", 4}}, 8);
   History h;
   std::set<std::size_t> lengths;
   for (int i = 0; i < 200; ++i) {

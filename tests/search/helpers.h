@@ -1,11 +1,11 @@
 // Small helpers shared by the search/ tests.
 #pragma once
 
-#include <catch2/catch.hpp>
-
-#include <string>
-#include <fstream>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
 
 #include "search/sampler.h"
 #include "search/space.h"

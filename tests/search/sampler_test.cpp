@@ -39,7 +39,8 @@ TEST_CASE("every sampler gives the same configs for the same seed and history") 
     INFO(type);
     json options = {{"type", type}};
     if (std::string(type) == "tpe") options["startup_trials"] = 5;
-    if (std::string(type) == "evolution") options = {{"type", type}, {"population", 5}, {"sample_size", 2}};
+    if (std::string(type) == "evolution")
+      options = {{"type", type}, {"population", 5}, {"sample_size", 2}};
     auto a = sampler_of(space, options, 11);
     auto b = sampler_of(space, options, 11);
     History ha = run(*a, 25), hb = run(*b, 25);
@@ -73,7 +74,8 @@ TEST_CASE("grid walks every combination in a fixed order and then reports exhaus
     REQUIRE(c);
     if (!*c) break;
     seen.insert(config_hash(**c));
-    h.push_back(TrialRecord{static_cast<std::int64_t>(h.size()), TrialState::kRunning, **c, {}, {}});
+    h.push_back(
+        TrialRecord{static_cast<std::int64_t>(h.size()), TrialState::kRunning, **c, {}, {}});
     REQUIRE(h.size() <= 12);
   }
   CHECK(h.size() == 12);  // 2 x 3 x 2
@@ -95,7 +97,8 @@ TEST_CASE("grid skips points the history holds and covers conditional branches")
     got.insert(canonical(c));
     h.push_back(completed(i + 1, c, 1.0));
   }
-  CHECK(got == std::set<std::string>{R"({"opt":{"nesterov":true,"type":"sgd"}})", R"({"opt":{"type":"adam"}})"});
+  CHECK(got == std::set<std::string>{R"({"opt":{"nesterov":true,"type":"sgd"}})",
+                                     R"({"opt":{"type":"adam"}})"});
   auto done = grid->ask(h, 3);
   REQUIRE(done);
   CHECK(!*done);
@@ -104,7 +107,8 @@ TEST_CASE("grid skips points the history holds and covers conditional branches")
 TEST_CASE("grid takes per-parameter point counts") {
   Space space = space_of(json::parse(R"({"a": {"type": "float", "low": 0, "high": 1},
                                         "b": {"type": "float", "low": 1, "high": 100, "log": true}})"));
-  auto grid = sampler_of(space, json::parse(R"({"type": "grid", "points": 2, "parameter_points": {"b": 3}})"));
+  auto grid = sampler_of(
+      space, json::parse(R"({"type": "grid", "points": 2, "parameter_points": {"b": 3}})"));
   History h;
   while (true) {
     auto c = grid->ask(h, 0);
@@ -136,8 +140,8 @@ TEST_CASE("the quasi-random sampler covers the unit square more evenly than rand
 
 TEST_CASE("a bad sampler object is an error value") {
   Space space = space_of(mixed_space());
-  auto s = make_sampler(space, json{{"type", "evolution"}, {"population", 3}, {"sample_size", 4}}, 0,
-                        Direction::kMinimize);
+  auto s = make_sampler(space, json{{"type", "evolution"}, {"population", 3}, {"sample_size", 4}},
+                        0, Direction::kMinimize);
   REQUIRE(!s);
   CHECK(s.error().message == "sampler.sample_size: must be <= population (got 4 > 3)");
 }

@@ -1,16 +1,16 @@
 // `hpo space validate` and `hpo space sample`: exit codes, messages, formats.
-#include <catch2/catch.hpp>
+#include <sys/wait.h>
 
-#include "helpers.h"
-
+#include <algorithm>
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-#include <algorithm>
-#include <sys/wait.h>
+
+#include "helpers.h"
 
 namespace {
 
@@ -62,18 +62,22 @@ TEST_CASE("hpo space validate reports a bad space with its path and exits 2") {
 }
 
 TEST_CASE("hpo space sample prints N configs as JSON, the same for the same seed") {
-  auto r = run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 3");
+  auto r =
+      run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 3");
   REQUIRE(r.code == 0);
   auto j = nlohmann::json::parse(r.out);
   REQUIRE(j.size() == 4);
   CHECK(j[0]["config"]["net"]["conv"].is_array());
   CHECK(j[0]["hash"].get<std::string>().size() == 16);
-  CHECK(run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 3").out == r.out);
-  CHECK(run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 4").out != r.out);
+  CHECK(run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 3")
+            .out == r.out);
+  CHECK(run("space sample " + experiment("fashion-mnist-cnn.json") + " -n 4 --format json --seed 4")
+            .out != r.out);
 }
 
 TEST_CASE("hpo space sample prints a table and stops when the grid is exhausted") {
-  auto path = temp_file(R"({"a": {"type": "choice", "values": [1, 2]}, "b": {"type": "choice", "values": ["x", "y"]}})");
+  auto path = temp_file(
+      R"({"a": {"type": "choice", "values": [1, 2]}, "b": {"type": "choice", "values": ["x", "y"]}})");
   auto r = run("space sample " + path + " -n 10 --sampler grid");
   std::remove(path.c_str());
   CHECK(r.code == 0);

@@ -44,7 +44,8 @@ TEST_CASE("a float parameter samples inside its range, on a log scale too") {
 }
 
 TEST_CASE("a float parameter with a step only takes values on the step grid") {
-  auto space = space_of(json::parse(R"({"d": {"type": "float", "low": 0, "high": 0.5, "step": 0.1}})"));
+  auto space =
+      space_of(json::parse(R"({"d": {"type": "float", "low": 0, "high": 0.5, "step": 0.1}})"));
   std::set<std::string> seen;
   for (const auto& c : draw(space, 200)) {
     double d = c["d"].get<double>();
@@ -69,7 +70,8 @@ TEST_CASE("an int parameter samples integers in range, with a step and on a log 
 }
 
 TEST_CASE("a choice samples any JSON value among its values") {
-  auto space = space_of(json::parse(R"({"c": {"type": "choice", "values": ["relu", 3, {"a": 1}, null, [1, 2]]}})"));
+  auto space = space_of(
+      json::parse(R"({"c": {"type": "choice", "values": ["relu", 3, {"a": 1}, null, [1, 2]]}})"));
   std::set<std::string> seen;
   for (const auto& c : draw(space, 200)) seen.insert(c["c"].dump());
   CHECK(seen == std::set<std::string>{"\"relu\"", "3", "{\"a\":1}", "null", "[1,2]"});
@@ -81,7 +83,9 @@ TEST_CASE("consts and plain literals are fixed values and groups nest") {
       "obj": {"type": "const", "value": {"low": 1, "high": 2}},
       "kind": {"type": "sgd"}})"));
   auto c = draw(space, 1)[0];
-  CHECK(c == json::parse(R"({"data": {"dir": "/d", "limit": 5, "list": [1, 2], "flag": true, "nothing": null},
+  CHECK(c ==
+        json::parse(
+            R"({"data": {"dir": "/d", "limit": 5, "list": [1, 2], "flag": true, "nothing": null},
                               "obj": {"low": 1, "high": 2}, "kind": {"type": "sgd"}})"));
   CHECK(space.parameter_count() == 0);
 }
@@ -126,7 +130,8 @@ TEST_CASE("blocks sample a variable-length list of independently sampled blocks"
   }
   CHECK(lengths == std::set<std::size_t>{1, 2, 3, 4});
   CHECK(differ);
-  CHECK(space.parameter_paths() == std::vector<std::string>{"conv", "conv[].filters", "conv[].pool"});
+  CHECK(space.parameter_paths() ==
+        std::vector<std::string>{"conv", "conv[].filters", "conv[].pool"});
 }
 
 TEST_CASE("a conditional parameter is present only when its condition holds") {

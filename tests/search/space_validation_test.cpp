@@ -2,8 +2,8 @@
 // the file and the JSON path; none throws.
 #include "helpers.h"
 
-using nlohmann::json;
 using hpo::search::test::space_error;
+using nlohmann::json;
 
 namespace {
 
@@ -21,14 +21,17 @@ TEST_CASE("low >= high inside a nested choice names the option's path") {
 
 TEST_CASE("an unknown key in a parameter is an error") {
   CHECK(error_of(R"({"lr": {"type": "float", "low": 0, "hi": 1}})") ==
-        "test.json: space.lr.hi: unknown key for a float parameter (allowed: high, log, low, step, when)");
+        "test.json: space.lr.hi: unknown key for a float parameter (allowed: high, log, low, step, "
+        "when)");
   CHECK(error_of(R"({"c": {"type": "choice", "values": [1], "weights": [1]}})") ==
-        "test.json: space.c.weights: unknown key for a choice parameter (allowed: options, values, when)");
+        "test.json: space.c.weights: unknown key for a choice parameter (allowed: options, values, "
+        "when)");
 }
 
 TEST_CASE("a misspelt parameter type is an error, not a silent group") {
   CHECK(error_of(R"({"lr": {"type": "flaot", "low": 0, "high": 1}})") ==
-        "test.json: space.lr.type: unknown parameter type \"flaot\" (kinds: float, int, choice, const, blocks)");
+        "test.json: space.lr.type: unknown parameter type \"flaot\" (kinds: float, int, choice, "
+        "const, blocks)");
 }
 
 TEST_CASE("a wrong type for a field is an error") {
@@ -40,7 +43,8 @@ TEST_CASE("a wrong type for a field is an error") {
         "test.json: space.n.low: must be an integer (got 0.5)");
   CHECK(error_of(R"({"c": {"type": "choice", "values": "abc"}})") ==
         "test.json: space.c.values: must be an array (got \"abc\")");
-  CHECK(hpo::search::test::space_error(json::array()) == "test.json: space: must be an object, got []");
+  CHECK(hpo::search::test::space_error(json::array()) ==
+        "test.json: space: must be an object, got []");
 }
 
 TEST_CASE("a log range that includes 0 is an error") {
@@ -75,8 +79,10 @@ TEST_CASE("bad blocks and consts are errors") {
         "test.json: space.b.min: must be <= max (got 3 > 2)");
   CHECK(error_of(R"({"b": {"type": "blocks", "max": 2}})") ==
         "test.json: space.b: blocks need a 'block' (the sub-space of one block)");
-  CHECK(error_of(R"({"b": {"type": "blocks", "max": 2, "block": {"u": {"type": "int", "low": 2, "high": 1}}}})") ==
-        "test.json: space.b.block.u.low: must be <= high (got 2 > 1)");
+  CHECK(
+      error_of(
+          R"({"b": {"type": "blocks", "max": 2, "block": {"u": {"type": "int", "low": 2, "high": 1}}}})") ==
+      "test.json: space.b.block.u.low: must be <= high (got 2 > 1)");
   CHECK(error_of(R"({"k": {"type": "const"}})") == "test.json: space.k: a const needs a 'value'");
 }
 
@@ -87,7 +93,8 @@ TEST_CASE("a condition naming a missing parameter is an error") {
                      "b": {"type": "float", "low": 0, "high": 1, "when": {"opt.beta": 1}}})") ==
         "test.json: space.b.when: 'opt.beta' names a missing parameter");
   CHECK(error_of(R"({"g": {"type": "float", "low": 0, "high": 1, "when": {".x": 1}}})") ==
-        "test.json: space.g.when: '.x' is relative (starts with '.') but the parameter is not inside a block");
+        "test.json: space.g.when: '.x' is relative (starts with '.') but the parameter is not "
+        "inside a block");
 }
 
 TEST_CASE("a cycle of conditions is an error") {
@@ -95,7 +102,8 @@ TEST_CASE("a cycle of conditions is an error") {
                      "b": {"type": "choice", "values": [1, 2], "when": {"a": 1}}})") ==
         "test.json: space.a.when: conditions form a cycle: 'a' -> 'b' -> 'a'");
   CHECK(error_of(R"({"a": {"type": "choice", "values": [1], "when": {"a": 1}}})") ==
-        "test.json: space.a.when: conditions form a cycle: 'a' is this parameter or encloses or is inside it");
+        "test.json: space.a.when: conditions form a cycle: 'a' is this parameter or encloses or is "
+        "inside it");
 }
 
 TEST_CASE("an error message without a file names only the path") {

@@ -1,12 +1,12 @@
 // Study files: every section is validated with a located message, and the
 // defaults are filled in.
-#include <catch2/catch.hpp>
+#include "search/study.h"
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 
 #include "helpers.h"
-#include "search/study.h"
 
 using nlohmann::json;
 using namespace hpo::search;
@@ -44,12 +44,14 @@ TEST_CASE("a minimal study gets every default") {
   CHECK(s->max_seconds == 0);
   CHECK(!s->target);
   CHECK(s->max_retries == 0);
-  CHECK(s->trial == json::parse(R"({"kind": "builtin", "function": "branin", "seconds": 1.0, "steps": 0})"));
+  CHECK(s->trial ==
+        json::parse(R"({"kind": "builtin", "function": "branin", "seconds": 1.0, "steps": 0})"));
   CHECK(s->space.parameter_count() == 2);
 }
 
 TEST_CASE("the shipped experiment files are valid studies") {
-  for (const char* f : {"branin.json", "hartmann6.json", "fashion-mnist-mlp.json", "fashion-mnist-cnn.json"}) {
+  for (const char* f :
+       {"branin.json", "hartmann6.json", "fashion-mnist-mlp.json", "fashion-mnist-cnn.json"}) {
     auto s = load_study_file(std::string(HPO_SOURCE_DIR) + "/experiments/" + f);
     INFO(f);
     CHECK(s);
@@ -64,8 +66,8 @@ TEST_CASE("an unknown key anywhere in a study is an error") {
   CHECK(error_with("/budget", json{{"max_trial", 3}}) ==
         "s.json: budget.max_trial: unknown key for the budget (allowed: max_trials, max_parallel, "
         "max_seconds, target, max_retries)");
-  CHECK(error_with("/sampler", json{{"type", "tpe"}, {"startup", 3}}).starts_with(
-        "s.json: sampler.startup: unknown key for the tpe sampler"));
+  CHECK(error_with("/sampler", json{{"type", "tpe"}, {"startup", 3}})
+            .starts_with("s.json: sampler.startup: unknown key for the tpe sampler"));
 }
 
 TEST_CASE("bad study values name their path") {
@@ -75,7 +77,8 @@ TEST_CASE("bad study values name their path") {
         "s.json: budget.max_parallel: must be an integer in [1, 1048576] (got 0)");
   CHECK(error_with("/seed", -1) == "s.json: seed: must be an integer >= 0 (got -1)");
   CHECK(error_with("/sampler", json{{"type", "bayes"}}) ==
-        "s.json: sampler.type: unknown sampler 'bayes' (known: random, grid, sobol, halton, tpe, evolution)");
+        "s.json: sampler.type: unknown sampler 'bayes' (known: random, grid, sobol, halton, tpe, "
+        "evolution)");
   CHECK(error_with("/pruner", json{{"type", "median"}, {"warmup_steps", -1}}) ==
         "s.json: pruner.warmup_steps: must be an integer >= 0 (got -1)");
   CHECK(error_with("/name", "") == "s.json: name: must not be empty");
@@ -102,12 +105,14 @@ TEST_CASE("each trial kind is checked with its own fields") {
 }
 
 TEST_CASE("a JSON syntax error gives the file, line and column") {
-  std::string path = hpo::search::test::temp_json_file("{\n  \"name\": \"s\",\n  \"seed\": 1,,\n}\n");
+  std::string path =
+      hpo::search::test::temp_json_file("{\n  \"name\": \"s\",\n  \"seed\": 1,,\n}\n");
   auto s = load_study_file(path);
   std::remove(path.c_str());
   REQUIRE(!s);
   CHECK(s.error().message.starts_with(path + ":3:13: invalid JSON: "));
   auto missing = load_study_file("/nonexistent/study.json");
   REQUIRE(!missing);
-  CHECK(missing.error().message == "/nonexistent/study.json: cannot read: no such file or not readable");
+  CHECK(missing.error().message ==
+        "/nonexistent/study.json: cannot read: no such file or not readable");
 }

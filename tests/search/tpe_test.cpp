@@ -25,7 +25,8 @@ TEST_CASE("tpe is random for its start-up trials and then concentrates near the 
 
 TEST_CASE("tpe maximizes when the study maximizes") {
   Space space = space_of(json::parse(R"({"x": {"type": "float", "low": 0, "high": 1}})"));
-  auto tpe = sampler_of(space, json{{"type", "tpe"}, {"startup_trials", 5}}, 1, Direction::kMaximize);
+  auto tpe =
+      sampler_of(space, json{{"type", "tpe"}, {"startup_trials", 5}}, 1, Direction::kMaximize);
   History h;
   for (int i = 0; i < 40; ++i) {
     json c = ask(*tpe, h);
@@ -92,7 +93,8 @@ TEST_CASE("tpe handles ints, log scales, choices and blocks inside their domains
 }
 
 TEST_CASE("parallel tpe asks with running trials in the history differ") {
-  Space space = space_of(json::parse(R"({"c": {"type": "choice", "values": [1, 2, 3, 4, 5, 6, 7, 8]},
+  Space space =
+      space_of(json::parse(R"({"c": {"type": "choice", "values": [1, 2, 3, 4, 5, 6, 7, 8]},
                                         "x": {"type": "float", "low": 0, "high": 1}})"));
   auto tpe = sampler_of(space, json{{"type", "tpe"}, {"startup_trials", 5}}, 2);
   History h;
@@ -121,7 +123,8 @@ TEST_CASE("the univariate form of tpe also concentrates near the optimum") {
   }
   int near = 0;
   for (int i = 40; i < 60; ++i) {
-    near += std::fabs(h[i].config["x"].get<double>()) < 3 && std::fabs(h[i].config["y"].get<double>()) < 3;
+    near += std::fabs(h[i].config["x"].get<double>()) < 3 &&
+            std::fabs(h[i].config["y"].get<double>()) < 3;
   }
   CHECK(near >= 8);  // random: ~1.8 of 20
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Sampler benchmark, ours beside Optuna's from the same run:
+#   experiments/bench_samplers.sh [BUILD_DIR]     (default: build)
+# Builds bench_samplers if needed, runs it and experiments/bench_samplers_optuna.py
+# (/usr/bin/python3 with Debian's python3-optuna), prints one table and writes
+# it to experiments/results/samplers.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+if [[ ! -f $build/CMakeCache.txt ]]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" --target bench_samplers -j "$(nproc)" >/dev/null
+
+ours=$(mktemp) peer=$(mktemp)
+trap 'rm -f "$ours" "$peer"' EXIT
+echo "bench_samplers: running ours..." >&2
+"$build/search/bench_samplers" >"$ours"
+echo "bench_samplers: running Optuna (about a minute)..." >&2
+/usr/bin/python3 experiments/bench_samplers_optuna.py >"$peer"
+
+mkdir -p experiments/results
+/usr/bin/python3 - "$ours" "$peer" <<'PY' | tee experiments/results/samplers.txt
+import platform, subprocess, sys, time
+lines = open(sys.argv[1]).read().split("\n") + open(sys.argv[2]).read().split("\n")
+quality, cost, version = {}, {}, "?"
+for line in lines:
+    f = line.split()
+    if line.startswith("# optuna"):
+        version = f[2]
+    elif f and f[0] == "quality":
+        quality[(f[2], f[1])] = float(f[3])
+    elif f and f[0] in ("ask_us", "ask_wall_us"):
+        cost[(f[0], f[1], int(f[2]))] = float(f[3])
+cpu = "?"
+try:
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            cpu = l.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+print(f"# Sampler benchmark ({time.strftime('%Y-%m-%d', time.gmtime())}, {cpu}, Optuna {version})")
+print("# command: experiments/bench_samplers.sh")
+print()
+print("Median over 10 seeds (0..9) of the best value after 100 trials (lower is better)")
+print(f"{'sampler':<18}{'branin':>10}{'hartmann6':>12}")
+rows = [("hpo random", "random"), ("hpo sobol", "sobol"), ("hpo tpe", "tpe"),
+        ("hpo evolution", "evolution"), ("optuna random", "optuna-random"), ("optuna tpe", "optuna-tpe")]
+for label, key in rows:
+    b, h = quality.get((key, "branin")), quality.get((key, "hartmann6"))
+    fmt = lambda v: f"{v:.4f}" if v is not None else "-"
+    print(f"{label:<18}{fmt(b):>10}{fmt(h):>12}")
+print(f"{'(optimum)':<18}{0.3979:>10.4f}{-3.3224:>12.4f}")
+ok = all(quality.get(("tpe", p), 1e9) <= quality.get(("optuna-tpe", p), -1e9) for p in ("branin", "hartmann6"))
+print(f"target (hpo tpe at least as good as optuna tpe on both): {'met' if ok else 'NOT met'}")
+print()
+print("Cost of one TPE ask, 8 parameters, N completed trials in the history")
+print("(microseconds of CPU time per ask; wall time in parentheses: the machine may be shared)")
+print(f"{'history':<10}{'hpo tpe':>22}{'optuna tpe':>26}")
+for n in (1000, 10000):
+    def cell(who):
+        c, w = cost.get(("ask_us", who, n)), cost.get(("ask_wall_us", who, n))
+        return "-" if c is None else f"{c:.0f} ({w:.0f})"
+    print(f"{n:<10}{cell('tpe'):>22}{cell('optuna-tpe'):>26}")
+c10k = cost.get(("ask_us", "tpe", 10000))
+print(f"target (< 1000 us per ask at 10,000): {'met' if c10k is not None and c10k < 1000 else 'NOT met'}")
+PY
