@@ -194,9 +194,9 @@ int studies_command(int argc, char** argv) {
   const auto metric = frame.add("metric", true);
   const auto direction = frame.add("direction", true);
   const auto trials = frame.add("trials", false, true);
-  constexpr TrialState kStates[] = {TrialState::kQueued,  TrialState::kRunning,
+  constexpr TrialState kStates[] = {TrialState::kQueued,    TrialState::kRunning,
                                     TrialState::kCompleted, TrialState::kPruned,
-                                    TrialState::kFailed,  TrialState::kInterrupted};
+                                    TrialState::kFailed,    TrialState::kInterrupted};
   std::vector<std::size_t> state_columns;
   for (auto s : kStates) {
     std::string label(search::to_string(s));
@@ -258,10 +258,10 @@ int trials_command(int argc, char** argv) {
     const auto name = (*args)["state"].as<std::string>();
     state = search::trial_state_from_string(upper(name));
     if (!state) {
-      return report(Exit{cli::kExitUsage,
-                         "--state: unknown state '" + name +
-                             "' (queued, running, completed, pruned, failed, interrupted)"},
-                    command);
+      return report(
+          Exit{cli::kExitUsage, "--state: unknown state '" + name +
+                                    "' (queued, running, completed, pruned, failed, interrupted)"},
+          command);
     }
   }
   auto store = cli_detail::open_database(*args);
@@ -283,9 +283,9 @@ int trials_command(int argc, char** argv) {
     if (trials[r]->value) frame.set(value, r, *trials[r]->value);
     frame.set(attempt, r, trials[r]->attempt);
   }
-  cli_detail::add_param_columns(frame, trials,
-                                {"trial", study->metric, "attempt", "state", "duration",
-                                 "duration_s", "agent", "error"});
+  cli_detail::add_param_columns(
+      frame, trials,
+      {"trial", study->metric, "attempt", "state", "duration", "duration_s", "agent", "error"});
   add_tail_columns(frame, trials, human);
   const auto error = frame.add("error", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {

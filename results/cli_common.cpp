@@ -16,8 +16,7 @@ void add_common_options(cxxopts::Options& options, const std::vector<std::string
   options.add_options()("db", "database file",
                         cxxopts::value<std::string>()->default_value("hpo.db"));
   if (with_study) {
-    options.add_options()("study",
-                          "study name (may be left out when the database holds one study)",
+    options.add_options()("study", "study name (may be left out when the database holds one study)",
                           cxxopts::value<std::string>());
   }
   options.add_options()("format", "output format: " + list,
@@ -33,8 +32,8 @@ Outcome<Format> format_option(const cxxopts::ParseResult& args,
   }
   std::string list;
   for (const auto& f : formats) list += (list.empty() ? "" : ", ") + f;
-  return std::unexpected(Exit{cli::kExitUsage, "--format: unknown format '" + name +
-                                                   "' (choose " + list + ")"});
+  return std::unexpected(
+      Exit{cli::kExitUsage, "--format: unknown format '" + name + "' (choose " + list + ")"});
 }
 
 Outcome<Store> open_database(const cxxopts::ParseResult& args) {
@@ -53,10 +52,10 @@ Outcome<StudyRow> resolve_study(Store& store, const cxxopts::ParseResult& args) 
     for (auto& s : *studies) {
       if (s.name == name) return std::move(s);
     }
-    return std::unexpected(
-        Exit{cli::kExitUsage, store.path() + ": unknown study '" + name + "'" +
-                                  (known.empty() ? " (the database holds no studies)"
-                                                 : "; known studies: " + known)});
+    return std::unexpected(Exit{
+        cli::kExitUsage,
+        store.path() + ": unknown study '" + name + "'" +
+            (known.empty() ? " (the database holds no studies)" : "; known studies: " + known)});
   }
   if (studies->size() == 1) return std::move(studies->front());
   if (studies->empty()) {
@@ -114,8 +113,8 @@ std::optional<double> trial_duration(const TrialRow& trial) {
   if (trial.finished) {
     end = *trial.finished;
   } else if (trial.state == TrialState::kRunning) {
-    end = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-              .count();
+    end =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   } else {
     return std::nullopt;
   }

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cxxopts.hpp>
-
 #include <expected>
 #include <optional>
 #include <string>

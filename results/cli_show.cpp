@@ -34,19 +34,19 @@ json metrics_by_step(const std::vector<MetricRow>& metrics, std::size_t begin, s
 ojson trial_json(const TrialRow& t) {
   const auto duration = cli_detail::trial_duration(t);
   return ojson{{"trial", t.number},
-              {"state", std::string(search::to_string(t.state))},
-              {"value", t.value ? json(*t.value) : json()},
-              {"attempt", t.attempt},
-              {"agent", t.agent},
-              {"lease", t.lease},
-              {"hash", t.hash},
-              {"queued", cli_detail::time_json(t.queued)},
-              {"started", cli_detail::time_json(t.started)},
-              {"finished", cli_detail::time_json(t.finished)},
-              {"duration_s", duration ? json(*duration) : json()},
-              {"error", t.error},
-              {"log_tail", t.log_tail},
-              {"config", ojson(t.config)}};
+               {"state", std::string(search::to_string(t.state))},
+               {"value", t.value ? json(*t.value) : json()},
+               {"attempt", t.attempt},
+               {"agent", t.agent},
+               {"lease", t.lease},
+               {"hash", t.hash},
+               {"queued", cli_detail::time_json(t.queued)},
+               {"started", cli_detail::time_json(t.started)},
+               {"finished", cli_detail::time_json(t.finished)},
+               {"duration_s", duration ? json(*duration) : json()},
+               {"error", t.error},
+               {"log_tail", t.log_tail},
+               {"config", ojson(t.config)}};
 }
 
 void indent(std::ostream& out, const std::string& text) {
@@ -63,8 +63,9 @@ void indent(std::ostream& out, const std::string& text) {
 
 int show_command(int argc, char** argv) {
   const std::string command = argv[0];
-  cxxopts::Options options("hpo show", "Show one trial: its config, every metric by step, its "
-                                       "error and the tail of its log.");
+  cxxopts::Options options("hpo show",
+                           "Show one trial: its config, every metric by step, its "
+                           "error and the tail of its log.");
   options.positional_help("TRIAL");
   cli_detail::add_common_options(options, {"table", "json"});
   options.add_options()("trial", "trial number in the study", cxxopts::value<long>());
@@ -115,7 +116,8 @@ int show_command(int argc, char** argv) {
   out << "state     " << search::to_string(t.state) << " (attempt " << t.attempt << ")\n";
   out << "value     " << (t.value ? cell_text(*t.value) : "-") << "  (" << study->metric << ", "
       << search::to_string(study->direction) << ")\n";
-  if (!t.agent.empty()) out << "agent     " << t.agent << (t.lease.empty() ? "" : "  lease " + t.lease) << "\n";
+  if (!t.agent.empty())
+    out << "agent     " << t.agent << (t.lease.empty() ? "" : "  lease " + t.lease) << "\n";
   out << "queued    " << cli_detail::time_text(t.queued, false) << "\n";
   if (t.started) out << "started   " << cli_detail::time_text(t.started, false) << "\n";
   if (t.finished) out << "finished  " << cli_detail::time_text(t.finished, false) << "\n";
@@ -189,13 +191,13 @@ int export_command(int argc, char** argv) {
   if (*format == Format::kJson) {
     ojson out;
     out["study"] = ojson{{"name", study->name},
-                        {"metric", study->metric},
-                        {"direction", std::string(search::to_string(study->direction))},
-                        {"seed", study->seed},
-                        {"status", study->status},
-                        {"created", cli_detail::time_json(study->created)},
-                        {"updated", cli_detail::time_json(study->updated)},
-                        {"spec", ojson(study->spec)}};
+                         {"metric", study->metric},
+                         {"direction", std::string(search::to_string(study->direction))},
+                         {"seed", study->seed},
+                         {"status", study->status},
+                         {"created", cli_detail::time_json(study->created)},
+                         {"updated", cli_detail::time_json(study->updated)},
+                         {"spec", ojson(study->spec)}};
     out["trials"] = ojson::array();
     for (const auto& t : *trials) {
       ojson row = trial_json(t);
@@ -239,7 +241,7 @@ int export_command(int argc, char** argv) {
     if (auto d = cli_detail::trial_duration(t)) frame.set(duration, r, *d);
     frame.set(error, r, t.error);
   }
-  std::vector<std::string> reserved = {"trial", "state",      "value", "attempt", "agent",
+  std::vector<std::string> reserved = {"trial",   "state",      "value", "attempt", "agent",
                                        "started", "duration_s", "error", "step"};
   reserved.insert(reserved.end(), names.begin(), names.end());
   cli_detail::add_param_columns(frame, row_trials, reserved);

@@ -42,8 +42,8 @@ std::size_t width_of(const std::string& text) {
 }  // namespace
 
 std::size_t Frame::add(std::string name, bool droppable, bool right_align) {
-  columns_.push_back(FrameColumn{std::move(name), std::vector<nlohmann::json>(rows_), droppable,
-                                 right_align});
+  columns_.push_back(
+      FrameColumn{std::move(name), std::vector<nlohmann::json>(rows_), droppable, right_align});
   return columns_.size() - 1;
 }
 
@@ -113,8 +113,8 @@ void Frame::print_table(std::ostream& out, int width, std::size_t max_cell) cons
     std::string names;
     for (const auto& h : hidden) names += (names.empty() ? "" : ", ") + h;
     std::string note = "(" + std::to_string(hidden.size()) + " column" +
-                       (hidden.size() == 1 ? "" : "s") + " hidden to fit; --format csv shows all: " +
-                       names + ")";
+                       (hidden.size() == 1 ? "" : "s") +
+                       " hidden to fit; --format csv shows all: " + names + ")";
     if (width > 0) note = clip(note, static_cast<std::size_t>(width));
     out << note << "\n";
   }

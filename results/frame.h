@@ -7,10 +7,9 @@
 // with one column per frame column (missing values are empty / absent).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

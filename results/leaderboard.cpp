@@ -100,15 +100,16 @@ Result<std::vector<LeaderboardEntry>> Store::leaderboard(std::int64_t study,
     const bool best = query.aggregate == Aggregate::kBest;
     // MAX(step) with a bare value column takes the value of the last step (SQLite rule).
     const std::string pick = best ? (direction == Direction::kMaximize ? "MAX(m.value) AS score"
-                                                                        : "MIN(m.value) AS score")
+                                                                       : "MIN(m.value) AS score")
                                   : "m.value AS score, MAX(m.step)";
     sql += "s.score FROM trials t JOIN (SELECT m.trial AS trial, " + pick +
            " FROM trials t2 JOIN metrics m ON m.trial = t2.id AND m.attempt = t2.attempt AND "
            "m.name = ? WHERE t2.study = ? GROUP BY m.trial) s ON s.trial = t.id WHERE t.state IN " +
            states;
     const std::string metric = query.metric;
-    binds.insert(binds.begin(), {[metric](Query& q, int at) { q.bind(at, std::string_view(metric)); },
-                                 [study](Query& q, int at) { q.bind(at, study); }});
+    binds.insert(binds.begin(),
+                 {[metric](Query& q, int at) { q.bind(at, std::string_view(metric)); },
+                  [study](Query& q, int at) { q.bind(at, study); }});
   }
   for (const Filter& f : query.where) {
     auto path = json_path(f.path);

@@ -149,9 +149,9 @@ Status prepare_schema(Store::Impl& impl, const OpenOptions& options) {
                   "'); is the file on a network file system?");
     }
   }
-  if (auto ok = impl.exec(options.durable ? "PRAGMA synchronous = FULL"
-                                          : "PRAGMA synchronous = NORMAL",
-                          "setting synchronous");
+  if (auto ok =
+          impl.exec(options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                    "setting synchronous");
       !ok) {
     return ok;
   }
@@ -161,8 +161,8 @@ Status prepare_schema(Store::Impl& impl, const OpenOptions& options) {
   if (auto ok = impl.exec("BEGIN IMMEDIATE", "starting the schema upgrade"); !ok) return ok;
   auto upgrade = [&]() -> Status {
     for (auto v = *version; v < kSchemaVersion; ++v) {
-      if (auto ok = impl.exec(kMigrations[v], "upgrading the schema to version " +
-                                                  std::to_string(v + 1));
+      if (auto ok =
+              impl.exec(kMigrations[v], "upgrading the schema to version " + std::to_string(v + 1));
           !ok) {
         return ok;
       }
@@ -170,7 +170,8 @@ Status prepare_schema(Store::Impl& impl, const OpenOptions& options) {
     const std::string stamp = "PRAGMA application_id = " + std::to_string(kApplicationId) +
                               "; PRAGMA user_version = " + std::to_string(kSchemaVersion) +
                               "; INSERT OR REPLACE INTO meta(key, value) VALUES "
-                              "('schema_version', '" + std::to_string(kSchemaVersion) + "')";
+                              "('schema_version', '" +
+                              std::to_string(kSchemaVersion) + "')";
     return impl.exec(stamp.c_str(), "stamping the schema version");
   };
   if (auto ok = upgrade(); !ok) {

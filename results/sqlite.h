@@ -100,8 +100,8 @@ struct Store::Impl {
   std::string path;
   OpenMode mode = OpenMode::kReadOnly;
   detail::DbPtr db;
-  int lock_fd = -1;              // the flock'ed "<path>.lock" of a writer
-  bool in_transaction = false;   // a Transaction from begin() is open
+  int lock_fd = -1;             // the flock'ed "<path>.lock" of a writer
+  bool in_transaction = false;  // a Transaction from begin() is open
   std::unordered_map<std::string, detail::StmtPtr> statements;  // by SQL text
 
   ~Impl();
@@ -121,15 +121,23 @@ struct Store::Impl {
   template <class F>
   Status atomically(std::string_view what, F&& body) {
     if (auto ok = writable(what); !ok) return ok;
-    if (auto ok = exec("SAVEPOINT hpo_write", what); !ok) return ok;
+    if (auto ok = step_cached("SAVEPOINT hpo_write", what); !ok) return ok;
     Status result = body();
     if (result) {
-      if (auto ok = exec("RELEASE hpo_write", what); !ok) result = ok;
+      if (auto ok = step_cached("RELEASE hpo_write", what); !ok) result = ok;
     }
     if (!result) {
-      (void)exec("ROLLBACK TO hpo_write; RELEASE hpo_write", what);
+      (void)step_cached("ROLLBACK TO hpo_write", what);
+      (void)step_cached("RELEASE hpo_write", what);
     }
     return result;
+  }
+  // One statement without parameters, prepared once (SAVEPOINT and RELEASE
+  // run several times per trial: parsing them each time shows in profiles).
+  Status step_cached(std::string_view sql, std::string_view what) {
+    auto q = prepare(sql);
+    if (!q) return std::unexpected(q.error());
+    return run(*q, what);
   }
 };
 

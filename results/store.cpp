@@ -151,11 +151,12 @@ Result<TrialRow> read_trial(const Store::Impl& impl, const Query& q) {
   const std::string state = q.text(3);
   auto parsed = search::trial_state_from_string(state);
   if (!parsed) {
-    return fail(impl.path + ": trial " + std::to_string(t.number) + " has unknown state '" +
-                state + "'");
+    return fail(impl.path + ": trial " + std::to_string(t.number) + " has unknown state '" + state +
+                "'");
   }
   t.state = *parsed;
-  auto config = parse_json(q.text(4), impl.path + ": trial " + std::to_string(t.number) + " config");
+  auto config =
+      parse_json(q.text(4), impl.path + ": trial " + std::to_string(t.number) + " config");
   if (!config) return std::unexpected(config.error());
   t.config = std::move(*config);
   t.hash = q.text(5);
@@ -262,7 +263,8 @@ Result<Store::Transaction> Store::begin() {
 Result<std::int64_t> Store::create_study(const StudyRow& study) {
   if (auto ok = impl_->writable("create study"); !ok) return std::unexpected(ok.error());
   if (!is_study_status(study.status)) {
-    return fail(impl_->path + ": study '" + study.name + "': unknown status '" + study.status + "'");
+    return fail(impl_->path + ": study '" + study.name + "': unknown status '" + study.status +
+                "'");
   }
   auto spec = dump_json(study.spec, "study spec");
   if (!spec) return std::unexpected(spec.error());
@@ -410,8 +412,8 @@ Status Store::append_event(std::optional<std::int64_t> study, std::optional<std:
   if (auto ok = impl_->writable("append event"); !ok) return ok;
   auto text = dump_json(detail, "event detail");
   if (!text) return std::unexpected(text.error());
-  auto q = impl_->prepare(
-      "INSERT INTO events(study, trial, kind, detail, time) VALUES (?, ?, ?, ?, ?)");
+  auto q =
+      impl_->prepare("INSERT INTO events(study, trial, kind, detail, time) VALUES (?, ?, ?, ?, ?)");
   if (!q) return std::unexpected(q.error());
   q->bind(1, study).bind(2, trial).bind(3, kind).bind(4, std::string_view(*text)).bind(5, time);
   return impl_->run(*q, "appending event '" + std::string(kind) + "'");

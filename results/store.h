@@ -42,11 +42,10 @@
 //   trial's `number` is its 0-based index within its study.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,15 +67,15 @@ inline constexpr std::int32_t kApplicationId = 0x48504F31;
 enum class OpenMode { kReadOnly, kWriter };
 
 struct OpenOptions {
-  bool durable = false;         // synchronous=FULL (fsync per commit) instead of NORMAL
-  int busy_timeout_ms = 5000;   // how long to wait on SQLite locks (checkpoints, WAL recovery)
+  bool durable = false;        // synchronous=FULL (fsync per commit) instead of NORMAL
+  int busy_timeout_ms = 5000;  // how long to wait on SQLite locks (checkpoints, WAL recovery)
 };
 
 struct StudyRow {
   std::int64_t id = 0;
-  std::string name;             // unique in a database
-  nlohmann::json spec;          // the full study file, as given
-  std::string metric;           // objective metric name
+  std::string name;     // unique in a database
+  nlohmann::json spec;  // the full study file, as given
+  std::string metric;   // objective metric name
   Direction direction = Direction::kMinimize;
   std::int64_t seed = 0;
   std::string status = "running";  // "running" | "finished" | "interrupted"
@@ -103,8 +102,8 @@ struct TrialRow {
 };
 
 struct MetricRow {
-  std::int64_t trial = 0;       // trial id
-  std::int64_t number = 0;      // trial number within its study
+  std::int64_t trial = 0;   // trial id
+  std::int64_t number = 0;  // trial number within its study
   std::int64_t step = 0;
   std::string name;
   double value = 0.0;
@@ -145,18 +144,18 @@ Result<Filter> parse_filter(std::string_view text);
 enum class Aggregate { kBest, kLast };
 
 struct LeaderboardQuery {
-  std::size_t top = 10;                 // 0 = all
-  std::vector<Filter> where;            // all must hold
-  std::string metric;                   // empty = the objective value (trials.value); a name
-                                        // (even the objective's) ranks by reported values
+  std::size_t top = 10;                    // 0 = all
+  std::vector<Filter> where;               // all must hold
+  std::string metric;                      // empty = the objective value (trials.value); a name
+                                           // (even the objective's) ranks by reported values
   Aggregate aggregate = Aggregate::kBest;  // for a non-objective metric
-  std::optional<Direction> direction;   // default: the study's direction
+  std::optional<Direction> direction;      // default: the study's direction
   std::vector<TrialState> states = {TrialState::kCompleted};  // which trials are ranked
 };
 
 struct LeaderboardEntry {
-  std::int64_t rank = 0;                // 1-based
-  double score = 0.0;                   // the value ranked on
+  std::int64_t rank = 0;  // 1-based
+  double score = 0.0;     // the value ranked on
   TrialRow trial;
 };
 
@@ -199,7 +198,7 @@ class Store {
   Result<std::int64_t> create_study(const StudyRow& study);  // id/created/updated from args
   Result<std::optional<StudyRow>> find_study(std::string_view name);
   Result<std::optional<StudyRow>> get_study(std::int64_t id);
-  Result<std::vector<StudyRow>> list_studies();              // by id
+  Result<std::vector<StudyRow>> list_studies();  // by id
   Status set_study_status(std::int64_t study, std::string_view status, double time);
   // Replaces the stored spec (e.g. a raised budget on resume); objective,
   // direction and seed stay as created.
@@ -210,15 +209,14 @@ class Store {
   // --- trials ---
   // A new QUEUED trial, attempt 0. `number` must be unique in the study.
   Result<std::int64_t> add_trial(std::int64_t study, std::int64_t number,
-                                 const nlohmann::json& config, std::string_view hash,
-                                 double time);
+                                 const nlohmann::json& config, std::string_view hash, double time);
   // RUNNING under (attempt, lease) on `agent`; clears value, error, finish time.
   Status start_trial(std::int64_t trial, std::int64_t attempt, std::string_view lease,
                      std::string_view agent, double time);
   // Stores one intermediate value for the trial's current attempt; a second
   // value for the same (name, step) replaces the first.
-  Status record_metric(std::int64_t trial, std::int64_t step, std::string_view name,
-                       double value, double time);
+  Status record_metric(std::int64_t trial, std::int64_t step, std::string_view name, double value,
+                       double time);
   // Terminal state: COMPLETED, PRUNED, FAILED or INTERRUPTED (others are refused).
   Status finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
                       std::string_view error, std::string_view log_tail, double time);

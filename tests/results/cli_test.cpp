@@ -105,7 +105,8 @@ struct Db {
       }
       if (n == 7) continue;
       if (n == 6) {
-        ok(store.finish_trial(id, TrialState::kFailed, {}, "CUDA out of memory", "tb line 1\ntb line 2", 230.0));
+        ok(store.finish_trial(id, TrialState::kFailed, {}, "CUDA out of memory",
+                              "tb line 1\ntb line 2", 230.0));
         continue;
       }
       ok(store.finish_trial(id, TrialState::kCompleted, 0.5 + 0.05 * n, "", "done", 265.0));
@@ -143,22 +144,24 @@ TEST_CASE("hpo leaderboard ranks best first with flattened parameter columns") {
 
 TEST_CASE("hpo leaderboard honours --where, --metric and --direction") {
   Db db;
-  auto adam = parse(run_hpo(db.dir, "leaderboard " + db.db +
-                                    " --format json --where solver.optimizer.type=adam"));
+  auto adam = parse(run_hpo(
+      db.dir, "leaderboard " + db.db + " --format json --where solver.optimizer.type=adam"));
   REQUIRE(adam.size() == 3);
   for (const auto& r : adam) CHECK(r["solver.optimizer.type"] == "adam");
   auto both = parse(run_hpo(db.dir, "leaderboard " + db.db +
-                                    " --format json --where solver.optimizer.type=adam "
-                                    "--where=net.dense[0].units=128"));
+                                        " --format json --where solver.optimizer.type=adam "
+                                        "--where=net.dense[0].units=128"));
   REQUIRE(both.size() == 1);
   CHECK(both[0]["trial"] == 1);
-  auto listed = parse(run_hpo(db.dir, "leaderboard " + db.db + " --format json --where 'sizes=[64,32]'"));
+  auto listed =
+      parse(run_hpo(db.dir, "leaderboard " + db.db + " --format json --where 'sizes=[64,32]'"));
   CHECK(listed.size() == 6);
-  auto worst = parse(run_hpo(db.dir, "leaderboard " + db.db + " --format json --direction minimize"));
+  auto worst =
+      parse(run_hpo(db.dir, "leaderboard " + db.db + " --format json --direction minimize"));
   CHECK(worst[0]["trial"] == 0);
   auto loss = parse(run_hpo(db.dir, "leaderboard " + db.db +
-                                    " --format json --metric train_loss --aggregate last "
-                                    "--direction minimize --top 2"));
+                                        " --format json --metric train_loss --aggregate last "
+                                        "--direction minimize --top 2"));
   REQUIRE(loss.size() == 2);
   CHECK(loss[0]["train_loss"] == Approx(1.0 / 3));
 }

@@ -38,10 +38,10 @@ inline StudyRow study_row(const std::string& name, Direction direction = Directi
   s.metric = metric;
   s.direction = direction;
   s.seed = 42;
-  s.spec = {{"name", name},
-            {"objective",
-             {{"metric", metric}, {"direction", std::string(search::to_string(direction))}}},
-            {"budget", {{"max_trials", 20}}}};
+  s.spec = {
+      {"name", name},
+      {"objective", {{"metric", metric}, {"direction", std::string(search::to_string(direction))}}},
+      {"budget", {{"max_trials", 20}}}};
   s.created = 1000.0;
   return s;
 }

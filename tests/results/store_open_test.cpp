@@ -182,8 +182,8 @@ TEST_CASE("a second writer of the same file is refused with the holder's pid") {
   auto first = open_writer(path);
   auto second = Store::open(path, OpenMode::kWriter);
   REQUIRE_FALSE(second);
-  CHECK_THAT(second.error().message, Catch::Contains("already being written by pid " +
-                                                     std::to_string(getpid())));
+  CHECK_THAT(second.error().message,
+             Catch::Contains("already being written by pid " + std::to_string(getpid())));
   // Readers are welcome beside the writer.
   CHECK(Store::open(path, OpenMode::kReadOnly));
 }

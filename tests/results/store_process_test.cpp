@@ -97,9 +97,9 @@ TEST_CASE("a writer killed with SIGKILL mid-stream loses only its open transacti
   auto trials = ok(store.trials(study));
   const auto n = static_cast<std::int64_t>(trials.size());
   INFO("committed batches " << committed << ", trials " << n);
-  CHECK(n % kBatch == 0);                      // never part of a transaction
-  CHECK(n >= committed * kBatch);              // every reported commit is there
-  CHECK(n <= (committed + 1) * kBatch);        // at most one commit it had no time to report
+  CHECK(n % kBatch == 0);                // never part of a transaction
+  CHECK(n >= committed * kBatch);        // every reported commit is there
+  CHECK(n <= (committed + 1) * kBatch);  // at most one commit it had no time to report
   for (std::int64_t i = 0; i < n; ++i) {
     REQUIRE(trials[i].number == i);
     REQUIRE(trials[i].state == TrialState::kCompleted);

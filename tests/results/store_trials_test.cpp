@@ -1,4 +1,6 @@
 // Studies, trials, metrics, history, agents, events and transactions.
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 
 #include "fixtures.h"
@@ -113,6 +115,8 @@ TEST_CASE("trial writes name a missing trial or study and a duplicate number") {
     REQUIRE_FALSE(s);
     CHECK_THAT(s.error().message, Catch::Contains("no trial with id 999"));
   }
+  CHECK_FALSE(ok(store.find_trial(study, 99)));
+  CHECK_FALSE(ok(store.get_trial(999)));
   auto not_final = store.finish_trial(1, TrialState::kRunning, {}, "", "", 1.0);
   REQUIRE_FALSE(not_final);
   CHECK_THAT(not_final.error().message, Catch::Contains("not a final state"));
@@ -303,4 +307,26 @@ TEST_CASE("a transaction stays valid when its store is moved") {
   ok(moved.add_trial(study, 0, json::object(), "h", 1.0));
   ok(tx.commit());
   CHECK(ok(moved.trials(study)).size() == 1);
+}
+
+TEST_CASE("a damaged config in the file is an error that names the trial, not a crash") {
+  TempDir dir;
+  const auto path = dir.file("hpo.db");
+  std::int64_t study = 0;
+  {
+    auto store = open_writer(path);
+    study = ok(store.create_study(study_row("s")));
+    ok(store.add_trial(study, 3, json{{"x", 1}}, "h", 1.0));
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "UPDATE trials SET config = '{\"x\":'", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(db);
+  auto store = open_reader(path);
+  auto listed = store.trials(study);
+  REQUIRE_FALSE(listed);
+  CHECK_THAT(listed.error().message, Catch::Contains("trial 3 config"));
+  CHECK_FALSE(store.find_trial(study, 3));
+  CHECK_FALSE(store.history(study));
 }
