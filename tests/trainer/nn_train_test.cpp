@@ -232,6 +232,13 @@ TEST_CASE("hpo train writes epoch lines and a final line to stdout and refuses a
   REQUIRE(final_line["test_accuracy"].get<double>() > 0.6);  // the classes are separable
   REQUIRE(slurp(dir / "err.txt").find("epoch 2/2") != std::string::npos);
 
+  // The agent's descriptor, named by the environment: the lines go there, not to stdout.
+  REQUIRE(shell("cd " + dir.path.string() + " && HPO_METRICS_FD=3 " + HPO_BINARY +
+                " train --config c.json --device cpu --threads 1 3>fd.txt >out3.txt "
+                "2>/dev/null") == 0);
+  REQUIRE(slurp(dir / "out3.txt").empty());
+  REQUIRE(slurp(dir / "fd.txt").find("\"final\":true") != std::string::npos);
+
   cfg["net"]["layers"][3] = {{"type", "pool"}, {"size", 20}};
   std::ofstream(dir / "bad.json") << cfg.dump();
   REQUIRE(shell("cd " + dir.path.string() + " && " + HPO_BINARY +
