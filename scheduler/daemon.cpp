@@ -506,19 +506,22 @@ Status Daemon::State::on_submit(const std::string& from, const p::Submit& m) {
     log("study " + spec->name + " added");
   } else {
     id = (*row)->id;
-    if ((*row)->spec != spec->raw) {
+    const bool changed = (*row)->spec != spec->raw;
+    if (changed) {
       if (auto u = store->update_study_spec(id, spec->raw, t); !u) return u;
     }
     if (auto u = store->set_study_status(id, "running", t); !u) return u;
     auto it = study_index.find(spec->name);
     if (it != study_index.end()) {
       auto& s = *studies[it->second];
-      if (auto u = s.update_spec(*spec); !u) {
-        reply(from, p::ErrorReply{u.error().message, false});
-        return {};
+      if (changed) {
+        if (auto u = s.update_spec(*spec); !u) {
+          reply(from, p::ErrorReply{u.error().message, false});
+          return {};
+        }
+        log("study " + spec->name + " updated (new spec)");
       }
       s.marked_finished = false;
-      log("study " + spec->name + " updated");
     } else {
       auto fresh = store->get_study(id);
       if (!fresh) return std::unexpected(fresh.error());

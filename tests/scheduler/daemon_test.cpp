@@ -428,3 +428,31 @@ TEST_CASE("SUBMIT adds a study to a running scheduler and a bad one is refused",
   CHECK_FALSE(refused.hello_required);
   CHECK_FALSE(f.daemon->all_done());
 }
+
+TEST_CASE("the median pruner's verdict reaches the agent as DECISION STOP and ends PRUNED",
+          "[daemon]") {
+  Fixture f;
+  f.start();
+  json j = study_json("s", 2, 1);
+  j["pruner"] = {{"type", "median"}, {"warmup_steps", 0}, {"min_trials", 1}};
+  REQUIRE(f.daemon->add_study(spec_of(j)));
+  FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+  a.hello(1);
+  expect<p::Welcome>(*f.daemon, a);
+  a.send(p::Ready{1});
+  auto good = expect<p::Assign>(*f.daemon, a);
+  a.send(p::Report{good.study, good.trial, good.attempt, good.lease, 1, {{"value", 1.0}}});
+  CHECK_FALSE(expect<p::Decision>(*f.daemon, a).stop);
+  a.send(finish_of(good, 1.0));
+  auto bad = expect<p::Assign>(*f.daemon, a);
+  a.send(p::Report{bad.study, bad.trial, bad.attempt, bad.lease, 1, {{"value", 50.0}}});
+  auto d = expect<p::Decision>(*f.daemon, a);
+  CHECK(d.stop);
+  CHECK(d.lease == bad.lease);
+  a.send(p::Finish{bad.study, bad.trial, bad.attempt, bad.lease, p::Outcome::kPruned, {}, "", ""});
+  expect<p::Ack>(*f.daemon, a);
+  auto t = f.trial("s", bad.trial);
+  CHECK(t.state == TrialState::kPruned);
+  CHECK(t.value == 50.0);
+  CHECK(f.daemon->all_done());
+}
