@@ -163,6 +163,7 @@ Adapter::Adapter(CpuBackend& b, const memory::desc& user, const memory::desc& pr
     : b_(&b), needed_(!(user == prim)), user_(user, b.engine()), prim_(prim, b.engine()) {
   if (needed_) {
     scratch_ = Scratch(prim.get_size());
+    prim_.at(scratch_.data());
     to_prim_ = dnnl::reorder(dnnl::reorder::primitive_desc(b.engine(), user, b.engine(), prim));
     to_user_ = dnnl::reorder(dnnl::reorder::primitive_desc(b.engine(), prim, b.engine(), user));
   }
@@ -170,17 +171,17 @@ Adapter::Adapter(CpuBackend& b, const memory::desc& user, const memory::desc& pr
 
 memory& Adapter::in(float* user) {
   if (!needed_) return user_.at(user);
-  to_prim_.execute(b_->stream(), user_.at(user), prim_.at(scratch_.data()));
+  to_prim_.execute(b_->stream(), user_.at(user), prim_.get());
   return prim_.get();
 }
 
 memory& Adapter::out(float* user) {
   if (!needed_) return user_.at(user);
-  return prim_.at(scratch_.data());
+  return prim_.get();
 }
 
 void Adapter::finish_out(float* user) {
-  if (needed_) to_user_.execute(b_->stream(), prim_.at(scratch_.data()), user_.at(user));
+  if (needed_) to_user_.execute(b_->stream(), prim_.get(), user_.at(user));
 }
 
 }  // namespace hpo::nn::cpu

@@ -100,6 +100,8 @@ class Adapter {
   // Output: the memory the primitive should write; call finish_out(user) after it ran.
   dnnl::memory& out(float* user);
   void finish_out(float* user);
+  // The memory object the primitive reads or writes (stable: argument maps are built once).
+  dnnl::memory& mem() { return needed_ ? prim_.get() : user_.get(); }
   float* scratch() const { return scratch_.data(); }
 
  private:

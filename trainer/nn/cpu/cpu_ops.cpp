@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 
 #include "trainer/nn/cpu/cpu_backend.h"
 
@@ -74,19 +75,22 @@ class ActBackward {
     prim_ = dnnl::eltwise_backward(bwd);
     dst_ = Bound(dst, b.engine());
     diff_ = Bound(dst, b.engine());
+    args_ = {{DNNL_ARG_DST, dst_.get()},
+             {DNNL_ARG_DIFF_DST, diff_.get()},
+             {DNNL_ARG_DIFF_SRC, diff_.get()}};
   }
   void run(CpuBackend& b, const Tensor& dst, Tensor& diff) {
     if (!active_) return;
-    const auto& d = diff_.at(diff.data());
-    prim_.execute(b.stream(), {{DNNL_ARG_DST, dst_.at(dst.data())},
-                               {DNNL_ARG_DIFF_DST, d},
-                               {DNNL_ARG_DIFF_SRC, d}});
+    dst_.at(dst.data());
+    diff_.at(diff.data());
+    prim_.execute(b.stream(), args_);
   }
 
  private:
   bool active_ = false;
   dnnl::eltwise_backward prim_;
   Bound dst_, diff_;
+  std::unordered_map<int, memory> args_;
 };
 
 dnnl::primitive_attr act_attr(const ActivationSpec& a) {
@@ -142,6 +146,18 @@ class WeightedOp final : public Base {
     bw_diff_dst_ = Adapter(b, fwd_pd_.dst_desc(), bwd_w_pd_.diff_dst_desc());
     bw_diff_w_ = Adapter(b, fwd_pd_.weights_desc(), bwd_w_pd_.diff_weights_desc());
     bw_diff_b_ = Adapter(b, fwd_pd_.bias_desc(), bwd_w_pd_.diff_bias_desc());
+    // Argument maps made once; each call only rebinds the buffers.
+    fwd_args_ = {{DNNL_ARG_SRC, src_.mem()},
+                 {DNNL_ARG_WEIGHTS, w_.get()},
+                 {DNNL_ARG_BIAS, bias_.get()},
+                 {DNNL_ARG_DST, dst_.get()}};
+    bd_args_ = {{DNNL_ARG_DIFF_DST, bd_diff_dst_.mem()},
+                {DNNL_ARG_WEIGHTS, bd_w_.mem()},
+                {DNNL_ARG_DIFF_SRC, bd_diff_src_.mem()}};
+    bw_args_ = {{DNNL_ARG_SRC, bw_src_.mem()},
+                {DNNL_ARG_DIFF_DST, bw_diff_dst_.mem()},
+                {DNNL_ARG_DIFF_WEIGHTS, bw_diff_w_.mem()},
+                {DNNL_ARG_DIFF_BIAS, bw_diff_b_.mem()}};
   }
 
   const TensorDesc& dst_desc() const override { return dst_desc_; }
@@ -149,28 +165,30 @@ class WeightedOp final : public Base {
   const TensorDesc& bias_desc() const override { return bias_desc_; }
 
   void forward(const Tensor& src, const Tensor& w, const Tensor& bias, Tensor& dst) override {
-    fwd_.execute(b_.stream(), {{DNNL_ARG_SRC, src_.in(src.data())},
-                               {DNNL_ARG_WEIGHTS, w_.at(w.data())},
-                               {DNNL_ARG_BIAS, bias_.at(bias.data())},
-                               {DNNL_ARG_DST, dst_.at(dst.data())}});
+    src_.in(src.data());
+    w_.at(w.data());
+    bias_.at(bias.data());
+    dst_.at(dst.data());
+    fwd_.execute(b_.stream(), fwd_args_);
   }
 
   void backward(const Tensor& src, const Tensor& w, const Tensor& dst, Tensor& diff_dst,
                 Tensor* diff_src, Tensor& diff_w, Tensor& diff_b) override {
     act_.run(b_, dst, diff_dst);
     if (diff_src) {
-      bwd_data_.execute(b_.stream(),
-                        {{DNNL_ARG_DIFF_DST, bd_diff_dst_.in(diff_dst.data())},
-                         {DNNL_ARG_WEIGHTS, bd_w_.in(w.data())},
-                         {DNNL_ARG_DIFF_SRC, bd_diff_src_.out(diff_src->data())}});
+      bd_diff_dst_.in(diff_dst.data());
+      bd_w_.in(w.data());
+      bd_diff_src_.out(diff_src->data());
+      bwd_data_.execute(b_.stream(), bd_args_);
       bd_diff_src_.finish_out(diff_src->data());
     }
     // The forward's src in the primitive's layout: the adapter's scratch still holds it.
     float* fsrc = src_.needed() ? src_.scratch() : src.data();
-    bwd_w_.execute(b_.stream(), {{DNNL_ARG_SRC, bw_src_.in(fsrc)},
-                                 {DNNL_ARG_DIFF_DST, bw_diff_dst_.in(diff_dst.data())},
-                                 {DNNL_ARG_DIFF_WEIGHTS, bw_diff_w_.out(diff_w.data())},
-                                 {DNNL_ARG_DIFF_BIAS, bw_diff_b_.out(diff_b.data())}});
+    bw_src_.in(fsrc);
+    bw_diff_dst_.in(diff_dst.data());
+    bw_diff_w_.out(diff_w.data());
+    bw_diff_b_.out(diff_b.data());
+    bwd_w_.execute(b_.stream(), bw_args_);
     bw_diff_w_.finish_out(diff_w.data());
     bw_diff_b_.finish_out(diff_b.data());
   }
@@ -189,6 +207,7 @@ class WeightedOp final : public Base {
   ActBackward act_;
   Adapter bd_diff_dst_, bd_w_, bd_diff_src_;
   Adapter bw_src_, bw_diff_dst_, bw_diff_w_, bw_diff_b_;
+  std::unordered_map<int, memory> fwd_args_, bd_args_, bw_args_;
 };
 
 using CpuConv = WeightedOp<dnnl::convolution_forward, dnnl::convolution_backward_data,
@@ -223,20 +242,25 @@ class CpuPool final : public PoolOp {
       ws_mem_ = fwd_pd.workspace_desc();
       ws_buf_ = Scratch(ws_mem_.get_size());
       ws_ = Bound(ws_mem_, b.engine());
+      ws_.at(ws_buf_.data());
+    }
+    fwd_args_ = {{DNNL_ARG_SRC, src_.get()}, {DNNL_ARG_DST, dst_.get()}};
+    bwd_args_ = {{DNNL_ARG_DIFF_DST, diff_dst_.mem()}, {DNNL_ARG_DIFF_SRC, diff_src_.mem()}};
+    if (ws_buf_.data()) {
+      fwd_args_.emplace(DNNL_ARG_WORKSPACE, ws_.get());
+      bwd_args_.emplace(DNNL_ARG_WORKSPACE, ws_.get());
     }
   }
   const TensorDesc& dst_desc() const override { return dst_desc_; }
   void forward(const Tensor& src, Tensor& dst) override {
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_.at(src.data())},
-                                         {DNNL_ARG_DST, dst_.at(dst.data())}};
-    if (ws_buf_.data()) args.emplace(DNNL_ARG_WORKSPACE, ws_.at(ws_buf_.data()));
-    fwd_.execute(b_.stream(), args);
+    src_.at(src.data());
+    dst_.at(dst.data());
+    fwd_.execute(b_.stream(), fwd_args_);
   }
   void backward(const Tensor& diff_dst, Tensor& diff_src) override {
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, diff_dst_.in(diff_dst.data())},
-                                         {DNNL_ARG_DIFF_SRC, diff_src_.out(diff_src.data())}};
-    if (ws_buf_.data()) args.emplace(DNNL_ARG_WORKSPACE, ws_.at(ws_buf_.data()));
-    bwd_.execute(b_.stream(), args);
+    diff_dst_.in(diff_dst.data());
+    diff_src_.out(diff_src.data());
+    bwd_.execute(b_.stream(), bwd_args_);
     diff_src_.finish_out(diff_src.data());
   }
 
@@ -249,6 +273,7 @@ class CpuPool final : public PoolOp {
   Adapter diff_src_, diff_dst_;
   memory::desc ws_mem_;
   Scratch ws_buf_;
+  std::unordered_map<int, memory> fwd_args_, bwd_args_;
 };
 
 // ---- standalone activation ----
