@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     Space space;
     double (*f)(const json&);
   } problems[] = {{"branin", must_parse(box2), branin}, {"hartmann6", must_parse(box6), hartmann6}};
-  const char* samplers[] = {"random", "sobol", "tpe", "evolution"};
+  const char* samplers[] = {"random", "sobol", "halton", "tpe", "evolution"};
   for (const auto& p : problems) {
     for (const char* name : samplers) {
       std::vector<double> bests;

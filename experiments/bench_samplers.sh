@@ -45,7 +45,7 @@ print("# command: experiments/bench_samplers.sh")
 print()
 print("Median over 10 seeds (0..9) of the best value after 100 trials (lower is better)")
 print(f"{'sampler':<18}{'branin':>10}{'hartmann6':>12}")
-rows = [("hpo random", "random"), ("hpo sobol", "sobol"), ("hpo tpe", "tpe"),
+rows = [("hpo random", "random"), ("hpo sobol", "sobol"), ("hpo halton", "halton"), ("hpo tpe", "tpe"),
         ("hpo evolution", "evolution"), ("optuna random", "optuna-random"), ("optuna tpe", "optuna-tpe")]
 for label, key in rows:
     b, h = quality.get((key, "branin")), quality.get((key, "hartmann6"))

@@ -20,6 +20,7 @@ std::string located(std::string_view file, std::string_view where, std::string_v
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <vector>
 
 #include "search/space.h"
 #include "search/trial.h"
@@ -61,6 +62,17 @@ class RandomDecider : public Decider {
 // trials that are not COMPLETED with a finite value.
 std::optional<double> score_of(const TrialRecord& trial, Direction direction);
 
+// One row of the Sobol' direction-number table: primitive polynomial of
+// `degree` with inner coefficients `a` (bit degree-2 is a_1), initial m_k.
+struct SobolDirection {
+  int degree;
+  unsigned a;
+  std::vector<std::uint64_t> m;
+};
+// Dimensions 2.. of the table (dimension 1 is the van der Corput sequence).
+const std::vector<SobolDirection>& sobol_table();
+
+std::unique_ptr<Sampler> make_sobol(const Space& space, bool scramble, std::uint64_t seed);
 std::unique_ptr<Sampler> make_tpe(const Space& space, const nlohmann::json& options,
                                   std::uint64_t seed, Direction direction);
 std::unique_ptr<Sampler> make_evolution(const Space& space, const nlohmann::json& options,

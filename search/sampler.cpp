@@ -255,7 +255,8 @@ Result<std::unique_ptr<Sampler>> make_sampler(const Space& space, const json& sa
   std::unique_ptr<Sampler> out;
   if (type == "random") out = std::make_unique<RandomSampler>(space, seed);
   if (type == "grid") out = std::make_unique<GridSampler>(space, *options);
-  if (type == "sobol" || type == "halton") {
+  if (type == "sobol") out = detail::make_sobol(space, (*options)["scramble"].get<bool>(), seed);
+  if (type == "halton") {
     out = std::make_unique<QuasiSampler>(space, type, (*options)["scramble"].get<bool>(), seed);
   }
   if (type == "tpe") out = detail::make_tpe(space, *options, seed, direction);

@@ -135,6 +135,7 @@ TEST_CASE("the quasi-random sampler covers the unit square more evenly than rand
     return 64 - static_cast<int>(cells.size());
   };
   CHECK(empty_cells("sobol") < 15);
+  CHECK(empty_cells("halton") < 15);
   CHECK(empty_cells("sobol") < empty_cells("random"));
 }
 
