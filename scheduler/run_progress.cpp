@@ -84,19 +84,23 @@ void RunProgress::tick(bool last) {
   double elapsed = now_seconds() - started_;
   double eta = NAN;
   std::int64_t done_here = done - done_at_start_;
-  if (done_here > 0 && max_trials_ > done) eta = elapsed / done_here * static_cast<double>(max_trials_ - done);
+  if (done_here > 0 && max_trials_ > done)
+    eta = elapsed / done_here * static_cast<double>(max_trials_ - done);
   if (max_trials_ <= done) eta = 0;
 
   std::string counts_text = std::to_string(done) + "/" + std::to_string(max_trials_) + " done (" +
                             std::to_string(ok) + " ok, " + std::to_string(pruned) + " pruned, " +
-                            std::to_string(failed) + " failed), " + std::to_string(running) + " running";
+                            std::to_string(failed) + " failed), " + std::to_string(running) +
+                            " running";
   std::string line = counts_text + ", best " + best;
   if (tty_) {
-    out_ << "\r\033[K" << "[" << clock_text(elapsed) << "] " << line << ", ETA " << clock_text(eta);
+    out_ << "\r\033[K"
+         << "[" << clock_text(elapsed) << "] " << line << ", ETA " << clock_text(eta);
     if (last) out_ << "\n";
     out_.flush();
   } else if (line != last_line_) {
-    out_ << "hpo run: [" << clock_text(elapsed) << "] " << line << ", ETA " << clock_text(eta) << "\n";
+    out_ << "hpo run: [" << clock_text(elapsed) << "] " << line << ", ETA " << clock_text(eta)
+         << "\n";
     out_.flush();
   }
   last_line_ = line;

@@ -19,7 +19,8 @@ class RunProgress {
  public:
   // `max_trials` is the study's budget; `out` is written from the progress
   // thread only (stderr in `hpo run`); `tty` picks the in-place line.
-  RunProgress(std::string db, std::string study, std::int64_t max_trials, bool tty, std::ostream& out);
+  RunProgress(std::string db, std::string study, std::int64_t max_trials, bool tty,
+              std::ostream& out);
   ~RunProgress();  // stops the thread; on a terminal, prints the last state and a newline
   RunProgress(const RunProgress&) = delete;
   RunProgress& operator=(const RunProgress&) = delete;

@@ -21,8 +21,8 @@ namespace {
 
 constexpr std::string_view kMarker = "HPO_METRIC";
 constexpr int kMetricsFdInChild = 3;
-constexpr size_t kMaxLine = 1 << 20;          // longer lines are cut (and never metrics)
-constexpr size_t kMaxReadPerPump = 4 << 20;   // keeps one chatty trial from starving the loop
+constexpr size_t kMaxLine = 1 << 20;         // longer lines are cut (and never metrics)
+constexpr size_t kMaxReadPerPump = 4 << 20;  // keeps one chatty trial from starving the loop
 constexpr auto kDrainLimit = std::chrono::seconds(1);
 constexpr auto kNoPidfdPoll = std::chrono::milliseconds(50);
 
@@ -62,7 +62,8 @@ Result<std::string> resolve_program(const std::string& name, const std::string& 
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -80,10 +81,14 @@ bool is_native_metric(const nlohmann::json& j) {
 
 std::string to_string(ChildExit::Kind kind) {
   switch (kind) {
-    case ChildExit::Kind::kOk: return "ok";
-    case ChildExit::Kind::kFailed: return "failed";
-    case ChildExit::Kind::kTimedOut: return "timed out";
-    case ChildExit::Kind::kStopped: return "stopped";
+    case ChildExit::Kind::kOk:
+      return "ok";
+    case ChildExit::Kind::kFailed:
+      return "failed";
+    case ChildExit::Kind::kTimedOut:
+      return "timed out";
+    case ChildExit::Kind::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -96,7 +101,8 @@ Result<nlohmann::json> parse_metric_record(std::string_view text) {
   if (!j.is_object()) return fail("not a JSON object");
   for (const char* key : {"step", "epoch"}) {
     auto it = j.find(key);
-    if (it != j.end() && !it->is_number()) return fail(std::string("\"") + key + "\" is not a number");
+    if (it != j.end() && !it->is_number())
+      return fail(std::string("\"") + key + "\" is not a number");
   }
   return j;
 }
@@ -224,9 +230,9 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ChildSpec& spec,
     return fail("child process: " + what + ": " + errno_text(msg[1]));
   }
 
-  for (auto [fd, kind] : {std::pair{out[0], Stream::Kind::kStdout},
-                          std::pair{err[0], Stream::Kind::kStderr},
-                          std::pair{met[0], Stream::Kind::kMetrics}}) {
+  for (auto [fd, kind] :
+       {std::pair{out[0], Stream::Kind::kStdout}, std::pair{err[0], Stream::Kind::kStderr},
+        std::pair{met[0], Stream::Kind::kMetrics}}) {
     if (fd < 0) continue;
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     child->streams_.push_back(Stream{fd, {}, kind});
@@ -310,7 +316,8 @@ void ChildProcess::pump(SteadyClock::time_point now) {
     }
     return;
   }
-  bool open = std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.fd >= 0; });
+  bool open =
+      std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.fd >= 0; });
   if (!open || now >= *drain_until_) finish(now);
 }
 
@@ -372,7 +379,8 @@ void ChildProcess::read_stream(Stream& s, SteadyClock::time_point now) {
   }
 }
 
-void ChildProcess::handle_line(Stream::Kind kind, std::string_view line, SteadyClock::time_point now) {
+void ChildProcess::handle_line(Stream::Kind kind, std::string_view line,
+                               SteadyClock::time_point now) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (kind == Stream::Kind::kMetrics) {
     log_line("[metric] ", line);
@@ -384,8 +392,8 @@ void ChildProcess::handle_line(Stream::Kind kind, std::string_view line, SteadyC
   }
   log_line("", line);
   std::string_view text = trim(line);
-  if (text.starts_with(kMarker) &&
-      (text.size() == kMarker.size() || text[kMarker.size()] == ' ' || text[kMarker.size()] == '\t')) {
+  if (text.starts_with(kMarker) && (text.size() == kMarker.size() || text[kMarker.size()] == ' ' ||
+                                    text[kMarker.size()] == '\t')) {
     accept_metric(text.substr(kMarker.size()), "HPO_METRIC line", now);
     return;
   }

@@ -23,12 +23,11 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "search/error.h"
 
@@ -39,13 +38,13 @@ using SteadyClock = std::chrono::steady_clock;
 struct ChildSpec {
   std::vector<std::string> argv;  // argv[0]: absolute path, or a name searched in $PATH
   std::vector<std::pair<std::string, std::string>> env;  // added to (and overriding) ours
-  std::string cwd;                // working directory; empty = the agent's
-  std::string log_path;           // stdout+stderr are appended here (created if missing)
-  double timeout_seconds = 0;     // wall-clock limit; 0 = none
-  double grace_seconds = 5;       // SIGTERM -> SIGKILL delay (timeout and stop())
-  bool metrics_fd = true;         // open a metrics pipe and pass $HPO_METRICS_FD
-  bool bare_json_metrics = false; // rule 3 above (native trials)
-  size_t log_tail_lines = 30;     // how many last lines FINISH carries
+  std::string cwd;                                       // working directory; empty = the agent's
+  std::string log_path;            // stdout+stderr are appended here (created if missing)
+  double timeout_seconds = 0;      // wall-clock limit; 0 = none
+  double grace_seconds = 5;        // SIGTERM -> SIGKILL delay (timeout and stop())
+  bool metrics_fd = true;          // open a metrics pipe and pass $HPO_METRICS_FD
+  bool bare_json_metrics = false;  // rule 3 above (native trials)
+  size_t log_tail_lines = 30;      // how many last lines FINISH carries
 };
 
 // One metric record as the trial wrote it (a JSON object), in arrival order.
@@ -62,8 +61,8 @@ struct ChildExit {
     kStopped,   // stop() was called (a STOP decision or the agent shutting down)
   };
   Kind kind = Kind::kFailed;
-  int status = 0;      // exit code, or -signal number when killed by a signal
-  std::string error;   // one line: "exited with status 3", "timed out after 2 s", ...
+  int status = 0;        // exit code, or -signal number when killed by a signal
+  std::string error;     // one line: "exited with status 3", "timed out after 2 s", ...
   std::string log_tail;  // last log_tail_lines lines of stdout+stderr (+ our warnings)
   double seconds = 0;    // from start to exit
 };
@@ -76,8 +75,8 @@ class ChildProcess {
   // (so it dies with the agent). Fails, starting nothing, when the log cannot be
   // opened, pipes cannot be made or the program cannot be executed (the exec
   // error comes back through a close-on-exec pipe, e.g. "no such file").
-  static Result<std::unique_ptr<ChildProcess>> start(const ChildSpec& spec,
-                                                     SteadyClock::time_point now = SteadyClock::now());
+  static Result<std::unique_ptr<ChildProcess>> start(
+      const ChildSpec& spec, SteadyClock::time_point now = SteadyClock::now());
 
   // Kills the whole group with SIGKILL if it still runs, and reaps it.
   ~ChildProcess();

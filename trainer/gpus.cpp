@@ -33,7 +33,8 @@ std::vector<std::string> split_commas(std::string_view s) {
   size_t pos = 0;
   while (true) {
     size_t comma = s.find(',', pos);
-    out.emplace_back(s.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    out.emplace_back(
+        s.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }
@@ -62,7 +63,8 @@ GpuDiscovery discover_gpus(const std::vector<std::string>& libraries) {
     return result;
   }
   auto count_fn = reinterpret_cast<GetDeviceCount>(::dlsym(lib.handle, "cudaGetDeviceCount"));
-  auto props_fn = reinterpret_cast<GetDeviceProperties>(::dlsym(lib.handle, "cudaGetDeviceProperties"));
+  auto props_fn =
+      reinterpret_cast<GetDeviceProperties>(::dlsym(lib.handle, "cudaGetDeviceProperties"));
   auto error_fn = reinterpret_cast<GetErrorString>(::dlsym(lib.handle, "cudaGetErrorString"));
   if (!count_fn || !props_fn) {
     result.reason = "CUDA runtime lacks cudaGetDeviceCount/cudaGetDeviceProperties";
@@ -90,7 +92,8 @@ GpuDiscovery discover_gpus(const std::vector<std::string>& libraries) {
     std::memset(props.get(), 0, kPropsBuffer);
     Gpu gpu;
     gpu.index = i;
-    gpu.visible_id = i < static_cast<int>(visible.size()) ? visible[static_cast<size_t>(i)] : std::to_string(i);
+    gpu.visible_id =
+        i < static_cast<int>(visible.size()) ? visible[static_cast<size_t>(i)] : std::to_string(i);
     if (int rc = props_fn(props.get(), i); rc == 0) {
       gpu.name.assign(reinterpret_cast<const char*>(props.get()),
                       strnlen(reinterpret_cast<const char*>(props.get()), 256));
@@ -110,14 +113,17 @@ Result<std::vector<Gpu>> select_gpus(std::string_view selection, const std::vect
   if (selection == "none") return std::vector<Gpu>{};
   std::vector<Gpu> out;
   for (const auto& part : split_commas(selection)) {
-    if (part.empty() || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+    if (part.empty() ||
+        !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         part.size() > 4) {
       return fail("--gpus: '" + std::string(selection) + "' is not all, none or a list like 0,2");
     }
     int index = std::stoi(part);
-    auto it = std::find_if(found.begin(), found.end(), [&](const Gpu& g) { return g.index == index; });
+    auto it =
+        std::find_if(found.begin(), found.end(), [&](const Gpu& g) { return g.index == index; });
     if (it == found.end()) {
-      return fail("--gpus: GPU " + part + " not found (" + std::to_string(found.size()) + " GPUs here)");
+      return fail("--gpus: GPU " + part + " not found (" + std::to_string(found.size()) +
+                  " GPUs here)");
     }
     if (std::none_of(out.begin(), out.end(), [&](const Gpu& g) { return g.index == index; })) {
       out.push_back(*it);
@@ -134,7 +140,8 @@ std::vector<Slot> make_slots(const std::vector<Gpu>& gpus, int slots_per_gpu, in
     }
   }
   if (cpu_slots < 0) cpu_slots = slots.empty() ? 1 : 0;
-  for (int k = 0; k < cpu_slots; ++k) slots.push_back(Slot{static_cast<int>(slots.size()), std::nullopt});
+  for (int k = 0; k < cpu_slots; ++k)
+    slots.push_back(Slot{static_cast<int>(slots.size()), std::nullopt});
   return slots;
 }
 
@@ -151,18 +158,20 @@ Result<AgentSlots> plan_slots(std::string_view selection, int slots_per_gpu, int
   out.gpus = std::move(*selected);
   out.slots = make_slots(out.gpus, slots_per_gpu, cpu_slots);
   if (out.slots.empty()) return fail("no slot: --cpu-slots 0 and no GPU selected");
-  size_t cpu = static_cast<size_t>(std::count_if(out.slots.begin(), out.slots.end(),
-                                                 [](const Slot& s) { return !s.gpu; }));
+  size_t cpu = static_cast<size_t>(
+      std::count_if(out.slots.begin(), out.slots.end(), [](const Slot& s) { return !s.gpu; }));
   if (out.gpus.empty()) {
     out.summary = selection == "none" ? "GPUs not used" : "no GPU (" + found.reason + ")";
   } else {
-    out.summary = std::to_string(out.gpus.size()) + " GPU" + (out.gpus.size() > 1 ? "s" : "") + " (";
+    out.summary =
+        std::to_string(out.gpus.size()) + " GPU" + (out.gpus.size() > 1 ? "s" : "") + " (";
     for (size_t i = 0; i < out.gpus.size(); ++i) {
       const auto& g = out.gpus[i];
       out.summary += (i ? ", " : "") + std::to_string(g.index) + ": " + g.name + " " +
                      std::to_string(g.memory_bytes >> 20) + " MiB";
     }
-    out.summary += ") x " + std::to_string(slots_per_gpu) + " slot" + (slots_per_gpu > 1 ? "s" : "");
+    out.summary +=
+        ") x " + std::to_string(slots_per_gpu) + " slot" + (slots_per_gpu > 1 ? "s" : "");
   }
   out.summary += ", " + std::to_string(cpu) + " CPU slot" + (cpu == 1 ? "" : "s");
   return out;

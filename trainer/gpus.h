@@ -4,22 +4,21 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "search/error.h"
 
 namespace hpo::trainer {
 
 struct Gpu {
-  int index = 0;               // CUDA runtime ordinal as this process sees it
-  std::string visible_id;      // what a child's CUDA_VISIBLE_DEVICES must hold for this GPU
-                               // (the entry of our own CUDA_VISIBLE_DEVICES, e.g. under Slurm)
-  std::string name;            // "NVIDIA H100 80GB HBM3"
+  int index = 0;           // CUDA runtime ordinal as this process sees it
+  std::string visible_id;  // what a child's CUDA_VISIBLE_DEVICES must hold for this GPU
+                           // (the entry of our own CUDA_VISIBLE_DEVICES, e.g. under Slurm)
+  std::string name;        // "NVIDIA H100 80GB HBM3"
   std::uint64_t memory_bytes = 0;
 };
 
@@ -52,7 +51,8 @@ std::vector<Slot> make_slots(const std::vector<Gpu>& gpus, int slots_per_gpu, in
 struct AgentSlots {
   std::vector<Gpu> gpus;    // the selected GPUs
   std::vector<Slot> slots;  // never empty
-  std::string summary;      // one line for the log: "2 GPUs (...), 4 slots" / "no GPU (why): 1 CPU slot"
+  std::string
+      summary;  // one line for the log: "2 GPUs (...), 4 slots" / "no GPU (why): 1 CPU slot"
 };
 
 // Discovers GPUs (unless `selection` is "none"), selects them and makes the slots.

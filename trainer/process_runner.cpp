@@ -9,7 +9,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool is_step_key(const std::string& key) { return key == "step" || key == "epoch" || key == "final"; }
+bool is_step_key(const std::string& key) {
+  return key == "step" || key == "epoch" || key == "final";
+}
 
 std::optional<std::int64_t> step_of(const nlohmann::json& record) {
   // An epoch is comparable across trials (the pruner compares trials at equal
@@ -106,7 +108,8 @@ Status ProcessRunner::start(const protocol::Assign& assign) {
     std::cerr << "hpo agent: trial " << assign.study << "#" << assign.trial << " attempt "
               << assign.attempt << " started (pid " << t->child->pid() << ", slot " << slot
               << (ctx.gpu ? ", GPU " + *ctx.gpu : std::string(", CPU")) << ") in "
-              << ms_between(now, SteadyClock::now()) << " ms; log " << launch->child.log_path << "\n";
+              << ms_between(now, SteadyClock::now()) << " ms; log " << launch->child.log_path
+              << "\n";
   }
   slot_busy_[slot] = true;
   trials_.emplace(assign.lease, std::move(t));
@@ -192,10 +195,11 @@ std::vector<TrialEvent> ProcessRunner::poll() {
                 << " " << protocol::to_string(f.outcome) << " after " << t.child->exit()->seconds
                 << " s; assign->first output "
                 << (first ? std::to_string(ms_between(t.assigned, *first)) + " ms" : "none")
-                << ", exit->finish " << ms_between(t.child->started() +
-                                                       std::chrono::duration_cast<SteadyClock::duration>(
-                                                           std::chrono::duration<double>(t.child->exit()->seconds)),
-                                                   SteadyClock::now())
+                << ", exit->finish "
+                << ms_between(t.child->started() +
+                                  std::chrono::duration_cast<SteadyClock::duration>(
+                                      std::chrono::duration<double>(t.child->exit()->seconds)),
+                              SteadyClock::now())
                 << " ms\n";
     }
     events.emplace_back(std::move(f));
@@ -229,7 +233,8 @@ KindRunner::KindRunner(std::unique_ptr<TrialRunner> builtin, std::unique_ptr<Tri
     : builtin_(std::move(builtin)), process_(std::move(process)) {}
 
 Status KindRunner::start(const protocol::Assign& assign) {
-  std::string kind = assign.spec.is_object() ? assign.spec.value("kind", std::string()) : std::string();
+  std::string kind =
+      assign.spec.is_object() ? assign.spec.value("kind", std::string()) : std::string();
   TrialRunner* runner = kind == "builtin" ? builtin_.get() : process_.get();
   auto s = runner->start(assign);
   if (s) owner_[assign.lease] = runner;

@@ -30,11 +30,11 @@
 namespace hpo::trainer {
 
 struct ProcessRunnerOptions {
-  std::vector<Slot> slots;          // where trials run; one trial per slot at a time
-  std::string workdir = "hpo-work"; // root of trial directories (created on demand)
-  std::string hpo_binary;           // `hpo` for native trials; "" = this executable
-  double grace_seconds = 5;         // SIGTERM -> SIGKILL on stop and timeout
-  bool verbose = false;             // log start/exit timings of every trial to stderr
+  std::vector<Slot> slots;           // where trials run; one trial per slot at a time
+  std::string workdir = "hpo-work";  // root of trial directories (created on demand)
+  std::string hpo_binary;            // `hpo` for native trials; "" = this executable
+  double grace_seconds = 5;          // SIGTERM -> SIGKILL on stop and timeout
+  bool verbose = false;              // log start/exit timings of every trial to stderr
 };
 
 class ProcessRunner final : public TrialRunner {

@@ -26,7 +26,8 @@ Result<const nlohmann::json*> lookup(const nlohmann::json& root, std::string_vie
   size_t pos = 0;
   while (pos <= path.size()) {
     size_t dot = path.find('.', pos);
-    std::string key(path.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos));
+    std::string key(
+        path.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos));
     if (key.empty()) return fail("empty part in the path");
     if (node->is_object()) {
       auto it = node->find(key);
@@ -36,7 +37,8 @@ Result<const nlohmann::json*> lookup(const nlohmann::json& root, std::string_vie
       }
       node = &*it;
     } else if (node->is_array()) {
-      bool digits = std::all_of(key.begin(), key.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      bool digits = std::all_of(key.begin(), key.end(),
+                                [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
       if (!digits) return fail("'" + walked + "' is a list; '" + key + "' is not an index");
       size_t index = std::stoul(key);
       if (index >= node->size()) {
@@ -69,7 +71,8 @@ std::string self_exe() {
 }
 
 std::string number_text(double v) {
-  if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
+  if (v == static_cast<double>(static_cast<long long>(v)))
+    return std::to_string(static_cast<long long>(v));
   return nlohmann::json(v).dump();
 }
 

@@ -22,13 +22,12 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "search/error.h"
 #include "trainer/child_process.h"
@@ -37,13 +36,13 @@ namespace hpo::trainer {
 
 // Where and for whom a trial runs (filled by the agent from ASSIGN and its slot).
 struct TrialContext {
-  std::string study;          // study name (a directory name: '/' is replaced)
-  std::int64_t number = 0;    // trial number
-  int attempt = 1;            // attempt number
-  std::string workdir;        // the agent's --workdir (root of trial directories)
+  std::string study;               // study name (a directory name: '/' is replaced)
+  std::int64_t number = 0;         // trial number
+  int attempt = 1;                 // attempt number
+  std::string workdir;             // the agent's --workdir (root of trial directories)
   std::optional<std::string> gpu;  // CUDA_VISIBLE_DEVICES value of the slot; nullopt = CPU slot
-  std::string hpo_binary;     // the `hpo` executable for native trials ("" = /proc/self/exe)
-  double grace_seconds = 5;   // SIGTERM -> SIGKILL
+  std::string hpo_binary;          // the `hpo` executable for native trials ("" = /proc/self/exe)
+  double grace_seconds = 5;        // SIGTERM -> SIGKILL
 };
 
 // `over` merged into `base`: objects merge key by key, recursively; anything
@@ -76,10 +75,10 @@ std::string trial_dir(const TrialContext& ctx);
 
 // Everything needed to start the trial's child process.
 struct TrialLaunch {
-  ChildSpec child;         // argv, env, cwd, log path, timeout
-  nlohmann::json config;   // what config.json holds
-  std::string config_path; // <trial dir>/config.json
-  std::string dir;         // the trial directory
+  ChildSpec child;          // argv, env, cwd, log path, timeout
+  nlohmann::json config;    // what config.json holds
+  std::string config_path;  // <trial dir>/config.json
+  std::string dir;          // the trial directory
 };
 
 // Builds the launch for trial kinds "native" and "command" from the study's

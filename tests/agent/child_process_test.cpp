@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,8 +20,8 @@ using hpo::trainer::SteadyClock;
 namespace {
 
 std::string temp_log(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("hpo-child-test-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("hpo-child-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto path = dir / (name + ".txt");
   std::filesystem::remove(path);
@@ -53,7 +52,8 @@ void run_to_end(ChildProcess& child, double limit_seconds = 10) {
     for (int fd : child.poll_fds()) fds.push_back(pollfd{fd, POLLIN, 0});
     int timeout_ms = 200;
     if (auto d = child.next_deadline()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d - SteadyClock::now()).count();
+      auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*d - SteadyClock::now()).count();
       timeout_ms = static_cast<int>(std::clamp<long long>(ms + 1, 0, 200));
     }
     ::poll(fds.data(), fds.size(), timeout_ms);
@@ -85,9 +85,10 @@ TEST_CASE("a child that exits 0 is ok and its output lands in the log", "[child]
 }
 
 TEST_CASE("a child that exits 3 failed and carries the last lines of its log", "[child]") {
-  auto spec = shell("i=1; while [ $i -le 50 ]; do echo line $i; i=$((i+1)); done; "
-                    "echo 'Traceback: boom' >&2; exit 3",
-                    "crash");
+  auto spec = shell(
+      "i=1; while [ $i -le 50 ]; do echo line $i; i=$((i+1)); done; "
+      "echo 'Traceback: boom' >&2; exit 3",
+      "crash");
   auto child = start(spec);
   run_to_end(*child);
   REQUIRE(child->finished());
@@ -152,7 +153,8 @@ TEST_CASE("stop terminates the whole process group promptly", "[child]") {
   CHECK(took < 0.4);
 }
 
-TEST_CASE("a background process holding the output pipe does not keep the trial running", "[child]") {
+TEST_CASE("a background process holding the output pipe does not keep the trial running",
+          "[child]") {
   auto child = start(shell("sleep 30 & echo done", "straggler"));
   auto begin = SteadyClock::now();
   run_to_end(*child);
@@ -181,7 +183,8 @@ TEST_CASE("metric lines come through the marker and through HPO_METRICS_FD", "[c
   CHECK(child->take_metrics().empty());
 }
 
-TEST_CASE("bare JSON lines with a step or epoch are metrics for native trials", "[child][metrics]") {
+TEST_CASE("bare JSON lines with a step or epoch are metrics for native trials",
+          "[child][metrics]") {
   auto spec = shell(
       "echo '{\"epoch\": 1, \"val_accuracy\": 0.8}'; echo '{\"note\": \"no step\"}'; "
       "echo '{\"final\": true, \"test_accuracy\": 0.85}'; echo '{not json'",
@@ -196,7 +199,8 @@ TEST_CASE("bare JSON lines with a step or epoch are metrics for native trials", 
   CHECK(child->exit()->kind == ChildExit::Kind::kOk);
 }
 
-TEST_CASE("malformed metric lines are ignored with a warning and the trial still counts", "[child][metrics]") {
+TEST_CASE("malformed metric lines are ignored with a warning and the trial still counts",
+          "[child][metrics]") {
   auto spec = shell(
       "echo 'HPO_METRIC {\"step\": 1, \"loss\": 0.5'; "  // truncated
       "echo 'HPO_METRIC [1, 2]'; "
@@ -213,7 +217,8 @@ TEST_CASE("malformed metric lines are ignored with a warning and the trial still
   CHECK(metrics[0].values["step"] == 5);
   std::string log = read_file(spec.log_path);
   size_t warnings = 0;
-  for (size_t pos = 0; (pos = log.find("warning: malformed", pos)) != std::string::npos; ++pos) ++warnings;
+  for (size_t pos = 0; (pos = log.find("warning: malformed", pos)) != std::string::npos; ++pos)
+    ++warnings;
   CHECK(warnings == 4);
 }
 
@@ -258,6 +263,7 @@ TEST_CASE("the child dies when the process that started it dies", "[child]") {
     if (!(stat >> pid >> comm >> state)) return false;
     return state != "Z" && state != "X";
   };
-  for (int i = 0; i < 100 && alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 100 && alive(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   CHECK_FALSE(alive());
 }

@@ -52,7 +52,8 @@ TEST_CASE("slots: N per GPU, CPU slots only when asked or when there is no GPU",
   CHECK(make_slots({}, 1, 4).size() == 4);
 }
 
-TEST_CASE("an agent without GPUs plans CPU slots, and a named GPU that is absent is an error", "[gpus]") {
+TEST_CASE("an agent without GPUs plans CPU slots, and a named GPU that is absent is an error",
+          "[gpus]") {
   auto cpu = hpo::trainer::plan_slots("none", 1, 3);
   REQUIRE(cpu.has_value());
   CHECK(cpu->slots.size() == 3);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 using hpo::trainer::ProcessRunner;
@@ -17,11 +16,13 @@ using nlohmann::json;
 namespace {
 
 std::string workdir() {
-  return (std::filesystem::temp_directory_path() / ("hpo-runner-test-" + std::to_string(::getpid())))
+  return (std::filesystem::temp_directory_path() /
+          ("hpo-runner-test-" + std::to_string(::getpid())))
       .string();
 }
 
-protocol::Assign command_trial(std::int64_t number, const std::string& command, json config = json::object()) {
+protocol::Assign command_trial(std::int64_t number, const std::string& command,
+                               json config = json::object()) {
   protocol::Assign a;
   a.study = "s";
   a.trial = number;
@@ -35,7 +36,8 @@ protocol::Assign command_trial(std::int64_t number, const std::string& command, 
 // Runs the agent's loop on the runner alone until every trial finished.
 std::vector<TrialEvent> run_all(ProcessRunner& runner, double limit_seconds = 10) {
   std::vector<TrialEvent> events;
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(int(limit_seconds * 1000));
+  auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(int(limit_seconds * 1000));
   while (runner.running() > 0 && std::chrono::steady_clock::now() < give_up) {
     std::vector<pollfd> fds;
     for (int fd : runner.wait_fds()) fds.push_back(pollfd{fd, POLLIN, 0});
@@ -74,9 +76,11 @@ ProcessRunnerOptions options(int slots) {
 
 TEST_CASE("stepped metric lines become reports and the last values the final metrics", "[runner]") {
   ProcessRunner runner(options(1));
-  REQUIRE(runner.start(command_trial(
-      1, "for s in 1 2 3; do echo \"HPO_METRIC {\\\"epoch\\\": $s, \\\"val_accuracy\\\": 0.$s, \\\"phase\\\": \\\"x\\\"}\"; done; "
-         "echo 'HPO_METRIC {\"test_accuracy\": 0.77}'")));
+  REQUIRE(
+      runner.start(command_trial(1,
+                                 "for s in 1 2 3; do echo \"HPO_METRIC {\\\"epoch\\\": $s, "
+                                 "\\\"val_accuracy\\\": 0.$s, \\\"phase\\\": \\\"x\\\"}\"; done; "
+                                 "echo 'HPO_METRIC {\"test_accuracy\": 0.77}'")));
   auto events = run_all(runner);
   auto r = reports(events);
   REQUIRE(r.size() == 3);
@@ -121,7 +125,8 @@ TEST_CASE("stop ends a trial pruned or interrupted as asked", "[runner]") {
   auto f = finishes(run_all(runner, 3));
   REQUIRE(f.size() == 2);
   for (const auto& x : f) {
-    CHECK(x.outcome == (x.trial == 4 ? protocol::Outcome::kPruned : protocol::Outcome::kInterrupted));
+    CHECK(x.outcome ==
+          (x.trial == 4 ? protocol::Outcome::kPruned : protocol::Outcome::kInterrupted));
   }
 }
 

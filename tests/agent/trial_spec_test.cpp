@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -36,9 +35,10 @@ TrialContext context() {
 }  // namespace
 
 TEST_CASE("deep merge overrides leaves and keeps the rest of the base", "[trial_spec]") {
-  json base = {{"data", {{"dir", "/d"}, {"train_limit", 0}}},
-               {"solver", {{"epochs", 3}, {"lr", 0.1}, {"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}}}},
-               {"seed", 1}};
+  json base = {
+      {"data", {{"dir", "/d"}, {"train_limit", 0}}},
+      {"solver", {{"epochs", 3}, {"lr", 0.1}, {"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}}}},
+      {"seed", 1}};
   json config = {{"solver", {{"lr", 0.01}, {"optimizer", {{"type", "adam"}}}}},
                  {"net", {{"dense", json::array({{{"units", 64}}})}}}};
   json merged = deep_merge(base, config);
@@ -65,10 +65,11 @@ TEST_CASE("shell quoting leaves safe words alone and quotes everything else", "[
 }
 
 TEST_CASE("placeholders are filled from the config and shell-quoted", "[trial_spec]") {
-  json config = {{"solver", {{"lr", 0.001}, {"batch_size", 128}, {"nesterov", true}}},
-                 {"name", "my run"},
-                 {"net", {{"layers", json::array({64, 32})}, {"conv", json::array({{{"filters", 16}}})}}},
-                 {"opt", {{"type", "adam"}, {"beta1", 0.9}}}};
+  json config = {
+      {"solver", {{"lr", 0.001}, {"batch_size", 128}, {"nesterov", true}}},
+      {"name", "my run"},
+      {"net", {{"layers", json::array({64, 32})}, {"conv", json::array({{{"filters", 16}}})}}},
+      {"opt", {{"type", "adam"}, {"beta1", 0.9}}}};
   auto line = fill_placeholders(
       "python3 train.py --lr {solver.lr} --bs {solver.batch_size} --nesterov {solver.nesterov} "
       "--name {name} --layers {net.layers} --f {net.conv.0.filters} --opt {opt}",
@@ -91,7 +92,8 @@ TEST_CASE("an unknown placeholder is an error that names it", "[trial_spec]") {
   auto missing = fill_placeholders("train --m {solver.momentum}", config);
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().message ==
-        "command: placeholder {solver.momentum}: no such key 'momentum' in the trial's config at solver");
+        "command: placeholder {solver.momentum}: no such key 'momentum' in the trial's config at "
+        "solver");
   auto past_end = fill_placeholders("train {layers.3}", config);
   REQUIRE_FALSE(past_end.has_value());
   CHECK(past_end.error().message.find("index 3 is past the end of 'layers'") != std::string::npos);
@@ -107,8 +109,9 @@ TEST_CASE("agent placeholders give the config file and the trial number", "[tria
       json{{"lr", 0.1}}, context());
   REQUIRE(launch.has_value());
   CHECK(launch->child.argv ==
-        std::vector<std::string>{hpo::trainer::command_shell(), "-c",
-                                 "run --config /tmp/hpo-work/fmnist/trial-7-attempt-2/config.json --trial 7"});
+        std::vector<std::string>{
+            hpo::trainer::command_shell(), "-c",
+            "run --config /tmp/hpo-work/fmnist/trial-7-attempt-2/config.json --trial 7"});
 }
 
 TEST_CASE("a native trial runs hpo train on the merged config", "[trial_spec]") {
@@ -123,9 +126,9 @@ TEST_CASE("a native trial runs hpo train on the merged config", "[trial_spec]") 
   CHECK(launch->dir == "/tmp/hpo-work/fmnist/trial-7-attempt-2");
   CHECK(launch->config_path == "/tmp/hpo-work/fmnist/trial-7-attempt-2/config.json");
   CHECK(launch->child.log_path == "/tmp/hpo-work/fmnist/trial-7-attempt-2/log.txt");
-  CHECK(launch->child.argv ==
-        std::vector<std::string>{"/opt/hpo/bin/hpo", "train", "--config", launch->config_path,
-                                 "--device", "cpu", "--threads", "2"});
+  CHECK(launch->child.argv == std::vector<std::string>{"/opt/hpo/bin/hpo", "train", "--config",
+                                                       launch->config_path, "--device", "cpu",
+                                                       "--threads", "2"});
   CHECK(launch->config == json{{"solver", {{"epochs", 2}, {"lr", 0.02}}}});
   CHECK(launch->child.timeout_seconds == 60);
   CHECK(launch->child.bare_json_metrics);
@@ -149,7 +152,8 @@ TEST_CASE("a command trial runs through the shell with its env and workdir", "[t
                 {"env", {{"PYTHONUNBUFFERED", "1"}, {"CUDA_VISIBLE_DEVICES", "7"}}}};
   auto launch = build_launch(trial, json{{"lr", 0.5}}, context());
   REQUIRE(launch.has_value());
-  CHECK(launch->child.argv == std::vector<std::string>{hpo::trainer::command_shell(), "-c", "python3 train.py --lr 0.5"});
+  CHECK(launch->child.argv ==
+        std::vector<std::string>{hpo::trainer::command_shell(), "-c", "python3 train.py --lr 0.5"});
   CHECK(launch->child.cwd == "/srv/exp");
   CHECK_FALSE(launch->child.bare_json_metrics);
   CHECK(env_of(*launch, "PYTHONUNBUFFERED") == "1");
@@ -158,14 +162,17 @@ TEST_CASE("a command trial runs through the shell with its env and workdir", "[t
 }
 
 TEST_CASE("builtin trials are not run as child processes", "[trial_spec]") {
-  auto launch = build_launch(json{{"kind", "builtin"}, {"function", "branin"}}, json::object(), context());
+  auto launch =
+      build_launch(json{{"kind", "builtin"}, {"function", "branin"}}, json::object(), context());
   REQUIRE_FALSE(launch.has_value());
   CHECK(launch.error().message.find("trial.kind") != std::string::npos);
 }
 
 TEST_CASE("the trial directory gets the config file", "[trial_spec]") {
   auto ctx = context();
-  ctx.workdir = (std::filesystem::temp_directory_path() / ("hpo-spec-test-" + std::to_string(::getpid()))).string();
+  ctx.workdir =
+      (std::filesystem::temp_directory_path() / ("hpo-spec-test-" + std::to_string(::getpid())))
+          .string();
   ctx.study = "a/b";  // a slash cannot escape the study's directory
   auto launch = build_launch(json{{"kind", "native"}}, json{{"lr", 0.1}}, ctx);
   REQUIRE(launch.has_value());
@@ -180,7 +187,8 @@ TEST_CASE("the shell execs a command trial so that the trial dies with the agent
   // A shell that forks would leave the trial as a grandchild that PR_SET_PDEATHSIG
   // does not reach: the trial must be the process the agent started.
   hpo::trainer::ChildSpec spec;
-  spec.argv = {hpo::trainer::command_shell(), "-c", "cd / && /bin/sh -c 'echo \"HPO_METRIC {\\\"pid\\\": $$}\"'"};
+  spec.argv = {hpo::trainer::command_shell(), "-c",
+               "cd / && /bin/sh -c 'echo \"HPO_METRIC {\\\"pid\\\": $$}\"'"};
   auto child = hpo::trainer::ChildProcess::start(spec);
   REQUIRE(child.has_value());
   while (!(*child)->finished()) {

@@ -10,19 +10,17 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "results/store.h"
 
@@ -164,19 +162,41 @@ inline std::size_t count_state(const std::vector<results::TrialRow>& trials, sea
 }
 
 // Common options: fast heartbeats so lost agents are noticed in ~1 s.
-inline std::vector<std::string> scheduler_args(const fs::path& db, int port, const fs::path& study) {
-  return {"scheduler",      "--db",          db.string(), "--bind", "tcp://127.0.0.1:" + std::to_string(port),
-          "--study",        study.string(),  "--exit-when-done", "--heartbeat-ms", "200", "--liveness", "5"};
+inline std::vector<std::string> scheduler_args(const fs::path& db, int port,
+                                               const fs::path& study) {
+  return {"scheduler",
+          "--db",
+          db.string(),
+          "--bind",
+          "tcp://127.0.0.1:" + std::to_string(port),
+          "--study",
+          study.string(),
+          "--exit-when-done",
+          "--heartbeat-ms",
+          "200",
+          "--liveness",
+          "5"};
 }
 
 inline std::vector<std::string> agent_args(int port, const fs::path& workdir, int cpu_slots,
                                            const std::string& name) {
-  return {"agent",           "--connect", "tcp://127.0.0.1:" + std::to_string(port),
-          "--gpus",          "none",      "--cpu-slots",
-          std::to_string(cpu_slots),      "--workdir",
-          workdir.string(),  "--name",    name,
-          "--heartbeat-ms",  "200",       "--kill-grace-ms",
-          "500",             "--grace-ms", "1000",
+  return {"agent",
+          "--connect",
+          "tcp://127.0.0.1:" + std::to_string(port),
+          "--gpus",
+          "none",
+          "--cpu-slots",
+          std::to_string(cpu_slots),
+          "--workdir",
+          workdir.string(),
+          "--name",
+          name,
+          "--heartbeat-ms",
+          "200",
+          "--kill-grace-ms",
+          "500",
+          "--grace-ms",
+          "1000",
           "--verbose"};
 }
 

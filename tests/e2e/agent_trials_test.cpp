@@ -39,20 +39,16 @@ elif a.mode == "slow":
         time.sleep(0.05)
 )PY";
 
-json study(const std::string& name, json space, json trial_extra, json budget, json pruner = {{"type", "none"}},
-           json sampler = {{"type", "grid"}}) {
+json study(const std::string& name, json space, json trial_extra, json budget,
+           json pruner = {{"type", "none"}}, json sampler = {{"type", "grid"}}) {
   json trial = {{"kind", "command"},
                 {"command", "/usr/bin/python3 trial.py --mode {mode} --x {x}"},
                 {"timeout_seconds", 0}};
   trial.update(trial_extra);
-  return {{"name", name},
-          {"objective", {{"metric", "loss"}, {"direction", "minimize"}}},
-          {"sampler", sampler},
-          {"pruner", pruner},
-          {"seed", 3},
-          {"budget", budget},
-          {"trial", trial},
-          {"space", space}};
+  return {{"name", name},       {"objective", {{"metric", "loss"}, {"direction", "minimize"}}},
+          {"sampler", sampler}, {"pruner", pruner},
+          {"seed", 3},          {"budget", budget},
+          {"trial", trial},     {"space", space}};
 }
 
 fs::path write_study(const TempDir& dir, json s) {
@@ -77,9 +73,9 @@ TEST_CASE("a command-trial search with a Python script completes its budget", "[
   TempDir dir("cmd-search");
   json space = {{"mode", {{"type", "choice"}, {"values", {"ok", "fd"}}}},
                 {"x", {{"type", "float"}, {"low", -2.0}, {"high", 2.0}}}};
-  auto file = write_study(dir, study("cmd-search", space, json::object(),
-                                     {{"max_trials", 6}, {"max_parallel", 2}}, {{"type", "none"}},
-                                     {{"type", "random"}}));
+  auto file = write_study(
+      dir, study("cmd-search", space, json::object(), {{"max_trials", 6}, {"max_parallel", 2}},
+                 {{"type", "none"}}, {{"type", "random"}}));
   int port = free_port();
   fs::path db = dir.path / "hpo.db";
   Process scheduler(scheduler_args(db, port, file), dir.path / "scheduler.out");
@@ -103,9 +99,11 @@ TEST_CASE("a command-trial search with a Python script completes its budget", "[
   }
 }
 
-TEST_CASE("crashing, hanging and malformed trials end as failed, timed out and counted", "[e2e][agent]") {
+TEST_CASE("crashing, hanging and malformed trials end as failed, timed out and counted",
+          "[e2e][agent]") {
   TempDir dir("cmd-faults");
-  json space = {{"mode", {{"type", "choice"}, {"values", {"crash", "hang", "malformed"}}}}, {"x", 1.0}};
+  json space = {{"mode", {{"type", "choice"}, {"values", {"crash", "hang", "malformed"}}}},
+                {"x", 1.0}};
   auto file = write_study(dir, study("cmd-faults", space, {{"timeout_seconds", 1.5}},
                                      {{"max_trials", 3}, {"max_parallel", 3}, {"max_retries", 0}}));
   int port = free_port();
@@ -139,19 +137,22 @@ TEST_CASE("crashing, hanging and malformed trials end as failed, timed out and c
   CHECK(malformed->state == TrialState::kCompleted);
   REQUIRE(malformed->value);
   CHECK(*malformed->value == 0.25);
-  std::string log = read_text(dir.path / "work" / "cmd-faults" /
-                              ("trial-" + std::to_string(malformed->number) + "-attempt-1") / "log.txt");
-  CHECK(log.find("warning: malformed HPO_METRIC line ignored (not valid JSON)") != std::string::npos);
-  CHECK(log.find("warning: malformed HPO_METRIC line ignored (not a JSON object)") != std::string::npos);
+  std::string log =
+      read_text(dir.path / "work" / "cmd-faults" /
+                ("trial-" + std::to_string(malformed->number) + "-attempt-1") / "log.txt");
+  CHECK(log.find("warning: malformed HPO_METRIC line ignored (not valid JSON)") !=
+        std::string::npos);
+  CHECK(log.find("warning: malformed HPO_METRIC line ignored (not a JSON object)") !=
+        std::string::npos);
 }
 
 TEST_CASE("the pruner's STOP reaches a running trial within a second", "[e2e][agent]") {
   TempDir dir("cmd-stop");
   // Grid order: "ok" completes first; "slow" reports a worse loss every 50 ms for 15 s.
   json space = {{"mode", {{"type", "choice"}, {"values", {"ok", "slow"}}}}, {"x", 1.0}};
-  auto file = write_study(dir, study("cmd-stop", space, json::object(),
-                                     {{"max_trials", 2}, {"max_parallel", 1}},
-                                     {{"type", "median"}, {"warmup_steps", 1}, {"min_trials", 1}}));
+  auto file = write_study(
+      dir, study("cmd-stop", space, json::object(), {{"max_trials", 2}, {"max_parallel", 1}},
+                 {{"type", "median"}, {"warmup_steps", 1}, {"min_trials", 1}}));
   int port = free_port();
   fs::path db = dir.path / "hpo.db";
   Process scheduler(scheduler_args(db, port, file), dir.path / "scheduler.out");
@@ -173,7 +174,8 @@ TEST_CASE("the pruner's STOP reaches a running trial within a second", "[e2e][ag
   CHECK(*slow->finished - *slow->started < 2.5);
 }
 
-TEST_CASE("a trial whose agent is SIGKILLed dies with it and completes on another agent", "[e2e][agent]") {
+TEST_CASE("a trial whose agent is SIGKILLed dies with it and completes on another agent",
+          "[e2e][agent]") {
   TempDir dir("cmd-agent-kill");
   write_text(dir.path / "trial.py", kTrialScript);
   // Attempt 1 writes its pid and sleeps; attempt 2 finishes at once.
@@ -185,8 +187,9 @@ if os.environ["HPO_TRIAL_ATTEMPT"] == "1":
     time.sleep(60)
 print("HPO_METRIC " + json.dumps({"step": 1, "loss": 0.5}), flush=True)
 )PY");
-  json s = study("cmd-agent-kill", {{"mode", "ok"}, {"x", 1.0}},
-                 {{"command", "/usr/bin/python3 kill.py"}}, {{"max_trials", 1}, {"max_parallel", 1}});
+  json s =
+      study("cmd-agent-kill", {{"mode", "ok"}, {"x", 1.0}},
+            {{"command", "/usr/bin/python3 kill.py"}}, {{"max_trials", 1}, {"max_parallel", 1}});
   s["trial"]["workdir"] = dir.path.string();
   fs::path file = dir.path / "study.json";
   write_text(file, s.dump());
@@ -226,19 +229,21 @@ import json, time
 time.sleep(0.4)
 print("HPO_METRIC " + json.dumps({"step": 1, "loss": 1.0}), flush=True)
 )PY");
-  json s = study("run-resume", {{"mode", "ok"}, {"x", {{"type", "float"}, {"low", 0.0}, {"high", 1.0}}}},
-                 {{"command", "/usr/bin/python3 trial.py"}}, {{"max_trials", 8}, {"max_parallel", 2}},
-                 {{"type", "none"}}, {{"type", "random"}});
+  json s =
+      study("run-resume", {{"mode", "ok"}, {"x", {{"type", "float"}, {"low", 0.0}, {"high", 1.0}}}},
+            {{"command", "/usr/bin/python3 trial.py"}}, {{"max_trials", 8}, {"max_parallel", 2}},
+            {{"type", "none"}}, {{"type", "random"}});
   s["trial"]["workdir"] = dir.path.string();
   fs::path file = dir.path / "study.json";
   write_text(file, s.dump());
   fs::path db = dir.path / "hpo.db";
-  std::vector<std::string> args = {"run", file.string(), "--db", db.string(), "--agents", "2",
-                                   "--heartbeat-ms", "200", "--grace-seconds", "2"};
+  std::vector<std::string> args = {"run", file.string(),    "--db", db.string(),       "--agents",
+                                   "2",   "--heartbeat-ms", "200",  "--grace-seconds", "2"};
   {
     Process run(args, dir.path / "run1.out", dir.path);
-    REQUIRE(wait_until([&] { return count_state(trials_of(db, "run-resume"), TrialState::kCompleted) >= 2; },
-                       30s));
+    REQUIRE(wait_until(
+        [&] { return count_state(trials_of(db, "run-resume"), TrialState::kCompleted) >= 2; },
+        30s));
     run.signal(SIGINT);
     auto code = run.wait(15s);
     INFO(run.output());
@@ -255,4 +260,43 @@ print("HPO_METRIC " + json.dumps({"step": 1, "loss": 1.0}), flush=True)
   auto trials = trials_of(db, "run-resume");
   CHECK(count_state(trials, TrialState::kCompleted) == 8);
   CHECK(again.output().find("run-resume") != std::string::npos);  // the leaderboard
+}
+
+TEST_CASE(
+    "an agent told to stop lets trials end within its grace, then interrupts them and says BYE",
+    "[e2e][agent]") {
+  TempDir dir("agent-sigterm");
+  write_text(dir.path / "trial.py", R"PY(
+import json, os, time
+open("started-%s" % os.environ["HPO_TRIAL_ATTEMPT"], "w").close()
+time.sleep(60 if os.environ["HPO_TRIAL_ATTEMPT"] == "1" else 0)
+print("HPO_METRIC " + json.dumps({"step": 1, "loss": 2.0}), flush=True)
+)PY");
+  json s =
+      study("agent-sigterm", {{"mode", "ok"}, {"x", 1.0}},
+            {{"command", "/usr/bin/python3 trial.py"}}, {{"max_trials", 1}, {"max_parallel", 1}});
+  s["trial"]["workdir"] = dir.path.string();
+  fs::path file = dir.path / "study.json";
+  write_text(file, s.dump());
+  int port = free_port();
+  fs::path db = dir.path / "hpo.db";
+  Process scheduler(scheduler_args(db, port, file), dir.path / "scheduler.out");
+  Process first(agent_args(port, dir.path / "work", 1, "first"), dir.path / "first.out");
+  REQUIRE(wait_until([&] { return fs::exists(dir.path / "started-1"); }, 20s));
+  auto begin = std::chrono::steady_clock::now();
+  first.signal(SIGTERM);  // --grace-ms 1000, then SIGTERM to the trial (--kill-grace-ms 500)
+  auto code = first.wait(10s);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  INFO(first.output());
+  REQUIRE(code == 0);
+  CHECK(took >= 1.0);
+  CHECK(took < 1.0 + 0.5 + 1.5);
+  // The scheduler heard INTERRUPTED (not a lost agent) and requeued the trial.
+  CHECK(scheduler.output().find("lost") == std::string::npos);
+  Process second(agent_args(port, dir.path / "work", 1, "second"), dir.path / "second.out");
+  REQUIRE(scheduler.wait(30s) == 0);
+  auto trials = trials_of(db, "agent-sigterm");
+  REQUIRE(trials.size() == 1);
+  CHECK(trials[0].state == TrialState::kCompleted);
+  CHECK(trials[0].attempt == 2);
 }
