@@ -92,6 +92,12 @@ TEST_CASE("a writer killed with SIGKILL mid-stream loses only its open transacti
   close(fds[0]);
 
   CHECK(integrity(path) == "ok");
+  {
+    // A reader first: it must recover the dead writer's WAL without write access.
+    auto reader = open_reader(path);
+    const auto id = ok(reader.find_study("s"))->id;
+    CHECK(ok(reader.trials(id)).size() >= static_cast<std::size_t>(committed * kBatch));
+  }
   auto store = open_writer(path);  // the kernel released the dead writer's lock
   auto study = ok(store.find_study("s"))->id;
   auto trials = ok(store.trials(study));
