@@ -7,7 +7,11 @@
 //   dies, even by SIGKILL); a second writer of the same file, in this process
 //   or another, gets "database X is already being written by pid N" at once.
 //   Readers (kReadOnly) never block the writer and never see a half-written
-//   transaction (WAL mode).
+//   transaction (WAL mode). The lock file stays beside the database (it
+//   holds the last writer's pid); removing it while no writer runs is
+//   harmless. The lock fd is close-on-exec, but a child forked without exec
+//   inherits it and keeps the lock while it lives: fork agents before
+//   opening the writer, or exec them.
 // - kReadOnly never creates or changes a file: a missing file, a file that is
 //   not an hpo database, or a schema older or newer than this build are
 //   errors that say so. kWriter creates a missing file and applies forward
