@@ -2,7 +2,6 @@
 // inputs uploaded to both, the outputs downloaded and compared. Without a GPU each test prints
 // "SKIPPED: no CUDA device: ..." and returns (Catch2 v2 has no SKIP); the names say so.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <memory>
 #include <random>
@@ -216,11 +215,10 @@ TEST_CASE("every activation matches the CPU backend forward and backward (needs 
   const TensorDesc src = plain({2, 3, 4, 5});
   const Floats x = random_floats(src.count(), 5, -3.0f, 3.0f);
   const Floats dy = random_floats(src.count(), 6);
-  for (ActivationSpec a : {ActivationSpec{Activation::kRelu, 0.0f},
-                           ActivationSpec{Activation::kLeakyRelu, 0.1f},
-                           ActivationSpec{Activation::kTanh, 0.0f},
-                           ActivationSpec{Activation::kSigmoid, 0.0f},
-                           ActivationSpec{Activation::kElu, 1.0f}}) {
+  for (ActivationSpec a :
+       {ActivationSpec{Activation::kRelu, 0.0f}, ActivationSpec{Activation::kLeakyRelu, 0.1f},
+        ActivationSpec{Activation::kTanh, 0.0f}, ActivationSpec{Activation::kSigmoid, 0.0f},
+        ActivationSpec{Activation::kElu, 1.0f}}) {
     INFO("activation " << static_cast<int>(a.kind));
     Floats dst[2], diff_src[2];
     Backend* both[2] = {p.gpu.get(), p.cpu.get()};
@@ -421,8 +419,7 @@ TEST_CASE("every solver update matches the CPU backend over three steps (needs a
       for (int step = 1; step <= 3; ++step) {
         rule.step = step;
         Tensor grad = make(b, desc, random_floats(desc.count(), 100 + uint32_t(step)));
-        b.update(rule, param, grad, stateless ? nullptr : &state1,
-                 two_states ? &state2 : nullptr);
+        b.update(rule, param, grad, stateless ? nullptr : &state1, two_states ? &state2 : nullptr);
       }
       w[k] = read(b, param);
       s1[k] = read(b, state1);

@@ -2,7 +2,6 @@
 // registration function. These run on any machine; where a GPU is present the no-GPU checks
 // turn into their GPU counterparts.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -31,7 +30,8 @@ TEST_CASE("a CUDA, cuDNN or cuBLAS status becomes an Error that names the call")
 
   auto cudnn = gpu::check(CUDNN_STATUS_BAD_PARAM, "cudnnSetTensor4dDescriptor (d, x)");
   REQUIRE_FALSE(cudnn);
-  CHECK_THAT(cudnn.error().message, StartsWith("cudnnSetTensor4dDescriptor: CUDNN_STATUS_BAD_PARAM"));
+  CHECK_THAT(cudnn.error().message,
+             StartsWith("cudnnSetTensor4dDescriptor: CUDNN_STATUS_BAD_PARAM"));
 
   auto cublas = gpu::check(CUBLAS_STATUS_INVALID_VALUE, "cublasSgemm(h, ...)");
   REQUIRE_FALSE(cublas);
@@ -48,7 +48,8 @@ hpo::Status failing_step() {
 TEST_CASE("HPO_GPU_TRY returns the failing call's error to the caller") {
   auto status = failing_step();
   REQUIRE_FALSE(status);
-  CHECK_THAT(status.error().message, StartsWith("cudnnSetTensor4dDescriptor: CUDNN_STATUS_BAD_PARAM"));
+  CHECK_THAT(status.error().message,
+             StartsWith("cudnnSetTensor4dDescriptor: CUDNN_STATUS_BAD_PARAM"));
 }
 
 TEST_CASE("cuDNN descriptors are owned: moving one leaves the source empty") {
@@ -145,9 +146,11 @@ TEST_CASE("the GPU kernels' activation maths matches the CPU backend forward and
   const auto x = random_floats(120, 1, -3.0f, 3.0f);
   const auto dy = random_floats(120, 2, -1.0f, 1.0f);
   using hpo::nn::Activation;
-  for (hpo::nn::ActivationSpec a :
-       {hpo::nn::ActivationSpec{Activation::kRelu, 0.0f}, {Activation::kLeakyRelu, 0.1f},
-        {Activation::kTanh, 0.0f}, {Activation::kSigmoid, 0.0f}, {Activation::kElu, 1.0f}}) {
+  for (hpo::nn::ActivationSpec a : {hpo::nn::ActivationSpec{Activation::kRelu, 0.0f},
+                                    {Activation::kLeakyRelu, 0.1f},
+                                    {Activation::kTanh, 0.0f},
+                                    {Activation::kSigmoid, 0.0f},
+                                    {Activation::kElu, 1.0f}}) {
     INFO("activation " << static_cast<int>(a.kind));
     auto op = cpu->make_eltwise(desc, a);
     REQUIRE(op);
@@ -167,8 +170,9 @@ TEST_CASE("the GPU kernels' activation maths matches the CPU backend forward and
       const float gy = gpu::kernels::activate(act, a.alpha, x[i]);
       const float gdx = dy[i] * gpu::kernels::activation_slope(act, a.alpha, gy);
       if (!close(gy, y[i], 1e-5f) || !close(gdx, dx[i], 1e-5f)) {
-        if (wrong++ < 3) FAIL_CHECK("x " << x[i] << ": y " << gy << " vs " << y[i] << ", dx "
-                                         << gdx << " vs " << dx[i]);
+        if (wrong++ < 3)
+          FAIL_CHECK("x " << x[i] << ": y " << gy << " vs " << y[i] << ", dx " << gdx << " vs "
+                          << dx[i]);
       }
     }
     CHECK(wrong == 0);
@@ -181,7 +185,7 @@ TEST_CASE("the GPU kernels' solver maths matches the CPU backend over three step
   const hpo::nn::TensorDesc desc{{50}, 0};
   const auto w0 = random_floats(50, 3, -1.0f, 1.0f);
   std::vector<hpo::nn::UpdateRule> rules(6);
-  rules[0].lr = 0.1f;                                            // sgd
+  rules[0].lr = 0.1f;  // sgd
   rules[1] = rules[0], rules[1].momentum = 0.9f, rules[1].weight_decay = 0.01f;
   rules[2] = rules[1], rules[2].nesterov = true;
   rules[3].kind = Optimizer::kAdam, rules[3].lr = 0.01f, rules[3].weight_decay = 0.01f;
@@ -274,7 +278,8 @@ TEST_CASE("the GPU kernels' softmax cross-entropy row maths matches the CPU back
     CHECK(close(grad[i], cpu_grad[i], 1e-6f));
   }
   float c = 1.0f;
-  CHECK(std::isnan(gpu::kernels::softmax_cross_entropy_row(&x[0], 10.0f, classes, 1.0f, nullptr, &c)));
+  CHECK(std::isnan(
+      gpu::kernels::softmax_cross_entropy_row(&x[0], 10.0f, classes, 1.0f, nullptr, &c)));
   CHECK(c == 0.0f);
 }
 
@@ -286,11 +291,11 @@ TEST_CASE("the CUDA plans' cuDNN descriptors give the CPU backend's conv and poo
     std::vector<int64_t> src;
     int64_t filters, kh, kw, stride, pad;
   };
-  for (const auto& c : {ConvCase{{2, 3, 28, 28}, 8, 5, 5, 1, 2}, ConvCase{{1, 2, 9, 8}, 4, 5, 3, 2, 0},
-                        ConvCase{{3, 1, 7, 11}, 2, 3, 3, 3, 1}}) {
+  for (const auto& c :
+       {ConvCase{{2, 3, 28, 28}, 8, 5, 5, 1, 2}, ConvCase{{1, 2, 9, 8}, 4, 5, 3, 2, 0},
+        ConvCase{{3, 1, 7, 11}, 2, 3, 3, 3, 1}}) {
     hpo::nn::ConvParams p;
-    p.filters = c.filters, p.kernel_h = c.kh, p.kernel_w = c.kw, p.stride = c.stride,
-    p.pad = c.pad;
+    p.filters = c.filters, p.kernel_h = c.kh, p.kernel_w = c.kw, p.stride = c.stride, p.pad = c.pad;
     auto op = cpu->make_conv({c.src, 0}, p);
     REQUIRE(op);
     auto x = gpu::make_tensor(int(c.src[0]), int(c.src[1]), int(c.src[2]), int(c.src[3]));

@@ -32,19 +32,18 @@ std::string describe(cublasStatus_t status);
 
 // In a function returning Status or Result<T>: run `call`, and return its error
 // (naming the call) when it fails.
-#define HPO_GPU_TRY(call)                                                       \
-  do {                                                                          \
-    if (auto hpo_gpu_status_ = ::hpo::nn::gpu::check((call), #call);            \
-        !hpo_gpu_status_) {                                                     \
-      return std::unexpected(std::move(hpo_gpu_status_.error()));               \
-    }                                                                           \
+#define HPO_GPU_TRY(call)                                                                \
+  do {                                                                                   \
+    if (auto hpo_gpu_status_ = ::hpo::nn::gpu::check((call), #call); !hpo_gpu_status_) { \
+      return std::unexpected(std::move(hpo_gpu_status_.error()));                        \
+    }                                                                                    \
   } while (false)
 
 // In a function returning Status or Result<T>: propagate the error of an
 // expression that yields a Status or Result.
-#define HPO_GPU_PROPAGATE(expr)                                                 \
-  do {                                                                          \
-    if (auto hpo_gpu_status_ = (expr); !hpo_gpu_status_) {                      \
-      return std::unexpected(std::move(hpo_gpu_status_.error()));               \
-    }                                                                           \
+#define HPO_GPU_PROPAGATE(expr)                                   \
+  do {                                                            \
+    if (auto hpo_gpu_status_ = (expr); !hpo_gpu_status_) {        \
+      return std::unexpected(std::move(hpo_gpu_status_.error())); \
+    }                                                             \
   } while (false)

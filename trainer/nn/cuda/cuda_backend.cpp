@@ -43,9 +43,8 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(int index) {
   auto cublas = make_cublas(backend->stream());
   if (!cublas) return std::unexpected(cublas.error());
   backend->cublas_ = std::move(*cublas);
-  HPO_GPU_TRY(cublasSetMathMode(backend->cublas(), backend->allow_tf32_
-                                                      ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                      : CUBLAS_DEFAULT_MATH));
+  HPO_GPU_TRY(cublasSetMathMode(
+      backend->cublas(), backend->allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   return backend;
 }
 
@@ -109,10 +108,8 @@ void CudaBackend::update(const UpdateRule& r, Tensor& param, const Tensor& grad,
       step.weight_decay = r.weight_decay;
       step.decoupled = r.kind == Optimizer::kAdamW;
       // In double on the host, as the CPU backend does.
-      step.bias_correction1 =
-          1.0f - static_cast<float>(std::pow(double(r.beta1), double(r.step)));
-      step.bias_correction2 =
-          1.0f - static_cast<float>(std::pow(double(r.beta2), double(r.step)));
+      step.bias_correction1 = 1.0f - static_cast<float>(std::pow(double(r.beta1), double(r.step)));
+      step.bias_correction2 = 1.0f - static_cast<float>(std::pow(double(r.beta2), double(r.step)));
       HPO_GPU_MUST(kernels::adam_update(param.data(), grad.data(), s1, s2, n, step, stream()));
       return;
     }

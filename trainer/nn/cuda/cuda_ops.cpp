@@ -34,8 +34,8 @@ Status check_dims(const TensorDesc& desc, const char* what) {
                 " elements are more than cuDNN's int can count");
   }
   if (desc.layout != 0) {
-    return fail(std::string("cuda backend: ") + what + ": layout " +
-                std::to_string(desc.layout) + " is not plain");
+    return fail(std::string("cuda backend: ") + what + ": layout " + std::to_string(desc.layout) +
+                " is not plain");
   }
   return {};
 }
@@ -86,8 +86,8 @@ class GpuConv final : public ConvOp {
     if (!conv) return std::unexpected(conv.error());
     op->conv_ = std::move(*conv);
     int on = 0, oc = 0, oh = 0, ow = 0;
-    HPO_GPU_TRY(cudnnGetConvolution2dForwardOutputDim(op->conv_.get(), op->x_.get(),
-                                                      op->w_.get(), &on, &oc, &oh, &ow));
+    HPO_GPU_TRY(cudnnGetConvolution2dForwardOutputDim(op->conv_.get(), op->x_.get(), op->w_.get(),
+                                                      &on, &oc, &oh, &ow));
     auto y = make_tensor(on, oc, oh, ow);
     if (!y) return std::unexpected(y.error());
     op->y_ = std::move(*y);
@@ -129,9 +129,9 @@ class GpuConv final : public ConvOp {
     HPO_GPU_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, op->w_.get(), op->y_.get(),
                                                              op->conv_.get(), op->x_.get(),
                                                              op->data_algo_, &data_bytes));
-    HPO_GPU_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        handle, op->x_.get(), op->y_.get(), op->conv_.get(), op->w_.get(), op->filter_algo_,
-        &filt_bytes));
+    HPO_GPU_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, op->x_.get(), op->y_.get(),
+                                                               op->conv_.get(), op->w_.get(),
+                                                               op->filter_algo_, &filt_bytes));
     HPO_GPU_PROPAGATE(b.reserve_workspace(std::max({fwd_bytes, data_bytes, filt_bytes})));
     return op;
   }
@@ -140,14 +140,13 @@ class GpuConv final : public ConvOp {
   const nn::TensorDesc& weights_desc() const override { return weights_desc_; }
   const nn::TensorDesc& bias_desc() const override { return bias_desc_; }
 
-  void forward(const Tensor& src, const Tensor& weights, const Tensor& bias,
-               Tensor& dst) override {
+  void forward(const Tensor& src, const Tensor& weights, const Tensor& bias, Tensor& dst) override {
     HPO_GPU_MUST(cudnnConvolutionForward(b_.cudnn(), &kOne, x_.get(), src.data(), w_.get(),
                                          weights.data(), conv_.get(), fwd_algo_, b_.workspace(),
                                          b_.workspace_bytes(), &kZero, y_.get(), dst.data()));
     const auto& d = dst_desc_.dims;
-    HPO_GPU_MUST(kernels::bias_add(dst.data(), bias.data(), int(d[0]), int(d[1]),
-                                   int(d[2] * d[3]), b_.stream()));
+    HPO_GPU_MUST(kernels::bias_add(dst.data(), bias.data(), int(d[0]), int(d[1]), int(d[2] * d[3]),
+                                   b_.stream()));
     if (p_.fused.kind != Activation::kNone) {
       HPO_GPU_MUST(kernels::activation_forward(act_of(p_.fused.kind), p_.fused.alpha, dst.data(),
                                                dst.data(), dst.size(), b_.stream()));
@@ -157,22 +156,20 @@ class GpuConv final : public ConvOp {
   void backward(const Tensor& src, const Tensor& weights, const Tensor& dst, Tensor& diff_dst,
                 Tensor* diff_src, Tensor& diff_weights, Tensor& diff_bias) override {
     if (p_.fused.kind != Activation::kNone) {
-      HPO_GPU_MUST(kernels::activation_backward(act_of(p_.fused.kind), p_.fused.alpha,
-                                                dst.data(), diff_dst.data(), diff_dst.data(),
-                                                diff_dst.size(), b_.stream()));
+      HPO_GPU_MUST(kernels::activation_backward(act_of(p_.fused.kind), p_.fused.alpha, dst.data(),
+                                                diff_dst.data(), diff_dst.data(), diff_dst.size(),
+                                                b_.stream()));
     }
     const auto& d = dst_desc_.dims;
     HPO_GPU_MUST(kernels::bias_grad(diff_dst.data(), diff_bias.data(), int(d[0]), int(d[1]),
                                     int(d[2] * d[3]), 0.0f, b_.stream()));
     HPO_GPU_MUST(cudnnConvolutionBackwardFilter(
         b_.cudnn(), &kOne, x_.get(), src.data(), y_.get(), diff_dst.data(), conv_.get(),
-        filter_algo_, b_.workspace(), b_.workspace_bytes(), &kZero, w_.get(),
-        diff_weights.data()));
+        filter_algo_, b_.workspace(), b_.workspace_bytes(), &kZero, w_.get(), diff_weights.data()));
     if (diff_src != nullptr) {
       HPO_GPU_MUST(cudnnConvolutionBackwardData(
           b_.cudnn(), &kOne, w_.get(), weights.data(), y_.get(), diff_dst.data(), conv_.get(),
-          data_algo_, b_.workspace(), b_.workspace_bytes(), &kZero, x_.get(),
-          diff_src->data()));
+          data_algo_, b_.workspace(), b_.workspace_bytes(), &kZero, x_.get(), diff_src->data()));
     }
   }
 
@@ -201,16 +198,20 @@ void gemm(cublasHandle_t handle, const Gemm& g, const float* a, const float* b, 
 class GpuDense final : public DenseOp {
  public:
   GpuDense(CudaBackend& b, int64_t batch, int64_t inputs, const DenseParams& p)
-      : b_(b), p_(p), n_(int(batch)), k_(int(inputs)), u_(int(p.units)),
-        dst_desc_{{batch, p.units}, 0}, weights_desc_{{p.units, inputs}, 0},
+      : b_(b),
+        p_(p),
+        n_(int(batch)),
+        k_(int(inputs)),
+        u_(int(p.units)),
+        dst_desc_{{batch, p.units}, 0},
+        weights_desc_{{p.units, inputs}, 0},
         bias_desc_{{p.units}, 0} {}
 
   const nn::TensorDesc& dst_desc() const override { return dst_desc_; }
   const nn::TensorDesc& weights_desc() const override { return weights_desc_; }
   const nn::TensorDesc& bias_desc() const override { return bias_desc_; }
 
-  void forward(const Tensor& src, const Tensor& weights, const Tensor& bias,
-               Tensor& dst) override {
+  void forward(const Tensor& src, const Tensor& weights, const Tensor& bias, Tensor& dst) override {
     gemm(b_.cublas(), dense_forward_gemm(n_, k_, u_), weights.data(), src.data(), dst.data());
     HPO_GPU_MUST(kernels::bias_add(dst.data(), bias.data(), n_, u_, 1, b_.stream()));
     if (p_.fused.kind != Activation::kNone) {
@@ -222,12 +223,12 @@ class GpuDense final : public DenseOp {
   void backward(const Tensor& src, const Tensor& weights, const Tensor& dst, Tensor& diff_dst,
                 Tensor* diff_src, Tensor& diff_weights, Tensor& diff_bias) override {
     if (p_.fused.kind != Activation::kNone) {
-      HPO_GPU_MUST(kernels::activation_backward(act_of(p_.fused.kind), p_.fused.alpha,
-                                                dst.data(), diff_dst.data(), diff_dst.data(),
-                                                diff_dst.size(), b_.stream()));
+      HPO_GPU_MUST(kernels::activation_backward(act_of(p_.fused.kind), p_.fused.alpha, dst.data(),
+                                                diff_dst.data(), diff_dst.data(), diff_dst.size(),
+                                                b_.stream()));
     }
-    HPO_GPU_MUST(kernels::bias_grad(diff_dst.data(), diff_bias.data(), n_, u_, 1, 0.0f,
-                                    b_.stream()));
+    HPO_GPU_MUST(
+        kernels::bias_grad(diff_dst.data(), diff_bias.data(), n_, u_, 1, 0.0f, b_.stream()));
     gemm(b_.cublas(), dense_weights_gemm(n_, k_, u_), src.data(), diff_dst.data(),
          diff_weights.data());
     if (diff_src != nullptr) {
@@ -272,8 +273,8 @@ class GpuPool final : public PoolOp {
     // cuDNN's backward wants the forward's input and output again.
     src_ = src.data();
     dst_ = dst.data();
-    HPO_GPU_MUST(cudnnPoolingForward(b_.cudnn(), pool_.get(), &kOne, x_.get(), src.data(),
-                                     &kZero, y_.get(), dst.data()));
+    HPO_GPU_MUST(cudnnPoolingForward(b_.cudnn(), pool_.get(), &kOne, x_.get(), src.data(), &kZero,
+                                     y_.get(), dst.data()));
   }
 
   void backward(const Tensor& diff_dst, Tensor& diff_src) override {
@@ -357,8 +358,7 @@ class GpuBatchNorm final : public BatchNormOp {
     HPO_GPU_MUST(cudnnBatchNormalizationForwardTraining(
         b_.cudnn(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, x_.get(), src.data(), x_.get(),
         dst.data(), stats_.get(), gamma.data(), beta.data(), 1.0 - double(p_.momentum),
-        running_mean.data(), running_var.data(), eps(), saved_mean_.data(),
-        saved_inv_var_.data()));
+        running_mean.data(), running_var.data(), eps(), saved_mean_.data(), saved_inv_var_.data()));
   }
 
   void backward(const Tensor& src, const Tensor& diff_dst, const Tensor& gamma, const Tensor&,
@@ -501,8 +501,7 @@ Result<std::unique_ptr<DenseOp>> CudaBackend::make_dense(const nn::TensorDesc& s
   }
   HPO_GPU_PROPAGATE(check_dims(src, "dense input"));
   HPO_GPU_PROPAGATE(make_current());
-  return std::unique_ptr<DenseOp>(
-      new GpuDense(*this, src.dims[0], src.count() / src.dims[0], p));
+  return std::unique_ptr<DenseOp>(new GpuDense(*this, src.dims[0], src.count() / src.dims[0], p));
 }
 
 Result<std::unique_ptr<PoolOp>> CudaBackend::make_pool(const nn::TensorDesc& src,

@@ -85,9 +85,9 @@ std::string describe(const DeviceInfo& info) {
   char memory[32];
   std::snprintf(memory, sizeof memory, "%.1f GiB",
                 static_cast<double>(info.total_memory) / (1024.0 * 1024.0 * 1024.0));
-  return info.name + " (cuda:" + std::to_string(info.index) + ", sm_" +
-         std::to_string(info.major) + std::to_string(info.minor) + ", " + memory + ", " +
-         std::to_string(info.multiprocessors) + " SMs)";
+  return info.name + " (cuda:" + std::to_string(info.index) + ", sm_" + std::to_string(info.major) +
+         std::to_string(info.minor) + ", " + memory + ", " + std::to_string(info.multiprocessors) +
+         " SMs)";
 }
 
 }  // namespace hpo::nn::gpu

@@ -12,11 +12,11 @@
 namespace hpo::nn::gpu {
 
 struct DeviceInfo {
-  int index = 0;                    // CUDA ordinal, as in --device cuda:N
-  std::string name;                 // e.g. "NVIDIA H100 80GB HBM3"
-  int major = 0;                    // compute capability
+  int index = 0;     // CUDA ordinal, as in --device cuda:N
+  std::string name;  // e.g. "NVIDIA H100 80GB HBM3"
+  int major = 0;     // compute capability
   int minor = 0;
-  std::size_t total_memory = 0;     // bytes
+  std::size_t total_memory = 0;  // bytes
   int multiprocessors = 0;
 };
 

@@ -51,20 +51,20 @@ Result<FilterDescriptor> make_filter(int k, int c, int r, int s) {
   return desc;
 }
 
-Result<ConvDescriptor> make_conv(int pad_h, int pad_w, int stride_h, int stride_w, bool allow_tf32) {
+Result<ConvDescriptor> make_conv(int pad_h, int pad_w, int stride_h, int stride_w,
+                                 bool allow_tf32) {
   cudnnConvolutionDescriptor_t raw = nullptr;
   HPO_GPU_TRY(cudnnCreateConvolutionDescriptor(&raw));
   ConvDescriptor desc(raw);
   HPO_GPU_TRY(cudnnSetConvolution2dDescriptor(raw, pad_h, pad_w, stride_h, stride_w, 1, 1,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   // FP32 results that match the CPU backend unless the caller opts in to TF32.
-  HPO_GPU_TRY(cudnnSetConvolutionMathType(
-      raw, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  HPO_GPU_TRY(cudnnSetConvolutionMathType(raw, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   return desc;
 }
 
 Result<PoolDescriptor> make_pool(bool max, int window_h, int window_w, int pad_h, int pad_w,
-                           int stride_h, int stride_w) {
+                                 int stride_h, int stride_w) {
   cudnnPoolingDescriptor_t raw = nullptr;
   HPO_GPU_TRY(cudnnCreatePoolingDescriptor(&raw));
   PoolDescriptor desc(raw);

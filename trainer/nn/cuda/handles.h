@@ -75,7 +75,7 @@ Result<FilterDescriptor> make_filter(int k, int c, int r, int s);
 Result<ConvDescriptor> make_conv(int pad_h, int pad_w, int stride_h, int stride_w, bool allow_tf32);
 // Max pooling (deterministic variant) or average pooling; average excludes the padding.
 Result<PoolDescriptor> make_pool(bool max, int window_h, int window_w, int pad_h, int pad_w,
-                           int stride_h, int stride_w);
+                                 int stride_h, int stride_w);
 // `mode` is a cudnnActivationMode_t; `coef` is ELU's alpha (ignored otherwise).
 Result<ActivationDescriptor> make_activation(cudnnActivationMode_t mode, double coef);
 
@@ -121,8 +121,7 @@ class DeviceBuffer {
 // host for device-to-host (the host buffer is valid on return).
 Status copy_to_device(void* device_dst, const void* host_src, std::size_t bytes,
                       cudaStream_t stream);
-Status copy_to_host(void* host_dst, const void* device_src, std::size_t bytes,
-                    cudaStream_t stream);
+Status copy_to_host(void* host_dst, const void* device_src, std::size_t bytes, cudaStream_t stream);
 Status copy_on_device(void* device_dst, const void* device_src, std::size_t bytes,
                       cudaStream_t stream);
 // Waits for the stream, reporting any error of an earlier kernel.

@@ -23,7 +23,8 @@ __device__ float block_sum(float v) {
   partial[threadIdx.x] = v;
   __syncthreads();
   for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (static_cast<int>(threadIdx.x) < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    if (static_cast<int>(threadIdx.x) < stride)
+      partial[threadIdx.x] += partial[threadIdx.x + stride];
     __syncthreads();
   }
   return partial[0];
@@ -39,8 +40,8 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const float* l
   float loss = 0.0f;
   float correct = 0.0f;
   if (row < valid_rows) {
-    loss = softmax_cross_entropy_row(logits + offset, labels[row], classes, grad_scale, dx,
-                                     &correct);
+    loss =
+        softmax_cross_entropy_row(logits + offset, labels[row], classes, grad_scale, dx, &correct);
   } else if (dx != nullptr) {  // batch padding
     for (int k = 0; k < classes; ++k) dx[k] = 0.0f;
   }
@@ -57,8 +58,8 @@ __global__ void sum_kernel(const float* x, std::size_t n, float* out) {
 
 __global__ void bias_add_kernel(float* y, const float* bias, std::size_t total, int channels,
                                 int inner) {
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>((i / inner) % channels);
     y[i] += bias[c];
   }
@@ -79,9 +80,9 @@ __global__ void bias_grad_kernel(const float* dy, float* grad_bias, int outer, i
   if (threadIdx.x == 0) grad_bias[c] = (beta == 0.0f ? 0.0f : beta * grad_bias[c]) + v;
 }
 
-#define HPO_GRID_STRIDE(i, n)                                                    \
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+#define HPO_GRID_STRIDE(i, n)                                                                    \
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
 
 __global__ void fill_kernel(float* x, std::size_t n, float value) {
   HPO_GRID_STRIDE(i, n) x[i] = value;
@@ -106,8 +107,7 @@ __global__ void dropout_mask_kernel(float* mask, std::size_t n, float rate, floa
   HPO_GRID_STRIDE(i, n) mask[i] = dropout_uniform(seed, offset + i) < rate ? 0.0f : scale;
 }
 
-__global__ void sgd_kernel(float* w, const float* g, float* velocity, std::size_t n,
-                           SgdStep s) {
+__global__ void sgd_kernel(float* w, const float* g, float* velocity, std::size_t n, SgdStep s) {
   HPO_GRID_STRIDE(i, n) sgd_element(w[i], g[i], velocity != nullptr ? velocity + i : nullptr, s);
 }
 
@@ -153,8 +153,8 @@ cudaError_t bias_add(float* y, const float* bias, int outer, int channels, int i
 cudaError_t bias_grad(const float* dy, float* grad_bias, int outer, int channels, int inner,
                       float beta, cudaStream_t stream) {
   if (channels <= 0) return cudaSuccess;
-  bias_grad_kernel<<<static_cast<unsigned>(channels), kThreads, 0, stream>>>(
-      dy, grad_bias, outer, channels, inner, beta);
+  bias_grad_kernel<<<static_cast<unsigned>(channels), kThreads, 0, stream>>>(dy, grad_bias, outer,
+                                                                             channels, inner, beta);
   return cudaGetLastError();
 }
 
@@ -164,8 +164,7 @@ cudaError_t fill(float* x, std::size_t n, float value, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t multiply(const float* a, const float* b, float* y, std::size_t n,
-                     cudaStream_t stream) {
+cudaError_t multiply(const float* a, const float* b, float* y, std::size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   multiply_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, y, n);
   return cudaGetLastError();
@@ -200,8 +199,8 @@ cudaError_t sgd_update(float* w, const float* g, float* velocity, std::size_t n,
   return cudaGetLastError();
 }
 
-cudaError_t adam_update(float* w, const float* g, float* m, float* v, std::size_t n,
-                        AdamStep step, cudaStream_t stream) {
+cudaError_t adam_update(float* w, const float* g, float* m, float* v, std::size_t n, AdamStep step,
+                        cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   adam_kernel<<<grid_for(n), kThreads, 0, stream>>>(w, g, m, v, n, step);
   return cudaGetLastError();

@@ -1,8 +1,9 @@
 // The few GPU kernels of our own (everything else is cuDNN or cuBLAS): the
 // softmax cross-entropy loss and its gradient, deterministic sums, bias add
 // and bias gradient, the activations (cuDNN has no leaky ReLU, and its ELU
-// backward wants the pre-activation input), dropout, and the solver updates. Shared by kernels.cu (nvcc, C++17) and the host code (g++, C++23),
-// so this header uses nothing newer than C++17 and no hpo headers.
+// backward wants the pre-activation input), dropout, and the solver updates. Shared by kernels.cu
+// (nvcc, C++17) and the host code (g++, C++23), so this header uses nothing newer than C++17 and no
+// hpo headers.
 //
 // Every launcher enqueues on `stream` and returns the launch status
 // (cudaGetLastError); an error inside the kernel shows at the next sync.
@@ -42,8 +43,8 @@ cudaError_t softmax_cross_entropy(const float* logits, const float* labels, int 
 // One valid row of the above: x and grad (may be null) point at the row; returns the loss and
 // sets *correct. Inline so that host tests check it against the CPU backend.
 HPO_HOST_DEVICE inline float softmax_cross_entropy_row(const float* x, float label_value,
-                                                       int classes, float grad_scale,
-                                                       float* grad, float* correct) {
+                                                       int classes, float grad_scale, float* grad,
+                                                       float* correct) {
   const bool valid = label_value >= 0.0f && label_value < static_cast<float>(classes);
   const int label = valid ? static_cast<int>(label_value) : -1;
   int best = 0;  // the first maximal logit is the prediction (the CPU backend's tie rule)
@@ -83,8 +84,7 @@ cudaError_t bias_grad(const float* dy, float* grad_bias, int outer, int channels
 
 cudaError_t fill(float* x, std::size_t n, float value, cudaStream_t stream);
 // y[i] = a[i] * b[i] (dropout: apply the mask forward and backward).
-cudaError_t multiply(const float* a, const float* b, float* y, std::size_t n,
-                     cudaStream_t stream);
+cudaError_t multiply(const float* a, const float* b, float* y, std::size_t n, cudaStream_t stream);
 // Activations, as oneDNN's *_use_dst_for_bwd variants: the backward needs
 // only the forward's output y, so a fused conv/dense + activation keeps no
 // pre-activation copy. Values match backend.h's Activation (kNone = 0 .. kElu).
@@ -164,7 +164,7 @@ cudaError_t dropout_mask(float* mask, std::size_t n, float rate, std::uint64_t s
 
 struct SgdStep {
   float lr = 0.01f;
-  float momentum = 0.0f;      // 0: plain SGD, velocity untouched
+  float momentum = 0.0f;  // 0: plain SGD, velocity untouched
   float weight_decay = 0.0f;
   bool nesterov = false;
 };
@@ -187,9 +187,9 @@ struct AdamStep {
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
-  bool decoupled = false;          // true: AdamW (w -= lr*wd*w before the step)
-  float bias_correction1 = 1.0f;   // 1 - beta1^t, t = 1, 2, ... (computed on the host)
-  float bias_correction2 = 1.0f;   // 1 - beta2^t
+  bool decoupled = false;         // true: AdamW (w -= lr*wd*w before the step)
+  float bias_correction1 = 1.0f;  // 1 - beta1^t, t = 1, 2, ... (computed on the host)
+  float bias_correction2 = 1.0f;  // 1 - beta2^t
 };
 // m = b1 m + (1-b1) d; v = b2 v + (1-b2) d^2;
 // w -= (lr/bc1) * m / (sqrt(v) * (1/sqrt(bc2)) + eps)  (the CPU backend's float order).
@@ -207,15 +207,15 @@ HPO_HOST_DEVICE inline void adam_element(float& w, float g, float& m, float& v, 
   v = s.beta2 * v + (1.0f - s.beta2) * d * d;
   w = weight - step_size * m / (sqrtf(v) * inv_sqrt_bc2 + s.eps);
 }
-cudaError_t adam_update(float* w, const float* g, float* m, float* v, std::size_t n,
-                        AdamStep step, cudaStream_t stream);
+cudaError_t adam_update(float* w, const float* g, float* m, float* v, std::size_t n, AdamStep step,
+                        cudaStream_t stream);
 
 struct RmspropStep {
   float lr = 0.01f;
   float alpha = 0.99f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
-  float momentum = 0.0f;   // 0: buffer untouched (may be null)
+  float momentum = 0.0f;  // 0: buffer untouched (may be null)
 };
 // d = g + wd*w; s = alpha s + (1-alpha) d^2; a = sqrt(s) + eps;
 // momentum > 0: b = momentum b + d/a, w -= lr b; else w -= lr d/a.

@@ -9,9 +9,9 @@
 //   - a binary copied to a GPU machine takes libhpo_cuda.so from its own folder and cuDNN and
 //     cuBLAS from whatever the dynamic loader finds there (LD_LIBRARY_PATH, e.g. PyTorch's).
 // Where the module is looked for: $HPO_CUDA_MODULE (a file) when set, and then nowhere else;
-// otherwise the folder of the running executable, then the build tree's path compiled in. If it cannot be loaded,
-// device_count() is 0 and create() fails with "no CUDA device: the CUDA backend module could
-// not be loaded: <dlerror of each place tried>".
+// otherwise the folder of the running executable, then the build tree's path compiled in. If it
+// cannot be loaded, device_count() is 0 and create() fails with "no CUDA device: the CUDA backend
+// module could not be loaded: <dlerror of each place tried>".
 #pragma once
 
 namespace hpo::nn::gpu {
