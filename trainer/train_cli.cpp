@@ -11,9 +11,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "hpo_cli.h"
 #include "trainer/cli.h"
@@ -44,17 +43,15 @@ bool write_all(int fd, const std::string& s) {
 
 int train_command(int argc, char** argv) {
   cxxopts::Options options("hpo train", "Train one network from a config (a native trial).");
-  options.add_options()
-      ("config", "trainer config JSON file", cxxopts::value<std::string>())
-      ("data", "data directory (overrides data.dir)", cxxopts::value<std::string>())
-      ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
-      ("threads", "CPU threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
-      ("checkpoint", "directory for checkpoints (written after every epoch and on SIGTERM)",
-       cxxopts::value<std::string>())
-      ("resume", "continue from the checkpoint in --checkpoint when there is one")
-      ("metrics-fd", "write metric lines to this file descriptor instead of stdout",
-       cxxopts::value<int>())
-      ("h,help", "show this help");
+  options.add_options()("config", "trainer config JSON file", cxxopts::value<std::string>())(
+      "data", "data directory (overrides data.dir)", cxxopts::value<std::string>())(
+      "device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))(
+      "threads", "CPU threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))(
+      "checkpoint", "directory for checkpoints (written after every epoch and on SIGTERM)",
+      cxxopts::value<std::string>())(
+      "resume", "continue from the checkpoint in --checkpoint when there is one")(
+      "metrics-fd", "write metric lines to this file descriptor instead of stdout",
+      cxxopts::value<int>())("h,help", "show this help");
   int code = cli::kExitOk;
   auto parsed = cli::parse(options, argc, argv, code);
   if (!parsed) return code;
@@ -78,7 +75,8 @@ int train_command(int argc, char** argv) {
     }
   }
   if (parsed->count("data") && json.is_object()) {
-    if (!json.contains("data") || !json["data"].is_object()) json["data"] = nlohmann::json::object();
+    if (!json.contains("data") || !json["data"].is_object())
+      json["data"] = nlohmann::json::object();
     json["data"]["dir"] = (*parsed)["data"].as<std::string>();
   }
   auto config = nn::parse_train_config(json);

@@ -104,9 +104,10 @@ TEST_CASE("CIFAR-10 batches are read as 3x32x32 with labels, and a cut batch is 
   REQUIRE(bad.error().message.starts_with(dir / "cut.bin"));
 }
 
-TEST_CASE("CSV rows give a label and features, a header is skipped, a bad row is refused "
-          "with its line",
-          "[nn][data]") {
+TEST_CASE(
+    "CSV rows give a label and features, a header is skipped, a bad row is refused "
+    "with its line",
+    "[nn][data]") {
   TempDir dir;
   write_file(dir / "a.csv", "label,f1,f2\n1,0.5,2\n0,1.5,-1\n\n2,3,4\n", false);
   auto d = read_csv(dir / "a.csv");

@@ -27,9 +27,8 @@ float act_ref(const ActivationSpec& a, float x) {
 }
 
 std::vector<float> conv_ref(const std::vector<float>& x, const std::vector<float>& w,
-                            const std::vector<float>& b, int64_t N, int64_t C, int64_t H,
-                            int64_t W, int64_t O, int64_t K, int64_t S, int64_t P,
-                            ActivationSpec act) {
+                            const std::vector<float>& b, int64_t N, int64_t C, int64_t H, int64_t W,
+                            int64_t O, int64_t K, int64_t S, int64_t P, ActivationSpec act) {
   int64_t OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
   std::vector<float> y(size_t(N * O * OH * OW));
   for (int64_t n = 0; n < N; ++n)
@@ -80,8 +79,9 @@ TEST_CASE("a convolution with a fused activation matches the reference and its g
   Fixture f;
   Backend& b = *f.b;
   const int64_t N = 2, C = 3, H = 7, W = 6, O = 4, K = 3, S = 2, P = 1;
-  for (ActivationSpec act : {ActivationSpec{Activation::kNone, 0}, ActivationSpec{Activation::kRelu, 0},
-                             ActivationSpec{Activation::kTanh, 0}}) {
+  for (ActivationSpec act :
+       {ActivationSpec{Activation::kNone, 0}, ActivationSpec{Activation::kRelu, 0},
+        ActivationSpec{Activation::kTanh, 0}}) {
     INFO("activation " << int(act.kind));
     auto op = b.make_conv({{N, C, H, W}, 0}, ConvParams{O, K, K, S, P, act});
     REQUIRE(op.has_value());
@@ -105,15 +105,16 @@ TEST_CASE("a convolution with a fused activation matches the reference and its g
     Tensor dy = tensor(b, (*op)->dst_desc(), R), dx = zeros(b, {{N, C, H, W}, 0}),
            dw = zeros(b, (*op)->weights_desc()), db = zeros(b, (*op)->bias_desc());
     (*op)->backward(tx, tw, ty, dy, &dx, dw, db);
-    check_gradient("conv src", xs, [&](auto& x) { return forward(x, ws, bs); }, R, host(b, dx));
-    check_gradient("conv weights", ws, [&](auto& w) { return forward(xs, w, bs); }, R,
-                   host(b, dw));
-    check_gradient("conv bias", bs, [&](auto& v) { return forward(xs, ws, v); }, R, host(b, db));
+    check_gradient(
+        "conv src", xs, [&](auto& x) { return forward(x, ws, bs); }, R, host(b, dx));
+    check_gradient(
+        "conv weights", ws, [&](auto& w) { return forward(xs, w, bs); }, R, host(b, dw));
+    check_gradient(
+        "conv bias", bs, [&](auto& v) { return forward(xs, ws, v); }, R, host(b, db));
   }
 }
 
-TEST_CASE("a dense layer matches x W^T + b and its gradients, also on a 4-d input",
-          "[nn][ops]") {
+TEST_CASE("a dense layer matches x W^T + b and its gradients, also on a 4-d input", "[nn][ops]") {
   Fixture f;
   Backend& b = *f.b;
   for (auto in_dims : {std::vector<int64_t>{3, 5}, std::vector<int64_t>{3, 2, 2, 2}}) {
@@ -136,7 +137,8 @@ TEST_CASE("a dense layer matches x W^T + b and its gradients, also on a 4-d inpu
     for (int64_t n = 0; n < N; ++n)
       for (int64_t u = 0; u < U; ++u) {
         double s = bs[size_t(u)];
-        for (int64_t k = 0; k < Kf; ++k) s += double(xs[size_t(n * Kf + k)]) * ws[size_t(u * Kf + k)];
+        for (int64_t k = 0; k < Kf; ++k)
+          s += double(xs[size_t(n * Kf + k)]) * ws[size_t(u * Kf + k)];
         want[size_t(n * U + u)] = act_ref(act, float(s));
       }
     auto y = forward(xs, ws, bs);
@@ -148,10 +150,12 @@ TEST_CASE("a dense layer matches x W^T + b and its gradients, also on a 4-d inpu
     Tensor dy = tensor(b, (*op)->dst_desc(), R), dx = zeros(b, in),
            dw = zeros(b, (*op)->weights_desc()), db = zeros(b, (*op)->bias_desc());
     (*op)->backward(tx, tw, ty, dy, &dx, dw, db);
-    check_gradient("dense src", xs, [&](auto& x) { return forward(x, ws, bs); }, R, host(b, dx));
-    check_gradient("dense weights", ws, [&](auto& w) { return forward(xs, w, bs); }, R,
-                   host(b, dw));
-    check_gradient("dense bias", bs, [&](auto& v) { return forward(xs, ws, v); }, R, host(b, db));
+    check_gradient(
+        "dense src", xs, [&](auto& x) { return forward(x, ws, bs); }, R, host(b, dx));
+    check_gradient(
+        "dense weights", ws, [&](auto& w) { return forward(xs, w, bs); }, R, host(b, dw));
+    check_gradient(
+        "dense bias", bs, [&](auto& v) { return forward(xs, ws, v); }, R, host(b, db));
   }
 }
 
@@ -223,9 +227,10 @@ TEST_CASE("every activation matches its formula and its derivative", "[nn][ops]"
   }
 }
 
-TEST_CASE("batch norm normalizes per channel, tracks running statistics and has the right "
-          "gradients",
-          "[nn][ops]") {
+TEST_CASE(
+    "batch norm normalizes per channel, tracks running statistics and has the right "
+    "gradients",
+    "[nn][ops]") {
   Fixture f;
   Backend& b = *f.b;
   const int64_t N = 4, C = 3, H = 2, W = 2;
@@ -237,9 +242,8 @@ TEST_CASE("batch norm normalizes per channel, tracks running statistics and has 
   auto bs = random_vector(size_t(C), 43);
   auto forward = [&](const std::vector<float>& x, const std::vector<float>& g,
                      const std::vector<float>& be) {
-    Tensor tx = tensor(b, in, x), tg = tensor(b, ch, g), tb = tensor(b, ch, be),
-           rm = zeros(b, ch), rv = tensor(b, ch, std::vector<float>(size_t(C), 1.0f)),
-           ty = zeros(b, in);
+    Tensor tx = tensor(b, in, x), tg = tensor(b, ch, g), tb = tensor(b, ch, be), rm = zeros(b, ch),
+           rv = tensor(b, ch, std::vector<float>(size_t(C), 1.0f)), ty = zeros(b, in);
     (*op)->forward(tx, tg, tb, rm, rv, ty, true);
     return host(b, ty);
   };
@@ -260,7 +264,8 @@ TEST_CASE("batch norm normalizes per channel, tracks running statistics and has 
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < H * W; ++i) {
         size_t k = size_t((n * C + c) * H * W + i);
-        want[k] = float((xs[k] - m) / std::sqrt(q / double(M) + 1e-5) * gs[size_t(c)] + bs[size_t(c)]);
+        want[k] =
+            float((xs[k] - m) / std::sqrt(q / double(M) + 1e-5) * gs[size_t(c)] + bs[size_t(c)]);
       }
   }
   require_close(forward(xs, gs, bs), want);
@@ -279,9 +284,12 @@ TEST_CASE("batch norm normalizes per channel, tracks running statistics and has 
   auto R = random_vector(xs.size(), 44);
   Tensor dy = tensor(b, in, R), dx = zeros(b, in), dg = zeros(b, ch), db = zeros(b, ch);
   (*op)->backward(tx, dy, tg, tb, dx, dg, db);
-  check_gradient("bn src", xs, [&](auto& x) { return forward(x, gs, bs); }, R, host(b, dx));
-  check_gradient("bn gamma", gs, [&](auto& g) { return forward(xs, g, bs); }, R, host(b, dg));
-  check_gradient("bn beta", bs, [&](auto& v) { return forward(xs, gs, v); }, R, host(b, db));
+  check_gradient(
+      "bn src", xs, [&](auto& x) { return forward(x, gs, bs); }, R, host(b, dx));
+  check_gradient(
+      "bn gamma", gs, [&](auto& g) { return forward(xs, g, bs); }, R, host(b, dg));
+  check_gradient(
+      "bn beta", bs, [&](auto& v) { return forward(xs, gs, v); }, R, host(b, db));
 
   // Inference uses the running statistics.
   Tensor ty2 = zeros(b, in);
@@ -289,12 +297,14 @@ TEST_CASE("batch norm normalizes per channel, tracks running statistics and has 
   auto rmh = host(b, rm), rvh = host(b, rv);
   auto got = host(b, ty2);
   size_t k = size_t((1 * C + 2) * H * W + 1);
-  REQUIRE(got[k] == Approx((xs[k] - rmh[2]) / std::sqrt(rvh[2] + 1e-5f) * gs[2] + bs[2]).epsilon(1e-4));
+  REQUIRE(got[k] ==
+          Approx((xs[k] - rmh[2]) / std::sqrt(rvh[2] + 1e-5f) * gs[2] + bs[2]).epsilon(1e-4));
 }
 
-TEST_CASE("dropout keeps the shared counter-based mask, scales by 1/(1-rate), and is the "
-          "identity outside training",
-          "[nn][ops]") {
+TEST_CASE(
+    "dropout keeps the shared counter-based mask, scales by 1/(1-rate), and is the "
+    "identity outside training",
+    "[nn][ops]") {
   Fixture f;
   Backend& b = *f.b;
   TensorDesc in{{4, 50}, 0};

@@ -31,10 +31,10 @@ TEST_CASE("a kernel larger than its input is refused naming the layer index and 
 
 TEST_CASE("an unknown layer type, a missing field and a bad value are refused with their path",
           "[nn][spec]") {
-  REQUIRE(refusal(with_layers(json::array({{{"type", "lstm"}}}))).starts_with(
-      "net.layers[0].type: unknown layer type 'lstm'"));
-  REQUIRE(refusal(with_layers(json::array({{{"type", "dense"}, {"units", 3}},
-                                           {{"type", "conv"}, {"kernel", 3}}}))) ==
+  REQUIRE(refusal(with_layers(json::array({{{"type", "lstm"}}})))
+              .starts_with("net.layers[0].type: unknown layer type 'lstm'"));
+  REQUIRE(refusal(with_layers(json::array(
+              {{{"type", "dense"}, {"units", 3}}, {{"type", "conv"}, {"kernel", 3}}}))) ==
           "net.layers[1].filters: missing");
   REQUIRE(refusal(with_layers(json::array({{{"type", "dropout"}, {"rate", 1.5}}}))) ==
           "net.layers[0].rate: must be < 1 (got 1.5)");
@@ -65,24 +65,25 @@ TEST_CASE("solver and data fields are checked with their paths", "[nn][spec]") {
   REQUIRE(refusal(c).starts_with("data.format: unknown format 'parquet'"));
 }
 
-TEST_CASE("the BLOCKS net form expands to conv, bn, activation, pool, flatten, dense, dropout "
-          "and the classifier",
-          "[nn][spec]") {
-  json c = {{"net",
-             {{"conv", json::array({{{"filters", 8}, {"kernel", 3}, {"pool", "max"},
-                                     {"batch_norm", true}}})},
-              {"dense", json::array({{{"units", 16}, {"dropout", 0.25}}})},
-              {"activation", "elu"}}},
-            {"solver", {{"optimizer", {{"type", "adam"}, {"beta1", 0.8}}}}}};
+TEST_CASE(
+    "the BLOCKS net form expands to conv, bn, activation, pool, flatten, dense, dropout "
+    "and the classifier",
+    "[nn][spec]") {
+  json c = {
+      {"net",
+       {{"conv",
+         json::array({{{"filters", 8}, {"kernel", 3}, {"pool", "max"}, {"batch_norm", true}}})},
+        {"dense", json::array({{{"units", 16}, {"dropout", 0.25}}})},
+        {"activation", "elu"}}},
+      {"solver", {{"optimizer", {{"type", "adam"}, {"beta1", 0.8}}}}}};
   auto cfg = parse_train_config(c);
   REQUIRE(cfg.has_value());
   std::vector<LayerKind> kinds;
   for (const auto& l : cfg->layers) kinds.push_back(l.kind);
-  REQUIRE(kinds == std::vector<LayerKind>{LayerKind::kConv, LayerKind::kBatchNorm,
-                                          LayerKind::kActivation, LayerKind::kPool,
-                                          LayerKind::kFlatten, LayerKind::kDense,
-                                          LayerKind::kActivation, LayerKind::kDropout,
-                                          LayerKind::kDense});
+  REQUIRE(kinds ==
+          std::vector<LayerKind>{LayerKind::kConv, LayerKind::kBatchNorm, LayerKind::kActivation,
+                                 LayerKind::kPool, LayerKind::kFlatten, LayerKind::kDense,
+                                 LayerKind::kActivation, LayerKind::kDropout, LayerKind::kDense});
   REQUIRE(cfg->layers[0].conv.pad == 1);  // "same" padding
   REQUIRE(cfg->layers[2].activation.kind == Activation::kElu);
   REQUIRE(cfg->layers[7].rate == Approx(0.25));

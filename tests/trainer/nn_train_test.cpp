@@ -22,8 +22,7 @@ void put_be32(std::string& s, uint32_t v) {
 }
 
 // A small separable IDX data set: 10x10 images, class k has a bright row at 2 + 3k.
-void write_synthetic_idx(const TempDir& dir, const std::string& prefix, uint32_t n,
-                         uint64_t seed) {
+void write_synthetic_idx(const TempDir& dir, const std::string& prefix, uint32_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string img, lab;
   put_be32(img, 0x803), put_be32(img, n), put_be32(img, 10), put_be32(img, 10);
@@ -141,8 +140,8 @@ TEST_CASE("a run stopped mid-epoch and resumed gives exactly the uninterrupted r
   auto sa = straight.of("step"), sc = second.of("step");
   REQUIRE(sc.front()["step"] == 20);
   REQUIRE(sc.front() == std::find_if(sa.begin(), sa.end(), [](const json& j) {
-                          return j["step"] == 20 && !j.contains("val_loss");
-                        })[0]);
+            return j["step"] == 20 && !j.contains("val_loss");
+          })[0]);
 }
 
 TEST_CASE("a checkpoint written for another config is refused on resume", "[nn][train]") {
@@ -205,9 +204,10 @@ TEST_CASE("hpo train on SIGTERM finishes the step, checkpoints and exits 75; --r
   REQUIRE(slurp(dir / "err2.txt").find("another config") != std::string::npos);
 }
 
-TEST_CASE("hpo train writes epoch lines and a final line to stdout and refuses a bad config "
-          "with exit 2",
-          "[nn][train][cli]") {
+TEST_CASE(
+    "hpo train writes epoch lines and a final line to stdout and refuses a bad config "
+    "with exit 2",
+    "[nn][train][cli]") {
   TempDir dir;
   write_synthetic_idx(dir, "train", 120, 1);
   write_synthetic_idx(dir, "t10k", 30, 2);
@@ -220,12 +220,14 @@ TEST_CASE("hpo train writes epoch lines and a final line to stdout and refuses a
   json final_line;
   for (std::string l; std::getline(lines, l);) {
     json j = json::parse(l);
-    if (j.contains("final")) final_line = j;
-    else if (j.contains("val_accuracy")) epochs.push_back(j);
+    if (j.contains("final"))
+      final_line = j;
+    else if (j.contains("val_accuracy"))
+      epochs.push_back(j);
   }
   REQUIRE(epochs.size() == 2);
-  for (const char* k : {"epoch", "train_loss", "val_loss", "val_accuracy", "samples_per_sec",
-                        "elapsed"})
+  for (const char* k :
+       {"epoch", "train_loss", "val_loss", "val_accuracy", "samples_per_sec", "elapsed"})
     REQUIRE(epochs[1].contains(k));
   REQUIRE(final_line["final"] == true);
   REQUIRE(final_line.contains("test_accuracy"));
@@ -253,12 +255,15 @@ TEST_CASE("an MLP trained one epoch on 6000 Fashion-MNIST images beats 75% test 
           "[nn][train][fmnist]") {
   const std::string dir = "/usr/share/datasets/fashion-mnist";
   REQUIRE(std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz"));
-  json cfg = {{"data", {{"dir", dir}, {"train_limit", 6000}, {"validation", 1000},
-                        {"test_limit", 2000}}},
-              {"net", {{"dense", json::array({{{"units", 128}}})}, {"activation", "relu"}}},
-              {"solver", {{"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}},
-                          {"lr", 0.05}, {"batch_size", 64}, {"epochs", 1}}},
-              {"seed", 1}};
+  json cfg = {
+      {"data", {{"dir", dir}, {"train_limit", 6000}, {"validation", 1000}, {"test_limit", 2000}}},
+      {"net", {{"dense", json::array({{{"units", 128}}})}, {"activation", "relu"}}},
+      {"solver",
+       {{"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}},
+        {"lr", 0.05},
+        {"batch_size", 64},
+        {"epochs", 1}}},
+      {"seed", 1}};
   auto parsed = parse_train_config(cfg);
   REQUIRE(parsed.has_value());
   auto b = make_cpu_backend(2);

@@ -1,7 +1,8 @@
 // The backend registry: the CPU backend always, the CUDA one through cuda_registration().
+#include "trainer/nn/backend.h"
+
 #include <charconv>
 
-#include "trainer/nn/backend.h"
 #include "trainer/nn/cpu/cpu_backend.h"
 
 namespace hpo::nn {
@@ -43,9 +44,9 @@ Result<std::unique_ptr<Backend>> make_backend(std::string_view device, int threa
     auto reg = cuda_registration();
     int n = reg.device_count();
     if (index >= n)
-      return fail("device '" + std::string(device) + "': " +
-                  (n == 0 ? std::string("no usable GPU found")
-                          : std::to_string(n) + " GPU(s) found"));
+      return fail(
+          "device '" + std::string(device) + "': " +
+          (n == 0 ? std::string("no usable GPU found") : std::to_string(n) + " GPU(s) found"));
     return reg.create(index);
 #else
     return fail("device '" + std::string(device) +

@@ -259,8 +259,8 @@ struct UpdateRule {
   Optimizer kind = Optimizer::kSgd;
   float lr = 0.01f;
   float weight_decay = 0.0f;
-  float momentum = 0.0f;  // sgd
-  bool nesterov = false;  // sgd
+  float momentum = 0.0f;               // sgd
+  bool nesterov = false;               // sgd
   float beta1 = 0.9f, beta2 = 0.999f;  // adam, adamw
   float alpha = 0.99f;                 // rmsprop smoothing
   float eps = 1e-8f;                   // adam, adamw, rmsprop

@@ -109,8 +109,8 @@ Result<Dataset> read_cifar10(const std::vector<std::string>& paths) {
     auto bytes = slurp(path);
     if (!bytes) return std::unexpected(bytes.error());
     if (bytes->empty() || bytes->size() % kRecord != 0)
-      return fail(path + ": truncated or corrupt CIFAR-10 batch (" +
-                  std::to_string(bytes->size()) + " bytes is not a multiple of 3073)");
+      return fail(path + ": truncated or corrupt CIFAR-10 batch (" + std::to_string(bytes->size()) +
+                  " bytes is not a multiple of 3073)");
     int64_t n = int64_t(bytes->size()) / kRecord;
     for (int64_t i = 0; i < n; ++i) {
       const unsigned char* r = bytes->data() + i * kRecord;
@@ -206,8 +206,8 @@ Result<Split> load_data(const DataSpec& spec) {
   const int64_t classes = std::max(train->classes, test->classes);
   if (spec.validation >= train->n)
     return fail("data.validation: " + std::to_string(spec.validation) +
-                " leaves no training examples (the training set has " +
-                std::to_string(train->n) + ")");
+                " leaves no training examples (the training set has " + std::to_string(train->n) +
+                ")");
   Split s;
   int64_t n_train = train->n - spec.validation;
   s.validation = take(*train, n_train, spec.validation);

@@ -6,8 +6,6 @@
 
 namespace hpo::nn {
 
-
-
 Net::~Net() {
   // Plans before tensors is not required, but nodes hold both; the backend outlives all.
   nodes_.clear();
@@ -83,8 +81,8 @@ Result<std::unique_ptr<Net>> Net::build(Backend& b, const std::vector<LayerSpec>
         auto w = add_param(l.path + ".weights", node->conv->weights_desc(), winit, fan_in, fan_out,
                            true);
         if (!w) return std::unexpected(w.error());
-        auto bias = add_param(l.path + ".bias", node->conv->bias_desc(), Param::Init::kZero, 1, 1,
-                              true);
+        auto bias =
+            add_param(l.path + ".bias", node->conv->bias_desc(), Param::Init::kZero, 1, 1, true);
         if (!bias) return std::unexpected(bias.error());
         node->p = {*w, *bias};
         out = node->conv->dst_desc();
@@ -109,8 +107,8 @@ Result<std::unique_ptr<Net>> Net::build(Backend& b, const std::vector<LayerSpec>
         auto w = add_param(l.path + ".weights", node->dense->weights_desc(), winit, fan_in,
                            dp.units, true);
         if (!w) return std::unexpected(w.error());
-        auto bias = add_param(l.path + ".bias", node->dense->bias_desc(), Param::Init::kZero, 1,
-                              1, true);
+        auto bias =
+            add_param(l.path + ".bias", node->dense->bias_desc(), Param::Init::kZero, 1, 1, true);
         if (!bias) return std::unexpected(bias.error());
         node->p = {*w, *bias};
         out = node->dense->dst_desc();

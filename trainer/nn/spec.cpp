@@ -72,8 +72,8 @@ Result<std::string> string(const json& obj, const std::string& path, const char*
 // may be a declaration that the following lines use.
 #define HPO_CAT2(a, b) a##b
 #define HPO_CAT(a, b) HPO_CAT2(a, b)
-#define TRY_ASSIGN(lhs, expr)                                                     \
-  auto HPO_CAT(try_, __LINE__) = (expr);                                          \
+#define TRY_ASSIGN(lhs, expr)                                                            \
+  auto HPO_CAT(try_, __LINE__) = (expr);                                                 \
   if (!HPO_CAT(try_, __LINE__)) return std::unexpected(HPO_CAT(try_, __LINE__).error()); \
   lhs = std::move(*HPO_CAT(try_, __LINE__))
 
@@ -335,8 +335,7 @@ Result<TrainConfig> parse_train_config(const json& config) {
 }
 
 Result<std::vector<std::vector<int64_t>>> infer_shapes(const std::vector<LayerSpec>& layers,
-                                                       std::vector<int64_t> in,
-                                                       int64_t classes) {
+                                                       std::vector<int64_t> in, int64_t classes) {
   std::vector<std::vector<int64_t>> out;
   bool flat = false;
   auto hw = [](const std::vector<int64_t>& s) {

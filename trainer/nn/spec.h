@@ -5,9 +5,8 @@
 // types and unknown values of a known field are refused.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,10 +28,10 @@ enum class LayerKind { kConv, kPool, kDense, kActivation, kDropout, kBatchNorm, 
 
 struct LayerSpec {
   LayerKind kind = LayerKind::kDense;
-  std::string path;  // JSON path for messages, e.g. "net.layers[2]" or "net.conv[0]"
-  ConvParams conv;   // kConv (fused stays kNone here; the net fuses)
-  PoolParams pool;   // kPool
-  int64_t units = 0;  // kDense
+  std::string path;           // JSON path for messages, e.g. "net.layers[2]" or "net.conv[0]"
+  ConvParams conv;            // kConv (fused stays kNone here; the net fuses)
+  PoolParams pool;            // kPool
+  int64_t units = 0;          // kDense
   ActivationSpec activation;  // kActivation
   float rate = 0.0f;          // kDropout
   BatchNormParams batch_norm;
@@ -42,7 +41,7 @@ struct LrPolicy {
   std::string type = "fixed";  // fixed | step | exp | cosine
   double gamma = 0.1;          // step: factor per step_epochs; exp: factor per epoch
   double step_epochs = 1;
-  double warmup_epochs = 0;    // linear warm-up from 0 to lr over these epochs (fractional ok)
+  double warmup_epochs = 0;  // linear warm-up from 0 to lr over these epochs (fractional ok)
 };
 
 struct SolverSpec {

@@ -7,10 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "trainer/nn/data.h"
 #include "trainer/nn/net.h"
@@ -31,9 +30,9 @@ struct Position {
   int64_t epoch = 0;          // epochs completed
   int64_t step_in_epoch = 0;  // steps of the current epoch completed
   int64_t global_step = 0;
-  double loss_sum = 0;        // over the current epoch's completed steps
+  double loss_sum = 0;  // over the current epoch's completed steps
   int64_t correct = 0, seen = 0;
-  double elapsed = 0;         // seconds of earlier runs (resumed ones)
+  double elapsed = 0;  // seconds of earlier runs (resumed ones)
 };
 
 // The config minus what may legitimately change between a run and its resumption.
@@ -56,14 +55,18 @@ Status save_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(dir + ": cannot create the checkpoint directory: " + ec.message());
-  json header = {{"config", cfg.source},        {"epoch", pos.epoch},
-                 {"step_in_epoch", pos.step_in_epoch}, {"global_step", pos.global_step},
-                 {"loss_sum", pos.loss_sum},     {"correct", pos.correct},
-                 {"seen", pos.seen},             {"elapsed", pos.elapsed}};
+  json header = {{"config", cfg.source},
+                 {"epoch", pos.epoch},
+                 {"step_in_epoch", pos.step_in_epoch},
+                 {"global_step", pos.global_step},
+                 {"loss_sum", pos.loss_sum},
+                 {"correct", pos.correct},
+                 {"seen", pos.seen},
+                 {"elapsed", pos.elapsed}};
   json params = json::array();
   for (const Param& p : net.params())
-    params.push_back({{"name", p.name}, {"count", p.value.desc().count()},
-                      {"trainable", p.trainable}});
+    params.push_back(
+        {{"name", p.name}, {"count", p.value.desc().count()}, {"trainable", p.trainable}});
   header["params"] = params;
   std::string h = header.dump();
   const std::string final_path = dir + "/checkpoint.bin", tmp = final_path + ".tmp";
@@ -194,10 +197,9 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   if (!net) return std::unexpected(net.error());
   Net& n = **net;
   n.init_params(cfg.seed);
-  say("hpo train: " + std::to_string(train.n) + " training, " +
-      std::to_string(data->validation.n) + " validation, " + std::to_string(data->test.n) +
-      " test examples; " + std::to_string(n.params().size()) + " parameter tensors on " +
-      backend.name());
+  say("hpo train: " + std::to_string(train.n) + " training, " + std::to_string(data->validation.n) +
+      " validation, " + std::to_string(data->test.n) + " test examples; " +
+      std::to_string(n.params().size()) + " parameter tensors on " + backend.name());
 
   Position pos;
   if (opt.resume && !opt.checkpoint_dir.empty()) {
@@ -233,8 +235,8 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
       }
       backend.upload(n.input(), xb.data());
       backend.upload(n.labels(), yb.data());
-      const double loss = n.forward(B, true, dropout_hash(cfg.seed, uint64_t(pos.global_step)),
-                                    &pos.correct);
+      const double loss =
+          n.forward(B, true, dropout_hash(cfg.seed, uint64_t(pos.global_step)), &pos.correct);
       n.backward();
       last_lr = learning_rate(cfg.solver, double(pos.epoch) + double(s) / double(steps));
       rule.lr = float(last_lr);
@@ -247,13 +249,15 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
       ++pos.global_step;
       report_loss += loss / double(B);
       ++report_steps;
-      if (!std::isfinite(loss)) return fail("training diverged: the loss is not finite at step " +
-                                            std::to_string(pos.global_step) +
-                                            " (lower solver.lr?)");
+      if (!std::isfinite(loss))
+        return fail("training diverged: the loss is not finite at step " +
+                    std::to_string(pos.global_step) + " (lower solver.lr?)");
       if (cfg.solver.report_every_steps > 0 &&
           pos.global_step % cfg.solver.report_every_steps == 0) {
-        emit({{"step", pos.global_step}, {"epoch", pos.epoch + 1},
-              {"train_loss", report_loss / double(report_steps)}, {"lr", last_lr}});
+        emit({{"step", pos.global_step},
+              {"epoch", pos.epoch + 1},
+              {"train_loss", report_loss / double(report_steps)},
+              {"lr", last_lr}});
         report_loss = 0, report_steps = 0;
       }
       if (opt.stop && opt.stop->load()) {

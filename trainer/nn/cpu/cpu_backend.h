@@ -6,9 +6,8 @@
 // gives, the plan owns a scratch buffer and a reorder, both made when the plan is made.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
 #include "trainer/nn/backend.h"
@@ -76,8 +75,7 @@ dnnl::memory::desc plain_md(const std::vector<int64_t>& dims);
 class Bound {
  public:
   Bound() = default;
-  Bound(const dnnl::memory::desc& md, const dnnl::engine& eng)
-      : mem_(md, eng, DNNL_MEMORY_NONE) {}
+  Bound(const dnnl::memory::desc& md, const dnnl::engine& eng) : mem_(md, eng, DNNL_MEMORY_NONE) {}
   dnnl::memory& at(float* p) {
     mem_.set_data_handle(p);
     return mem_;

@@ -67,8 +67,7 @@ class ActBackward {
     if (a.kind == Activation::kNone) return;
     active_ = true;
     auto fwd = dnnl::eltwise_forward::primitive_desc(
-        dnnl::eltwise_forward::desc(prop_kind::forward_training, dst_alg(a.kind), dst,
-                                    alpha_of(a)),
+        dnnl::eltwise_forward::desc(prop_kind::forward_training, dst_alg(a.kind), dst, alpha_of(a)),
         b.engine());
     auto bwd = dnnl::eltwise_backward::primitive_desc(
         dnnl::eltwise_backward::desc(dst_alg(a.kind), dst, dst, alpha_of(a)), b.engine(), fwd);
@@ -221,8 +220,8 @@ class CpuPool final : public PoolOp {
  public:
   CpuPool(CpuBackend& b, const memory::desc& src, const PoolParams& p, const memory::dims& dst)
       : b_(b) {
-    algorithm alg = p.mode == PoolMode::kMax ? algorithm::pooling_max
-                                             : algorithm::pooling_avg_exclude_padding;
+    algorithm alg =
+        p.mode == PoolMode::kMax ? algorithm::pooling_max : algorithm::pooling_avg_exclude_padding;
     memory::dims strides{p.stride, p.stride}, kernel{p.size, p.size}, pad{p.pad, p.pad};
     auto fwd_pd = dnnl::pooling_forward::primitive_desc(
         dnnl::pooling_forward::desc(prop_kind::forward_training, alg, src, any_md(dst), strides,
@@ -283,8 +282,7 @@ class CpuEltwise final : public EltwiseOp {
   CpuEltwise(CpuBackend& b, const memory::desc& src, const ActivationSpec& a, TensorDesc desc)
       : b_(b), desc_(std::move(desc)) {
     auto fwd_pd = dnnl::eltwise_forward::primitive_desc(
-        dnnl::eltwise_forward::desc(prop_kind::forward_training, dst_alg(a.kind), src,
-                                    alpha_of(a)),
+        dnnl::eltwise_forward::desc(prop_kind::forward_training, dst_alg(a.kind), src, alpha_of(a)),
         b.engine());
     fwd_ = dnnl::eltwise_forward(fwd_pd);
     auto bwd_pd = dnnl::eltwise_backward::primitive_desc(
@@ -398,7 +396,9 @@ class CpuBatchNorm final : public BatchNormOp {
 class CpuDropout final : public DropoutOp {
  public:
   CpuDropout(TensorDesc desc, size_t physical, float rate)
-      : desc_(std::move(desc)), n_(static_cast<int64_t>(physical)), rate_(rate),
+      : desc_(std::move(desc)),
+        n_(static_cast<int64_t>(physical)),
+        rate_(rate),
         mask_(physical * sizeof(float)) {}
   const TensorDesc& dst_desc() const override { return desc_; }
   void forward(const Tensor& src, Tensor& dst, uint64_t seed, bool training) override {
@@ -440,13 +440,15 @@ class CpuDropout final : public DropoutOp {
 class CpuReshape final : public ReshapeOp {
  public:
   CpuReshape(CpuBackend& b, const TensorDesc& src, std::vector<int64_t> dims)
-      : b_(b), dst_desc_{std::move(dims), 0}, plain_(src.layout == 0), bytes_(size_t(src.count()) * 4) {
+      : b_(b),
+        dst_desc_{std::move(dims), 0},
+        plain_(src.layout == 0),
+        bytes_(size_t(src.count()) * 4) {
     if (!plain_) {
       auto smd = b.md(src);
       auto pmd = plain_md(src.dims);
       to_plain_ = dnnl::reorder(dnnl::reorder::primitive_desc(b.engine(), smd, b.engine(), pmd));
-      from_plain_ =
-          dnnl::reorder(dnnl::reorder::primitive_desc(b.engine(), pmd, b.engine(), smd));
+      from_plain_ = dnnl::reorder(dnnl::reorder::primitive_desc(b.engine(), pmd, b.engine(), smd));
       blocked_ = Bound(smd, b.engine());
       flat_ = Bound(pmd, b.engine());
     }
@@ -482,7 +484,8 @@ class CpuReshape final : public ReshapeOp {
 class CpuSoftmaxXent final : public SoftmaxXentOp {
  public:
   CpuSoftmaxXent(CpuBackend& b, const TensorDesc& logits)
-      : n_(logits.dims[0]), k_(logits.count() / logits.dims[0]),
+      : n_(logits.dims[0]),
+        k_(logits.count() / logits.dims[0]),
         probs_(size_t(n_ * k_) * sizeof(float)),
         adapt_(b, b.md(logits), plain_md(logits.dims)) {}
   double forward(const Tensor& logits, const Tensor& labels, int64_t valid,
@@ -516,8 +519,7 @@ class CpuSoftmaxXent final : public SoftmaxXentOp {
     const float* p = probs_.data();
     const float inv = valid_ > 0 ? 1.0f / float(valid_) : 0.0f;
     for (int64_t i = 0; i < n_; ++i) {
-      for (int64_t j = 0; j < k_; ++j)
-        g[i * k_ + j] = i < valid_ ? p[i * k_ + j] * inv : 0.0f;
+      for (int64_t j = 0; j < k_; ++j) g[i * k_ + j] = i < valid_ ? p[i * k_ + j] * inv : 0.0f;
       if (i < valid_) g[i * k_ + static_cast<int64_t>(labels.data()[i])] -= inv;
     }
     if (adapt_.needed()) {
@@ -573,8 +575,7 @@ Result<std::unique_ptr<DenseOp>> CpuBackend::make_dense(const TensorDesc& src,
     dnnl::inner_product_forward::desc fwd(prop_kind::forward_training, any_md(sd), any_md(w),
                                           any_md(bias), any_md(dst));
     dnnl::inner_product_backward_data::desc bd(any_md(sd), any_md(w), any_md(dst));
-    dnnl::inner_product_backward_weights::desc bw(any_md(sd), any_md(w), any_md(bias),
-                                                  any_md(dst));
+    dnnl::inner_product_backward_weights::desc bw(any_md(sd), any_md(w), any_md(bias), any_md(dst));
     return std::make_unique<CpuDense>(*this, smd, fwd, bd, bw, p.fused, plain_md(w));
   });
 }
