@@ -2,7 +2,8 @@
 // population is the newest `population` COMPLETED trials (older ones age
 // out); a tournament of `sample_size` members drawn at random picks the best
 // as parent, and the child is the parent with one mutation:
-//  - one parameter resampled (a choice moves to another value), or, for a
+//  - one parameter changed (a choice moves to another value; a number takes
+//    a local Gaussian step or a fresh draw), or, for a
 //    blocks list, one of: add a random block at the end, remove the last
 //    block, or resample every parameter of one block.
 // Decisions the parent never made (a newly active condition, an added block)
@@ -10,6 +11,7 @@
 // always stays inside it. Until the population is full, trials are random.
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 #include "search/internal.h"
 #include "search/sampler.h"
@@ -39,6 +41,16 @@ class MutationDecider : public Decider {
       // Another category, uniformly.
       auto k = static_cast<double>(uniform_index(rng_, static_cast<std::uint64_t>(d.choices - 1)));
       return k >= it->second ? k + 1 : k;
+    }
+    // A number: half the time a local step (a Gaussian of a tenth of the
+    // range, in log space on a log scale), else a fresh uniform draw.
+    if (uniform01(rng_) < 0.5) {
+      const double lo = d.log ? std::log(d.low) : d.low, hi = d.log ? std::log(d.high) : d.high;
+      const double x = d.log ? std::log(std::max(it->second, d.low)) : it->second;
+      const double u1 = uniform01(rng_), u2 = uniform01(rng_);
+      const double z = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2 * std::numbers::pi * u2);
+      const double y = std::clamp(x + 0.1 * (hi - lo) * z, lo, hi);
+      return d.log ? std::exp(y) : y;
     }
     return from_unit(d, uniform01(rng_));
   }

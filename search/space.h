@@ -7,6 +7,13 @@
 // one Error whose message reads "FILE: space.a.b[1].c: what is wrong".
 // After a successful parse, sampling cannot fail.
 //
+// The language (README "search-space language"): a parameter object has a
+// "type" among float, int, choice, const, blocks; any other JSON value is a
+// fixed value, and an object without such a type is a nested group. The key
+// "when" is reserved: on a parameter or a group it holds its condition
+// ({"dotted.path": value or [values]}, all must hold; ".x" inside a block is
+// relative to the block). Parameter names must not contain '.'.
+//
 // Samplers drive the walk through a Decider: at each decision point of the
 // tree (a float, an int, a choice, the length of a blocks list) the walk asks
 // the decider for a value. Each decision point has a stable `key`, the same in

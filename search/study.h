@@ -21,11 +21,23 @@ struct StudySpec {
   std::string name;                            // required, non-empty; unique in a database
   std::string objective_metric;                // objective.metric (required)
   Direction direction = Direction::kMinimize;  // objective.direction (required)
-  // {"type": "random"|"grid"|"sobol"|"halton"|"tpe"|"evolution", options...}
-  // with every option of that type present. Default {"type": "tpe"}.
+  // {"type": ..., options} with every option of that type present. Default
+  // {"type": "tpe"}. Types and options (defaults):
+  //   random
+  //   grid       points (5) per numeric parameter, parameter_points ({}):
+  //              {"decision key": points} overrides, e.g. {"solver.lr": 3}
+  //   sobol      scramble (true): scrambled Sobol' (21 dimensions, padded
+  //              with seeded uniform draws beyond)
+  //   halton     scramble (true): scrambled Halton, any number of dimensions
+  //   tpe        startup_trials (10), n_candidates (24), gamma (0.1: the
+  //              best ceil(gamma * n) trials, at most max_good (25), are
+  //              "good"), prior_weight (1.0), constant_liar (true),
+  //              max_observations (200: newest "bad" trials used per ask),
+  //              multivariate (true)
+  //   evolution  population (20), sample_size (5)
   nlohmann::json sampler;
-  // {"type": "median", "warmup_steps": N, "min_trials": M} or {"type": "none"}.
-  // Default {"type": "none"}.
+  // {"type": "median", "warmup_steps": N (0), "min_trials": M (5)} or
+  // {"type": "none"} (the default). See pruner.h.
   nlohmann::json pruner;
   std::uint64_t seed = 0;        // default 0
   std::int64_t max_trials = 20;  // budget.max_trials, >= 1, default 20
