@@ -240,7 +240,7 @@ struct Daemon::State {
         if (name == s.spec().objective_metric) objective = value;
       }
       l->last_step = std::max(l->last_step, m.step);
-      d.stop = s.reported(l->number, m.step, objective);
+      d.stop = s.reported(l->number, m.step, objective) || s.time_up(t);
       if (d.stop && options.verbose) log("pruning " + trial_name(*l));
     }
     reply(from, d);

@@ -85,6 +85,9 @@ class StudyRuntime {
   std::size_t queued() const { return queue_.size(); }
   std::optional<double> best() const { return best_; }
 
+  // The wall-time budget (max_seconds) is spent: running trials are told STOP.
+  bool time_up(double now) const;
+
   // The study has nothing left to do: budget met (every trial terminal),
   // target reached or time up, and nothing running. `why` says which.
   bool finished(double now, std::string* why = nullptr) const;
@@ -93,7 +96,6 @@ class StudyRuntime {
  private:
   StudyRuntime() = default;
   bool target_reached() const;
-  bool time_up(double now) const;
 
   std::int64_t id_ = 0;
   double created_ = 0;

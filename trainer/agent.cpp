@@ -168,10 +168,13 @@ struct Agent::State {
         log("trial " + a->study + "#" + std::to_string(a->trial) + " attempt " +
             std::to_string(a->attempt) + " lease " + a->lease);
       }
+      if (running.count(a->lease) || unacked.count(a->lease)) {
+        log("ignored a repeated ASSIGN for lease " + a->lease);
+        return;
+      }
       protocol::Finish refused{a->study, a->trial, a->attempt, a->lease,
                                protocol::Outcome::kInterrupted, {}, "", ""};
-      if (stopping || running.count(a->lease) ||
-          static_cast<int>(runner->running()) >= options.slots) {
+      if (stopping || static_cast<int>(runner->running()) >= options.slots) {
         refused.error = stopping ? "agent is stopping" : "agent has no free slot";
         running[a->lease] = {};
         finish_now(std::move(refused));

@@ -456,3 +456,30 @@ TEST_CASE("the median pruner's verdict reaches the agent as DECISION STOP and en
   CHECK(t.value == 50.0);
   CHECK(f.daemon->all_done());
 }
+
+TEST_CASE("when max_seconds is spent running trials are told STOP and nothing new starts",
+          "[daemon]") {
+  Fixture f;
+  DaemonOptions o;
+  o.liveness = 100;
+  f.start(o);
+  json j = study_json("s", 10, 1);
+  j["budget"]["max_seconds"] = 10;
+  REQUIRE(f.daemon->add_study(spec_of(j)));
+  FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+  a.hello(1);
+  expect<p::Welcome>(*f.daemon, a);
+  a.send(p::Ready{1});
+  auto first = expect<p::Assign>(*f.daemon, a);
+  a.send(p::Report{first.study, first.trial, first.attempt, first.lease, 1, {{"value", 3.0}}});
+  CHECK_FALSE(expect<p::Decision>(*f.daemon, a).stop);
+  f.clock.advance(11);
+  a.send(p::Report{first.study, first.trial, first.attempt, first.lease, 2, {{"value", 2.0}}});
+  CHECK(expect<p::Decision>(*f.daemon, a).stop);
+  a.send(p::Finish{first.study, first.trial, first.attempt, first.lease, p::Outcome::kPruned, {},
+                   "", ""});
+  expect<p::Ack>(*f.daemon, a);
+  CHECK(settle(*f.daemon, a, 10).empty());
+  CHECK(f.daemon->all_done());
+  CHECK(f.trial("s", 0).state == TrialState::kPruned);
+}
