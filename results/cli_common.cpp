@@ -105,6 +105,23 @@ void add_param_columns(Frame& frame, const std::vector<const TrialRow*>& trials,
       frame.set(it->second, r, std::move(value));
     }
   }
+  // Table headers keep the last two parts of a long path (optimizer.type for
+  // solver.optimizer.type) when that stays unique among all the columns.
+  std::unordered_map<std::string, int> uses;
+  std::vector<std::pair<std::size_t, std::string>> labels;
+  for (const auto& c : frame.columns()) ++uses[c.name];
+  for (const auto& [path, column] : index) {
+    const std::string& name = frame.columns()[column].name;
+    const auto last = name.rfind('.');
+    const auto second =
+        last == std::string::npos || last == 0 ? std::string::npos : name.rfind('.', last - 1);
+    if (second == std::string::npos) continue;
+    labels.emplace_back(column, name.substr(second + 1));
+    ++uses[labels.back().second];
+  }
+  for (const auto& [column, label] : labels) {
+    if (uses[label] == 1) frame.set_label(column, label);
+  }
 }
 
 std::optional<double> trial_duration(const TrialRow& trial) {

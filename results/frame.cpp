@@ -43,7 +43,7 @@ std::size_t width_of(const std::string& text) {
 
 std::size_t Frame::add(std::string name, bool droppable, bool right_align) {
   columns_.push_back(
-      FrameColumn{std::move(name), std::vector<nlohmann::json>(rows_), droppable, right_align});
+      FrameColumn{std::move(name), std::vector<nlohmann::json>(rows_), "", droppable, right_align});
   return columns_.size() - 1;
 }
 
@@ -63,8 +63,11 @@ void Frame::print_table(std::ostream& out, int width, std::size_t max_cell) cons
   std::vector<std::vector<std::string>> text(n);
   std::vector<std::size_t> widths(n);
   std::vector<bool> constant(n, true);
+  auto header = [&](std::size_t c) -> const std::string& {
+    return columns_[c].label.empty() ? columns_[c].name : columns_[c].label;
+  };
   for (std::size_t c = 0; c < n; ++c) {
-    widths[c] = width_of(columns_[c].name);
+    widths[c] = width_of(header(c));
     for (std::size_t r = 0; r < rows_; ++r) {
       text[c].push_back(clip(cell_text(columns_[c].cells[r]), max_cell));
       widths[c] = std::max(widths[c], width_of(text[c].back()));
@@ -106,7 +109,7 @@ void Frame::print_table(std::ostream& out, int width, std::size_t max_cell) cons
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
   };
-  row_line([&](std::size_t c) { return clip(columns_[c].name, widths[c]); });
+  row_line([&](std::size_t c) { return clip(header(c), widths[c]); });
   for (std::size_t r = 0; r < rows_; ++r) row_line([&](std::size_t c) { return text[c][r]; });
   if (!hidden.empty()) {
     std::reverse(hidden.begin(), hidden.end());

@@ -21,6 +21,7 @@ namespace hpo::results {
 struct FrameColumn {
   std::string name;
   std::vector<nlohmann::json> cells;  // null = missing
+  std::string label;                  // the table's header when set (csv/json use name)
   bool droppable = false;             // a table may hide it when the terminal is narrow
   bool right_align = false;           // numbers
 };
@@ -37,6 +38,9 @@ class Frame {
   // The column named `name`, added at the end (droppable) if missing.
   std::size_t column(const std::string& name, bool droppable, bool right_align);
   void set(std::size_t column, std::size_t row, nlohmann::json value);
+  void set_label(std::size_t column, std::string label) {
+    columns_[column].label = std::move(label);
+  }
 
   // Table: every column is at most `max_cell` characters (longer cells end in
   // "..") and, when `width` > 0, droppable columns are hidden, those that

@@ -193,7 +193,7 @@ TEST_CASE("hpo leaderboard's table fits the terminal width and says what it hid"
   CHECK_THAT(r.out, Catch::Contains("hidden"));
   CHECK_THAT(text[1], Catch::StartsWith("rank  trial  val_accuracy"));
   auto wide = run_hpo(db.dir, "leaderboard " + db.db, "COLUMNS=400");
-  CHECK_THAT(wide.out, Catch::Contains("solver.optimizer.type"));
+  CHECK_THAT(wide.out, Catch::Contains("  optimizer.type  "));  // a short header in tables
   CHECK_THAT(wide.out, !Catch::Contains("hidden"));
 }
 
