@@ -12,7 +12,8 @@
 //   harmless. The lock fd is close-on-exec, but a child forked without exec
 //   inherits it and keeps the lock while it lives: fork agents before
 //   opening the writer, or exec them.
-// - kReadOnly never creates or changes a file: a missing file, a file that is
+// - kReadOnly never creates a database nor changes its content (SQLite may
+//   add the -wal/-shm side files beside it): a missing file, a file that is
 //   not an hpo database, or a schema older or newer than this build are
 //   errors that say so. kWriter creates a missing file and applies forward
 //   migrations to an older one; a newer schema is refused by both.
@@ -21,8 +22,10 @@
 //   and the file is never corrupted. A power loss or kernel crash may also
 //   roll back the last few committed transactions (never a partial one and
 //   never a corrupted file). We accept that trade because the scheduler
-//   commits once per loop turn, and fsync per turn would cap it at the disk's
-//   flush rate; a rolled-back turn is recovered like a crash (trials shown
+//   commits once per loop turn, and an fsync per turn ties its loop to the
+//   disk's flush latency (cheap on this machine's SSD, see
+//   experiments/results/store.txt; milliseconds on HDDs and network disks);
+//   a rolled-back turn is recovered like a crash (trials shown
 //   RUNNING become INTERRUPTED and are requeued). OpenOptions::durable selects
 //   synchronous=FULL for users who want the other trade.
 // - Every write either runs in its own implicit transaction, or inside the
@@ -40,7 +43,8 @@
 //   start_trial gives it its next attempt (while requeued it still shows
 //   the values of the attempt that was given up).
 // - Threads: a Store (and its Transaction) is used by one thread at a time.
-//   Store is move-only; a Transaction stays valid if its Store is moved.
+//   Store is move-only; a Transaction stays valid if its Store is moved,
+//   and must not outlive it.
 // - Times are double seconds since the Unix epoch, given by the caller (the
 //   scheduler's injected clock). Ids are the database's int64 row ids; a
 //   trial's `number` is its 0-based index within its study.
