@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -92,6 +93,25 @@ int run_daemon(const std::string& db, DaemonOptions options,
   return cli::kExitOk;
 }
 
+// load_study_file, plus: a command trial's relative "workdir" is relative to the
+// study file. It is made absolute here, where the file's place is known, so that
+// agents started in any directory (and a later `hpo resume`, which reads the
+// stored spec) find it.
+Result<search::StudySpec> load_study(const std::string& file) {
+  auto spec = search::load_study_file(file);
+  if (!spec || spec->trial.value("kind", "") != "command") return spec;
+  std::string workdir = spec->trial.value("workdir", ".");
+  if (workdir.empty() || workdir.front() == '/' || !spec->raw.contains("trial")) return spec;
+  std::error_code ec;
+  auto dir = std::filesystem::absolute(std::filesystem::path(file).parent_path() / workdir, ec);
+  if (ec) return spec;
+  std::string absolute = dir.lexically_normal().string();
+  while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
+  nlohmann::json raw = spec->raw;
+  raw["trial"]["workdir"] = absolute;
+  return search::parse_study(raw, file);
+}
+
 bool require(const cxxopts::ParseResult& r, const char* option, const char* command) {
   if (r.count(option)) return true;
   std::cerr << "hpo " << command << ": --" << option << " is required\n";
@@ -116,7 +136,7 @@ int scheduler_command(int argc, char** argv) {
   std::vector<search::StudySpec> specs;
   if (parsed->count("study")) {
     for (const auto& file : (*parsed)["study"].as<std::vector<std::string>>()) {
-      auto spec = search::load_study_file(file);
+      auto spec = load_study(file);
       if (!spec) {
         std::cerr << "hpo scheduler: " << spec.error().message << "\n";
         return cli::kExitUsage;
@@ -147,7 +167,7 @@ int submit_command(int argc, char** argv) {
   if (!require(*parsed, "file", "submit") || !require(*parsed, "connect", "submit")) {
     return cli::kExitUsage;
   }
-  auto spec = search::load_study_file((*parsed)["file"].as<std::string>());
+  auto spec = load_study((*parsed)["file"].as<std::string>());
   if (!spec) {
     std::cerr << "hpo submit: " << spec.error().message << "\n";
     return cli::kExitUsage;
@@ -295,7 +315,7 @@ int run_command(int argc, char** argv) {
   auto parsed = cli::parse(options, argc, argv, code);
   if (!parsed) return code;
   if (!require(*parsed, "file", "run")) return cli::kExitUsage;
-  auto spec = search::load_study_file((*parsed)["file"].as<std::string>());
+  auto spec = load_study((*parsed)["file"].as<std::string>());
   if (!spec) {
     std::cerr << "hpo run: " << spec.error().message << "\n";
     return cli::kExitUsage;
