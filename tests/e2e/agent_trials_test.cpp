@@ -52,7 +52,7 @@ json study(const std::string& name, json space, json trial_extra, json budget,
 }
 
 fs::path write_study(const TempDir& dir, json s) {
-  s["trial"]["workdir"] = dir.path.string();
+  if (!s["trial"].contains("workdir")) s["trial"]["workdir"] = dir.path.string();
   write_text(dir.path / "trial.py", kTrialScript);
   fs::path file = dir.path / (s["name"].get<std::string>() + ".json");
   write_text(file, s.dump(2));
@@ -73,8 +73,9 @@ TEST_CASE("a command-trial search with a Python script completes its budget", "[
   TempDir dir("cmd-search");
   json space = {{"mode", {{"type", "choice"}, {"values", {"ok", "fd"}}}},
                 {"x", {{"type", "float"}, {"low", -2.0}, {"high", 2.0}}}};
+  // "workdir": "." is the study file's directory, wherever the scheduler and agents run.
   auto file = write_study(
-      dir, study("cmd-search", space, json::object(), {{"max_trials", 6}, {"max_parallel", 2}},
+      dir, study("cmd-search", space, {{"workdir", "."}}, {{"max_trials", 6}, {"max_parallel", 2}},
                  {{"type", "none"}}, {{"type", "random"}}));
   int port = free_port();
   fs::path db = dir.path / "hpo.db";
