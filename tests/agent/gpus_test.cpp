@@ -25,7 +25,7 @@ TEST_CASE("GPU discovery never fails: GPUs, or none with a reason", "[gpus]") {
   }
 }
 
-TEST_CASE("--gpus selects all, none or a list of found GPUs", "[gpus]") {
+TEST_CASE("the gpus option selects all, none or a list of found GPUs", "[gpus]") {
   std::vector<Gpu> found = {{0, "0", "A", 1}, {1, "1", "B", 1}, {2, "2", "C", 1}};
   CHECK(select_gpus("all", found)->size() == 3);
   CHECK(select_gpus("none", found)->empty());
