@@ -64,11 +64,10 @@ std::string safe_dir_name(std::string s) {
   return s;
 }
 
-std::string self_exe() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("/proc/self/exe") : p.string();
-}
+// Not the path /proc/self/exe points to: when the binary is replaced (a rebuild,
+// a package upgrade) under a running agent, that path reads "... (deleted)" and
+// cannot be executed, while /proc/self/exe still runs the agent's own version.
+std::string self_exe() { return "/proc/self/exe"; }
 
 std::string number_text(double v) {
   if (v == static_cast<double>(static_cast<long long>(v)))

@@ -41,8 +41,9 @@ struct TrialContext {
   int attempt = 1;                 // attempt number
   std::string workdir;             // the agent's --workdir (root of trial directories)
   std::optional<std::string> gpu;  // CUDA_VISIBLE_DEVICES value of the slot; nullopt = CPU slot
-  std::string hpo_binary;          // the `hpo` executable for native trials ("" = /proc/self/exe)
-  double grace_seconds = 5;        // SIGTERM -> SIGKILL
+  std::string hpo_binary;    // `hpo` for native trials; "" = /proc/self/exe (this binary, even
+                             // after it was replaced on disk)
+  double grace_seconds = 5;  // SIGTERM -> SIGKILL
 };
 
 // `over` merged into `base`: objects merge key by key, recursively; anything

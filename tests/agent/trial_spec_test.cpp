@@ -199,3 +199,13 @@ TEST_CASE("the shell execs a command trial so that the trial dies with the agent
   REQUIRE(metrics.size() == 1);
   CHECK(metrics[0].values["pid"] == (*child)->pid());
 }
+
+TEST_CASE("a native trial runs the agent's own binary even after it was replaced on disk",
+          "[trial_spec]") {
+  auto ctx = context();
+  ctx.hpo_binary.clear();
+  auto launch = build_launch(json{{"kind", "native"}}, json::object(), ctx);
+  REQUIRE(launch.has_value());
+  // Not readlink(/proc/self/exe): that reads "<path> (deleted)" after a rebuild.
+  CHECK(launch->child.argv[0] == "/proc/self/exe");
+}
