@@ -266,7 +266,7 @@ TEST_CASE("an MLP trained one epoch on 6000 Fashion-MNIST images beats 75% test 
       {"seed", 1}};
   auto parsed = parse_train_config(cfg);
   REQUIRE(parsed.has_value());
-  auto b = make_cpu_backend(2);
+  auto b = make_cpu_backend(1);
   json final_line;
   RunOptions opt;
   opt.metric = [&](const std::string& l) {
