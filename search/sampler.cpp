@@ -14,6 +14,20 @@ using nlohmann::json;
 
 Sampler::~Sampler() = default;
 
+void tell(History& history, std::int64_t number, TrialState state, std::optional<double> value) {
+  if (number < 0) return;
+  while (static_cast<std::int64_t>(history.size()) <= number) {
+    history.push_back(TrialRecord{static_cast<std::int64_t>(history.size()),
+                                  TrialState::kQueued,
+                                  json::object(),
+                                  std::nullopt,
+                                  {}});
+  }
+  TrialRecord& t = history[static_cast<std::size_t>(number)];
+  t.state = state;
+  t.value = value;
+}
+
 namespace detail {
 
 std::mt19937_64 make_rng(std::uint64_t seed, std::int64_t number, std::uint64_t salt) {

@@ -4,11 +4,11 @@
 // a resumed study ask exactly what it would have asked. A sampler may keep
 // caches that only make it faster.
 //
-// ask/tell: there is no tell() call. The scheduler records each outcome in
-// the database and rebuilds the History from it; "telling" a sampler a result
-// means appending/updating that trial's TrialRecord in the History passed to
-// the next ask. The History must include QUEUED and RUNNING trials: TPE uses
-// them as a constant liar (a pending point counts as a bad result) so that
+// ask/tell: a sampler keeps no record of its own. The scheduler records each
+// outcome in the database and rebuilds the History from it; "telling" a
+// sampler a result means appending/updating that trial's TrialRecord in the
+// History passed to the next ask (tell() below does just that). The History must include QUEUED and
+// RUNNING trials: TPE uses them as a constant liar (a pending point counts as a bad result) so that
 // parallel asks spread out, and grid skips the points they hold.
 //
 // Thread: a Sampler is not thread-safe; one thread asks at a time.
@@ -39,6 +39,13 @@ class Sampler {
   // The sampler type, e.g. "tpe".
   virtual std::string name() const = 0;
 };
+
+// "tell": records a trial's outcome in the History the next ask sees (what the
+// scheduler does when it rebuilds the History from the database). Sets the
+// state and value of the record with `number`, appending records (QUEUED,
+// empty config) up to it if the History is shorter. `value` is the objective
+// (COMPLETED; PRUNED at its last step) or std::nullopt (FAILED, ...).
+void tell(History& history, std::int64_t number, TrialState state, std::optional<double> value);
 
 // Builds the sampler named by spec.sampler for spec.space; the objective
 // direction tells TPE/evolution which values are good.

@@ -128,3 +128,23 @@ TEST_CASE("the univariate form of tpe also concentrates near the optimum") {
   }
   CHECK(near >= 8);  // random: ~1.8 of 20
 }
+
+TEST_CASE("tell records an outcome that the next tpe ask learns from") {
+  Space space = space_of(json::parse(R"({"x": {"type": "float", "low": 0, "high": 1}})"));
+  auto tpe = sampler_of(space, json{{"type", "tpe"}, {"startup_trials", 3}}, 6);
+  History h;
+  for (int i = 0; i < 3; ++i) {
+    json c = ask(*tpe, h);
+    h.push_back(TrialRecord{i, TrialState::kRunning, c, {}, {}});
+  }
+  History untold = h;
+  for (int i = 0; i < 3; ++i) tell(h, i, TrialState::kCompleted, h[i].config["x"].get<double>());
+  CHECK(h[1].state == TrialState::kCompleted);
+  CHECK(*h[1].value == h[1].config["x"].get<double>());
+  // Before the tell: still start-up (random); after it, a TPE suggestion.
+  CHECK(ask(*tpe, h) != ask(*tpe, untold));
+  tell(h, 5, TrialState::kFailed, std::nullopt);
+  CHECK(h.size() == 6);
+  CHECK(h[4].state == TrialState::kQueued);
+  CHECK(h[5].state == TrialState::kFailed);
+}
