@@ -24,7 +24,7 @@ struct AgentState {
   std::string name;
   int slots = 0;
   int free = 0;            // slots the scheduler may still lease on this agent
-  bool stopping = false;   // said READY 0 while busy: do not refill
+  bool stopping = false;   // said READY draining: do not refill
   std::int64_t leases = 0;
   double last_heard = 0;   // monotonic
   double last_sent = 0;
@@ -208,7 +208,7 @@ struct Daemon::State {
   }
 
   Status on_ready(AgentState& a, const p::Ready& r) {
-    a.stopping = r.free_slots == 0 && a.leases > 0;
+    a.stopping = r.draining;
     a.free = std::max<std::int64_t>(0, std::min<std::int64_t>(r.free_slots, a.slots - a.leases));
     return {};
   }

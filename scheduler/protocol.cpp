@@ -153,7 +153,9 @@ struct Encoder {
             {"liveness", m.liveness},   {"adopted", m.adopted},
             {"stop", m.stop}};
   }
-  json operator()(const Ready& m) const { return {{"free_slots", m.free_slots}}; }
+  json operator()(const Ready& m) const {
+    return {{"free_slots", m.free_slots}, {"draining", m.draining}};
+  }
   json operator()(const Assign& m) const {
     return {{"study", m.study}, {"trial", m.trial},   {"attempt", m.attempt},
             {"lease", m.lease}, {"config", m.config}, {"spec", m.spec}};
@@ -221,6 +223,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
   } else if (type == "READY") {
     Ready m;
     m.free_slots = static_cast<int>(r.integer("free_slots"));
+    m.draining = r.boolean("draining", false);
     out = m;
   } else if (type == "ASSIGN") {
     Assign m;

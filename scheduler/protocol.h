@@ -8,7 +8,7 @@
 //   agent -> scheduler                      scheduler -> agent
 //   HELLO  {agent, host, slots, gpus, pid,   WELCOME {scheduler, heartbeat_ms, liveness,
 //           running: [RunningTrial]}                  adopted: [lease], stop: [lease]}
-//   READY  {free_slots}                      ASSIGN  {study, trial, attempt, lease, config, spec}
+//   READY  {free_slots, draining}            ASSIGN  {study, trial, attempt, lease, config, spec}
 //   REPORT {study, trial, attempt, lease,    DECISION {trial, attempt, lease,
 //           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP"}
 //   FINISH {study, trial, attempt, lease,    ACK     {trial, attempt, lease}
@@ -26,8 +26,9 @@
 //   FINISH carry it; the scheduler ignores (and logs) any that does not match a
 //   live lease, so nothing is counted twice.
 // - Slots: an agent has `slots` from HELLO; each ASSIGN takes one, each FINISH
-//   gives it back. READY re-states the free count (after WELCOME) so both
-//   sides agree.
+//   gives it back. READY re-states the free count (after WELCOME, and when a
+//   trial the scheduler dropped has ended) so both sides agree; READY with
+//   draining = true says the agent is shutting down and wants no more work.
 // - FINISH is delivered at least once: the agent keeps it until ACKed and
 //   re-sends it after a reconnect; the scheduler ACKs every FINISH, counted
 //   or not.
@@ -89,6 +90,7 @@ struct Welcome {
 
 struct Ready {
   int free_slots = 0;
+  bool draining = false;  // the agent is stopping: no more work, even as slots free up
 };
 
 struct Assign {

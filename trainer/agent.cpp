@@ -117,7 +117,7 @@ struct Agent::State {
   void send_ready() {
     int used = static_cast<int>(runner->running());
     int free = stopping ? 0 : std::max(0, options.slots - used);
-    send(protocol::Ready{free});
+    send(protocol::Ready{free, stopping});
   }
 
   void finish_now(protocol::Finish f) {

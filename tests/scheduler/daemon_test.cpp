@@ -483,3 +483,32 @@ TEST_CASE("when max_seconds is spent running trials are told STOP and nothing ne
   CHECK(f.daemon->all_done());
   CHECK(f.trial("s", 0).state == TrialState::kPruned);
 }
+
+TEST_CASE("an agent that re-announces a running trial with no free slot gets new work after "
+          "its FINISH",
+          "[daemon]") {
+  Fixture f;
+  f.start();
+  REQUIRE(f.daemon->add_study(spec_of(study_json("s", 3, 1))));
+  p::Assign first;
+  {
+    FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+    a.hello(1);
+    expect<p::Welcome>(*f.daemon, a);
+    a.send(p::Ready{1});
+    first = expect<p::Assign>(*f.daemon, a);
+  }
+  f.crash();
+  f.start();
+  FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+  a.hello(1, {{first.study, first.trial, first.attempt, first.lease, false}});
+  CHECK(expect<p::Welcome>(*f.daemon, a).adopted.size() == 1);
+  a.send(p::Ready{0});  // busy with the re-adopted trial, not draining
+  a.send(finish_of(first, 1.0));
+  auto next = expect<p::Assign>(*f.daemon, a);
+  CHECK(next.trial == 1);
+  a.send(p::Ready{0, true});  // draining: no refill after this FINISH
+  a.send(finish_of(next, 2.0));
+  expect<p::Ack>(*f.daemon, a);
+  for (const auto& m : settle(*f.daemon, a, 10)) CHECK_FALSE(std::holds_alternative<p::Assign>(m));
+}

@@ -68,7 +68,10 @@ TEST_CASE("every message type survives encode and decode") {
   REQUIRE(w);
   CHECK(std::get<p::Welcome>(*w).stop == std::vector<std::string>{"y"});
 
-  CHECK(std::holds_alternative<p::Ready>(*roundtrip(p::Ready{2})));
+  auto ready = roundtrip(p::Ready{2, true});
+  REQUIRE(ready);
+  CHECK(std::get<p::Ready>(*ready).free_slots == 2);
+  CHECK(std::get<p::Ready>(*ready).draining);
   CHECK(std::holds_alternative<p::Ack>(*roundtrip(p::Ack{1, 1, "l"})));
   CHECK(std::holds_alternative<p::Heartbeat>(*roundtrip(p::Heartbeat{})));
   CHECK(std::holds_alternative<p::Bye>(*roundtrip(p::Bye{})));
