@@ -193,3 +193,22 @@ TEST_CASE("decode gives back the decisions of a sampled config under stable keys
   CHECK(d["net.conv[0].f"] == 1);
   CHECK(d["net.conv[1].f"] == 0);
 }
+
+TEST_CASE("a group can carry a condition and a block can depend on a parameter outside it") {
+  auto space = space_of(json::parse(R"({
+      "net": {
+        "dense": {"type": "blocks", "min": 1, "max": 2, "block": {
+            "alpha": {"type": "float", "low": 0.01, "high": 0.3, "when": {"net.activation": "leaky_relu"}}}},
+        "activation": {"type": "choice", "values": ["relu", "leaky_relu"]}},
+      "schedule": {"when": {"net.activation": "relu"}, "gamma": {"type": "float", "low": 0.1, "high": 0.9}}})"));
+  int leaky = 0;
+  for (const auto& c : draw(space, 100)) {
+    bool is_leaky = c["net"]["activation"] == "leaky_relu";
+    leaky += is_leaky;
+    for (const auto& b : c["net"]["dense"]) CHECK(b.contains("alpha") == is_leaky);
+    CHECK(c.contains("schedule") == !is_leaky);
+    if (!is_leaky) CHECK(c["schedule"].size() == 1);
+  }
+  CHECK(leaky > 20);
+  CHECK(leaky < 80);
+}
