@@ -7,6 +7,8 @@
 # usage: experiments/bench_train.sh [HPO_BINARY]     (default: build/hpo)
 #   THREADS=2 DEVICE=cpu RESULTS=experiments/results/train.txt PYTHON=/usr/bin/python3
 #   MODELS="mlp cnn"  SKIP_TORCH=1 (ours only)
+#   EPOCHS=N TRAIN_LIMIT=N: a shorter run on both sides (for a busy machine; the reference
+#   figures are the defaults: 2 epochs on all 60000 training images)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HPO=${1:-${HPO:-build/hpo}}
@@ -18,26 +20,33 @@ MODELS=${MODELS:-mlp cnn}
 TORCH_DEVICE=cpu
 [[ $DEVICE == cuda* ]] && TORCH_DEVICE=cuda
 
+EPOCHS=${EPOCHS:-2}
+TRAIN_LIMIT=${TRAIN_LIMIT:-0}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for m in $MODELS; do
   echo "== $m: hpo train ($DEVICE, $THREADS threads)" >&2
-  "$HPO" train --config "experiments/bench_train/$m.json" --device "$DEVICE" \
-    --threads "$THREADS" > "$tmp/ours_$m.jsonl"
+  "$PYTHON" -c "import json,sys; c=json.load(open(sys.argv[1])); c['solver']['epochs']=$EPOCHS; \
+c['data']['train_limit']=$TRAIN_LIMIT; json.dump(c, open(sys.argv[2], 'w'))" \
+    "experiments/bench_train/$m.json" "$tmp/$m.json"
+  "$HPO" train --config "$tmp/$m.json" --device "$DEVICE" --threads "$THREADS" \
+    > "$tmp/ours_$m.jsonl"
   if [[ -z ${SKIP_TORCH:-} ]]; then
     echo "== $m: PyTorch ($TORCH_DEVICE, $THREADS threads)" >&2
     "$PYTHON" experiments/bench_train_torch.py --model "$m" --threads "$THREADS" \
-      --device "$TORCH_DEVICE" > "$tmp/torch_$m.json" || echo '{}' > "$tmp/torch_$m.json"
+      --device "$TORCH_DEVICE" --epochs "$EPOCHS" --train-limit "$TRAIN_LIMIT" \
+      > "$tmp/torch_$m.json" || echo '{}' > "$tmp/torch_$m.json"
   else
     echo '{}' > "$tmp/torch_$m.json"
   fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-"$PYTHON" - "$tmp" "$DEVICE" "$THREADS" "$load_before" "$load_after" "$MODELS" <<'PY' | tee "$RESULTS"
-import json, platform, subprocess, sys
-tmp, device, threads, lb, la, models = sys.argv[1:7]
+"$PYTHON" - "$tmp" "$DEVICE" "$THREADS" "$load_before" "$load_after" "$MODELS" "$EPOCHS" \
+  "$TRAIN_LIMIT" <<'PY' | tee "$RESULTS"
+import json, sys
+tmp, device, threads, lb, la, models, epochs, limit = sys.argv[1:9]
 # Training FLOPs per sample (fwd + backward data + backward weights; the first layer has no
 # backward data). CNN: conv1 1x28x28 -> 32, conv2 32x14x14 -> 64 (5x5, pad 2), 3136-128-10.
 conv1 = 2 * 28 * 28 * 32 * 25
@@ -51,7 +60,9 @@ try:
             cpu = line.split(":", 1)[1].strip(); break
 except OSError:
     pass
-print(f"hpo train vs PyTorch: Fashion-MNIST, 2 epochs, batch 128, SGD lr 0.05 momentum 0.9")
+train = "all 60000" if limit == "0" else f"the first {limit}"
+print(f"hpo train vs PyTorch: Fashion-MNIST ({train} training images), {epochs} epochs, "
+      f"batch 128, SGD lr 0.05 momentum 0.9")
 print(f"device {device}, {threads} threads, CPU {cpu}, load average before {lb}, after {la}")
 print(f"{'net':5} {'ours samples/s':>15} {'torch samples/s':>16} {'ratio':>6} "
       f"{'ours test acc':>14} {'torch test acc':>15} {'ours GFLOP/s':>13}")

@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--train-limit", type=int, default=0, help="first N training images; 0 = all")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -48,6 +49,8 @@ def main():
     ytr = read_idx(f"{args.data}/train-labels-idx1-ubyte.gz").astype(np.int64)
     xte = read_idx(f"{args.data}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
     yte = read_idx(f"{args.data}/t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    if args.train_limit > 0:
+        xtr, ytr = xtr[:args.train_limit], ytr[:args.train_limit]
     mean, sd = xtr.mean(), xtr.std()  # as hpo's data.normalize: one mean/sd of the train set
     xtr, xte = (xtr - mean) / sd, (xte - mean) / sd
     xtr, ytr = torch.from_numpy(xtr).to(dev), torch.from_numpy(ytr).to(dev)
