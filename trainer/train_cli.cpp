@@ -99,7 +99,10 @@ int train_command(int argc, char** argv) {
   auto backend = nn::make_backend((*parsed)["device"].as<std::string>(), threads);
   if (!backend) {
     std::cerr << "hpo train: " << backend.error().message << "\n";
-    return cli::kExitUsage;
+    // A well-formed device that cannot be served (no GPU, built without CUDA)
+    // is a runtime failure; a malformed one is bad usage.
+    return nn::is_device_name((*parsed)["device"].as<std::string>()) ? cli::kExitFailure
+                                                                      : cli::kExitUsage;
   }
 
   nn::RunOptions opt;

@@ -2,10 +2,31 @@
 #include "trainer/nn/backend.h"
 
 #include <charconv>
+#include <optional>
 
 #include "trainer/nn/cpu/cpu_backend.h"
 
 namespace hpo::nn {
+
+namespace {
+
+// "cuda" -> 0, "cuda:N" -> N; anything else -> nullopt.
+std::optional<int> cuda_index(std::string_view device) {
+  if (device == "cuda") return 0;
+  if (!device.starts_with("cuda:")) return std::nullopt;
+  auto rest = device.substr(5);
+  int index = -1;
+  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
+  if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size() || index < 0)
+    return std::nullopt;
+  return index;
+}
+
+}  // namespace
+
+bool is_device_name(std::string_view device) {
+  return device == "auto" || device == "cpu" || cuda_index(device).has_value();
+}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   return std::make_unique<cpu::CpuBackend>(threads);
@@ -33,21 +54,19 @@ Result<std::unique_ptr<Backend>> make_backend(std::string_view device, int threa
     return make_cpu_backend(threads);
   }
   if (device == "cuda" || device.starts_with("cuda:")) {
-    int index = 0;
-    if (device.size() > 5) {
-      auto rest = device.substr(5);
-      auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
-      if (ec != std::errc() || end != rest.data() + rest.size() || index < 0)
-        return fail("device '" + std::string(device) + "': expected cuda:N with N >= 0");
-    }
+    auto parsed = cuda_index(device);
+    if (!parsed) return fail("device '" + std::string(device) + "': expected cuda:N with N >= 0");
+    [[maybe_unused]] int index = *parsed;
 #ifdef HPO_WITH_CUDA
     auto reg = cuda_registration();
     int n = reg.device_count();
-    if (index >= n)
-      return fail(
-          "device '" + std::string(device) + "': " +
-          (n == 0 ? std::string("no usable GPU found") : std::to_string(n) + " GPU(s) found"));
-    return reg.create(index);
+    if (n > 0 && index >= n)
+      return fail("device '" + std::string(device) + "': " + std::to_string(n) + " GPU(s) found");
+    // With no GPU at all, create() still runs so that the driver's own words
+    // ("no CUDA device: ...") reach the user.
+    auto gpu = reg.create(index);
+    if (!gpu) return fail("device '" + std::string(device) + "': " + gpu.error().message);
+    return gpu;
 #else
     return fail("device '" + std::string(device) +
                 "': this hpo was built without CUDA (HPO_CUDA=OFF)");

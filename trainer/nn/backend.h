@@ -312,6 +312,10 @@ std::vector<std::string> available_backends();
 // is absent or unusable.
 Result<std::unique_ptr<Backend>> make_backend(std::string_view device, int threads);
 
+// True for the device names make_backend understands (auto, cpu, cuda, cuda:N), whether or not
+// that device can be served here: callers tell bad usage from a missing GPU with it.
+bool is_device_name(std::string_view device);
+
 // The CPU backend directly (tests use it as the reference for other backends).
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
