@@ -4,11 +4,14 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -96,6 +99,41 @@ Result<std::string> dump_json(const nlohmann::json& value, std::string_view wher
 
 namespace hpo::results {
 
+namespace detail {
+
+// The writer's checkpoints, on a thread with its own connection: copying the
+// WAL back into the database fsyncs both files, and on a slow disk that
+// stalls for tens of milliseconds. Auto-checkpoints would stall the
+// scheduler's loop inside a commit; a PASSIVE checkpoint here runs beside
+// the writer, which keeps appending to the WAL meanwhile.
+class Checkpointer {
+ public:
+  Checkpointer() = default;
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+  ~Checkpointer() { stop(); }
+
+  // Starts the thread on `path`; installs the wal hook on `writer` that wakes
+  // it when the WAL holds `pages` pages. False when it cannot start (the
+  // writer then keeps SQLite's own auto-checkpoints).
+  bool start(sqlite3* writer, const std::string& path, int pages);
+  void stop();
+
+ private:
+  static int on_commit(void* self, sqlite3*, const char*, int pages);
+  void run();
+
+  DbPtr db_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool pending_ = false;
+  bool stopping_ = false;
+  int pages_ = 1000;
+};
+
+}  // namespace detail
+
 struct Store::Impl {
   std::string path;
   OpenMode mode = OpenMode::kReadOnly;
@@ -103,6 +141,7 @@ struct Store::Impl {
   int lock_fd = -1;             // the flock'ed "<path>.lock" of a writer
   bool in_transaction = false;  // a Transaction from begin() is open
   std::unordered_map<std::string, detail::StmtPtr> statements;  // by SQL text
+  std::unique_ptr<detail::Checkpointer> checkpointer;           // writer only
 
   ~Impl();
 

@@ -77,6 +77,8 @@ enum class OpenMode { kReadOnly, kWriter };
 struct OpenOptions {
   bool durable = false;        // synchronous=FULL (fsync per commit) instead of NORMAL
   int busy_timeout_ms = 5000;  // how long to wait on SQLite locks (checkpoints, WAL recovery)
+  bool background_checkpoints = true;  // writer: checkpoint the WAL on a thread of its own
+                                       // (false: inside commits, SQLite's default)
 };
 
 struct StudyRow {
