@@ -27,12 +27,11 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "results/store.h"
 #include "trainer/agent.h"
@@ -45,9 +44,9 @@ namespace {
 
 struct RunResult {
   std::int64_t completed = 0;
-  double seconds = 0;       // first start -> last finish
+  double seconds = 0;  // first start -> last finish
   double trials_per_s = 0;
-  double peak_rss_mb = 0;   // the scheduler process
+  double peak_rss_mb = 0;  // the scheduler process
 };
 
 int free_port() {
@@ -142,9 +141,12 @@ int main(int argc, char** argv) {
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--hpo" && i + 1 < argc) hpo = argv[++i];
-    else if (a == "--out" && i + 1 < argc) out = argv[++i];
-    else if (a == "--quick") quick = true;
+    if (a == "--hpo" && i + 1 < argc)
+      hpo = argv[++i];
+    else if (a == "--out" && i + 1 < argc)
+      out = argv[++i];
+    else if (a == "--quick")
+      quick = true;
     else {
       std::cerr << "usage: bench_dispatch --hpo PATH [--out FILE] [--quick]\n";
       return 2;
@@ -214,19 +216,21 @@ int main(int argc, char** argv) {
   line("");
   line("## parallel efficiency, 16 agents, 64 one-second sleep trials");
   {
-    const json sleep1 = {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 1.0}, {"steps", 1}};
+    const json sleep1 = {
+        {"kind", "builtin"}, {"function", "sleep"}, {"seconds", 1.0}, {"steps", 1}};
     auto r = run(hpo, dir, "sleep16", 16, 64, sleep1);
     double ideal = 64 * 1.0 / 16;
     line("hpo: 64 trials in " + fixed(r.seconds, 3) + " s, ideal " + fixed(ideal, 1) +
-         " s: efficiency " + fixed(100 * ideal / r.seconds, 1) + "% (target >= 95%; Ray Tune "
+         " s: efficiency " + fixed(100 * ideal / r.seconds, 1) +
+         "% (target >= 95%; Ray Tune "
          "reports about 87% for 16 one-second trials on one node)");
   }
   fs::remove_all(dir);
   if (!out.empty()) {
     std::ofstream f(out);
     f << report.str();
-    f << "\n# command: bench_dispatch --hpo " << hpo << " --out " << out << (quick ? " --quick" : "")
-      << "\n";
+    f << "\n# command: bench_dispatch --hpo " << hpo << " --out " << out
+      << (quick ? " --quick" : "") << "\n";
   }
   return 0;
 }

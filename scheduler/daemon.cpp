@@ -15,18 +15,18 @@
 namespace hpo::scheduler {
 namespace {
 
-using search::TrialState;
 using nlohmann::json;
+using search::TrialState;
 namespace p = protocol;
 
 struct AgentState {
   std::string routing_id;
   std::string name;
   int slots = 0;
-  int free = 0;            // slots the scheduler may still lease on this agent
-  bool stopping = false;   // said READY draining: do not refill
+  int free = 0;           // slots the scheduler may still lease on this agent
+  bool stopping = false;  // said READY draining: do not refill
   std::int64_t leases = 0;
-  double last_heard = 0;   // monotonic
+  double last_heard = 0;  // monotonic
   double last_sent = 0;
 };
 
@@ -34,7 +34,7 @@ struct Lease {
   std::size_t study = 0;  // index into State::studies
   std::int64_t number = 0;
   std::int64_t attempt = 0;
-  std::string agent;      // routing id
+  std::string agent;  // routing id
   std::int64_t last_step = 0;
 };
 
@@ -64,10 +64,10 @@ struct Daemon::State {
   std::unordered_map<std::string, std::size_t> study_index;  // by name
   std::size_t next_study = 0;                                // round-robin cursor
 
-  std::unordered_map<std::string, AgentState> agents;       // by routing id
-  std::unordered_map<std::string, std::string> agent_names; // name -> routing id
-  std::unordered_map<std::string, Lease> leases;            // by lease id
-  std::unordered_map<std::string, Recovering> recovering;   // by lease id
+  std::unordered_map<std::string, AgentState> agents;        // by routing id
+  std::unordered_map<std::string, std::string> agent_names;  // name -> routing id
+  std::unordered_map<std::string, Lease> leases;             // by lease id
+  std::unordered_map<std::string, Recovering> recovering;    // by lease id
   double recovery_deadline = 0;
 
   std::vector<std::pair<std::string, p::Message>> outbox;
@@ -123,9 +123,8 @@ struct Daemon::State {
     auto n = agent_names.find(name);
     if (n != agent_names.end() && n->second == routing_id) agent_names.erase(n);
     agents.erase(it);
-    log("agent " + name + " " + why + (held.empty() ? "" : "; requeued " +
-                                                               std::to_string(held.size()) +
-                                                               " trial(s)"));
+    log("agent " + name + " " + why +
+        (held.empty() ? "" : "; requeued " + std::to_string(held.size()) + " trial(s)"));
     return store->append_event(std::nullopt, std::nullopt, "agent_" + why.substr(0, why.find(' ')),
                                json{{"agent", name}, {"requeued", held.size()}}, now());
   }
@@ -197,8 +196,10 @@ struct Daemon::State {
     log("agent " + h.agent + " joined (" + std::to_string(h.slots) + " slot(s), re-adopted " +
         std::to_string(w.adopted.size()) + ", stopped " + std::to_string(w.stop.size()) + ")");
     if (auto r = store->append_event(std::nullopt, std::nullopt, "agent_joined",
-                                     json{{"agent", h.agent}, {"host", h.host},
-                                          {"slots", h.slots}, {"readopted", w.adopted.size()}},
+                                     json{{"agent", h.agent},
+                                          {"host", h.host},
+                                          {"slots", h.slots},
+                                          {"readopted", w.adopted.size()}},
                                      now());
         !r) {
       return r;
@@ -406,9 +407,8 @@ struct Daemon::State {
           log("lease " + id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +
               std::to_string(attempt) + " -> " + a->name);
         }
-        reply(a->routing_id,
-              p::Assign{s.name(), *number, attempt, id, s.history()[*number].config,
-                        s.spec().trial});
+        reply(a->routing_id, p::Assign{s.name(), *number, attempt, id, s.history()[*number].config,
+                                       s.spec().trial});
         progress = true;
       }
     }
@@ -586,9 +586,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
   }
   if (auto c = txn->commit(); !c) return std::unexpected(c.error());
   if (!s.recovering.empty()) {
-    s.log("recovered " + std::to_string(s.recovering.size()) +
-          " running trial(s); waiting " + std::to_string(s.options.recovery_grace_s) +
-          " s for their agents to re-announce them");
+    s.log("recovered " + std::to_string(s.recovering.size()) + " running trial(s); waiting " +
+          std::to_string(s.options.recovery_grace_s) + " s for their agents to re-announce them");
   }
   s.log("listening on " + s.endpoint + " (" + std::to_string(s.studies.size()) + " study(ies))");
   return d;

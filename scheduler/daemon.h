@@ -28,13 +28,12 @@
 // set from a signal handler.
 #pragma once
 
-#include <zmq.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <zmq.hpp>
 
 #include "results/store.h"
 #include "scheduler/clock.h"
@@ -94,13 +93,13 @@ class Daemon {
 
   // For tests, the benchmark and logs.
   struct Stats {
-    std::int64_t agents = 0;         // connected now
-    std::int64_t leases = 0;         // live leases now
-    std::int64_t recovering = 0;     // trials awaiting re-adoption now
-    std::int64_t assigned = 0;       // ASSIGNs sent
-    std::int64_t completed = 0;      // FINISH counted (any outcome)
-    std::int64_t ignored = 0;        // REPORT/FINISH fenced off
-    std::int64_t bad_messages = 0;   // dropped by the decoder
+    std::int64_t agents = 0;        // connected now
+    std::int64_t leases = 0;        // live leases now
+    std::int64_t recovering = 0;    // trials awaiting re-adoption now
+    std::int64_t assigned = 0;      // ASSIGNs sent
+    std::int64_t completed = 0;     // FINISH counted (any outcome)
+    std::int64_t ignored = 0;       // REPORT/FINISH fenced off
+    std::int64_t bad_messages = 0;  // dropped by the decoder
     std::int64_t agents_lost = 0;
     std::int64_t readopted = 0;
     std::int64_t turns = 0;

@@ -149,8 +149,10 @@ struct Encoder {
             {"gpus", m.gpus},   {"pid", m.pid},   {"running", std::move(running)}};
   }
   json operator()(const Welcome& m) const {
-    return {{"scheduler", m.scheduler}, {"heartbeat_ms", m.heartbeat_ms},
-            {"liveness", m.liveness},   {"adopted", m.adopted},
+    return {{"scheduler", m.scheduler},
+            {"heartbeat_ms", m.heartbeat_ms},
+            {"liveness", m.liveness},
+            {"adopted", m.adopted},
             {"stop", m.stop}};
   }
   json operator()(const Ready& m) const {
@@ -318,8 +320,8 @@ std::optional<Outcome> outcome_from_string(std::string_view name) {
 
 std::string_view type_name(const Message& message) {
   static constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames{
-      "HELLO",     "WELCOME", "READY",  "ASSIGN", "REPORT", "DECISION", "FINISH",
-      "ACK",       "HEARTBEAT", "BYE",  "SUBMIT", "OK",     "ERROR"};
+      "HELLO", "WELCOME",   "READY", "ASSIGN", "REPORT", "DECISION", "FINISH",
+      "ACK",   "HEARTBEAT", "BYE",   "SUBMIT", "OK",     "ERROR"};
   return kNames[message.index()];
 }
 
@@ -356,10 +358,12 @@ Status send(zmq::socket_t& socket, const Message& message,
   Frames f = encode(message);
   try {
     if (routing_id) {
-      if (!socket.send(zmq::buffer(*routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      if (!socket.send(zmq::buffer(*routing_id),
+                       zmq::send_flags::sndmore | zmq::send_flags::dontwait))
         return fail("send " + f.type + ": peer pipe full");
     }
-    if (!socket.send(zmq::buffer(f.version), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+    if (!socket.send(zmq::buffer(f.version),
+                     zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket.send(zmq::buffer(f.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket.send(zmq::buffer(f.body), zmq::send_flags::dontwait)) {
       return fail("send " + f.type + ": pipe full");

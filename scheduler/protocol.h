@@ -41,18 +41,17 @@
 // Error naming the message type and the field.
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <zmq.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+#include <zmq.hpp>
 
 #include "search/error.h"
 
@@ -184,8 +183,8 @@ Status send(zmq::socket_t& socket, const Message& message,
             std::optional<std::string_view> routing_id = std::nullopt);
 
 struct Received {
-  std::string routing_id;        // ROUTER only; empty on a DEALER
-  Result<Message> message;       // a decode error for a bad frame set
+  std::string routing_id;   // ROUTER only; empty on a DEALER
+  Result<Message> message;  // a decode error for a bad frame set
 };
 
 // Receives one message without blocking; nullopt when none is waiting ("no

@@ -11,9 +11,7 @@ namespace {
 using search::Direction;
 using search::TrialState;
 
-bool better(Direction d, double a, double b) {
-  return d == Direction::kMinimize ? a < b : a > b;
-}
+bool better(Direction d, double a, double b) { return d == Direction::kMinimize ? a < b : a > b; }
 
 }  // namespace
 
@@ -168,10 +166,9 @@ bool StudyRuntime::reported(std::int64_t number, std::int64_t step,
   if (im.empty() || im.back().step < step) {
     im.push_back({step, *objective});
   } else {
-    auto it = std::lower_bound(im.begin(), im.end(), step,
-                               [](const search::Intermediate& i, std::int64_t s) {
-                                 return i.step < s;
-                               });
+    auto it =
+        std::lower_bound(im.begin(), im.end(), step,
+                         [](const search::Intermediate& i, std::int64_t s) { return i.step < s; });
     if (it != im.end() && it->step == step) {
       it->value = *objective;
     } else {

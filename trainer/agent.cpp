@@ -172,8 +172,8 @@ struct Agent::State {
         log("ignored a repeated ASSIGN for lease " + a->lease);
         return;
       }
-      protocol::Finish refused{a->study, a->trial, a->attempt, a->lease,
-                               protocol::Outcome::kInterrupted, {}, "", ""};
+      protocol::Finish refused{
+          a->study, a->trial, a->attempt, a->lease, protocol::Outcome::kInterrupted, {}, "", ""};
       if (stopping || static_cast<int>(runner->running()) >= options.slots) {
         refused.error = stopping ? "agent is stopping" : "agent has no free slot";
         running[a->lease] = {};

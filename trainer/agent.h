@@ -12,8 +12,6 @@
 // dispatch benchmark runs 64 of them in one process).
 #pragma once
 
-#include <zmq.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +19,7 @@
 #include <string>
 #include <variant>
 #include <vector>
+#include <zmq.hpp>
 
 #include "scheduler/protocol.h"
 #include "search/error.h"
@@ -68,12 +67,12 @@ struct AgentOptions {
   std::string name;                               // agent id; default "<host>-<pid>"
   int slots = 1;                                  // trials run at once
   nlohmann::json gpus = nlohmann::json::array();  // advertised in HELLO (issue 6)
-  int heartbeat_ms = 1000;      // until WELCOME says otherwise
-  int liveness = 5;             // heartbeats missed before the scheduler counts as gone
-  int reconnect_min_ms = 100;   // first back-off after the scheduler went quiet
-  int reconnect_max_ms = 4000;  // back-off doubles up to this
-  int shutdown_grace_ms = 5000; // on stop: how long running trials may take to end
-  bool verbose = false;         // log every assignment
+  int heartbeat_ms = 1000;                        // until WELCOME says otherwise
+  int liveness = 5;              // heartbeats missed before the scheduler counts as gone
+  int reconnect_min_ms = 100;    // first back-off after the scheduler went quiet
+  int reconnect_max_ms = 4000;   // back-off doubles up to this
+  int shutdown_grace_ms = 5000;  // on stop: how long running trials may take to end
+  bool verbose = false;          // log every assignment
 };
 
 class Agent {

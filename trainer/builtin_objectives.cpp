@@ -46,10 +46,10 @@ double hartmann6(const std::array<double, 6>& x) {
 
 struct BuiltinRunner::Trial {
   protocol::Assign assign;
-  double value = 0;           // final objective
-  std::string error;          // non-empty: the trial fails at its end
+  double value = 0;   // final objective
+  std::string error;  // non-empty: the trial fails at its end
   int steps = 0;
-  int next_step = 1;          // next intermediate to report (1-based)
+  int next_step = 1;  // next intermediate to report (1-based)
   Clock::time_point start;
   Clock::duration length{};
   std::optional<StopReason> stopped;
@@ -79,15 +79,14 @@ Status BuiltinRunner::start(const protocol::Assign& assign) {
     trial->value = hartmann6(x);
   } else if (function == "sleep") {
     double seconds = std::max(0.0, number_at(config, "seconds", number_at(spec, "seconds", 1.0)));
-    trial->length = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(seconds));
+    trial->length =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     trial->value = number_at(config, "x", seconds);
   } else {
     return fail("builtin trial: unknown function '" + function +
                 "' (expected branin, hartmann6 or sleep)");
   }
-  double fail_attempts =
-      number_at(config, "fail_attempts", number_at(spec, "fail_attempts", 0));
+  double fail_attempts = number_at(config, "fail_attempts", number_at(spec, "fail_attempts", 0));
   bool always_fail = config.is_object() && config.value("fail", false) == true;
   if (always_fail || static_cast<double>(assign.attempt) <= fail_attempts) {
     trial->error = "builtin " + function + ": failing on purpose (attempt " +
@@ -110,8 +109,8 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
     const auto& a = t.assign;
     while (!t.stopped && t.next_step <= t.steps && t.step_time(t.next_step) <= now) {
       double v = t.value + (t.steps - t.next_step);
-      out.push_back(protocol::Report{a.study, a.trial, a.attempt, a.lease, t.next_step,
-                                     {{"value", v}}});
+      out.push_back(
+          protocol::Report{a.study, a.trial, a.attempt, a.lease, t.next_step, {{"value", v}}});
       ++t.next_step;
     }
     bool done = t.stopped || (t.next_step > t.steps && t.start + t.length <= now);
@@ -122,7 +121,7 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
     protocol::Finish f{a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kOk, {}, "", ""};
     if (t.stopped) {
       f.outcome = *t.stopped == StopReason::kPruned ? protocol::Outcome::kPruned
-                                                     : protocol::Outcome::kInterrupted;
+                                                    : protocol::Outcome::kInterrupted;
       if (t.next_step > 1) f.metrics["value"] = t.value + (t.steps - (t.next_step - 1));
     } else if (!t.error.empty()) {
       f.outcome = protocol::Outcome::kFailed;

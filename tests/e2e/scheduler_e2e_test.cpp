@@ -66,9 +66,10 @@ std::vector<hpo::results::TrialRow> trials_of(const fs::path& db, const std::str
 
 }  // namespace
 
-TEST_CASE("a 200-trial Branin search submitted to a running scheduler with 4 agents ends with "
-          "exactly 200 COMPLETED trials",
-          "[e2e][scheduler]") {
+TEST_CASE(
+    "a 200-trial Branin search submitted to a running scheduler with 4 agents ends with "
+    "exactly 200 COMPLETED trials",
+    "[e2e][scheduler]") {
   TempDir dir("branin");
   auto db = dir / "b.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -98,9 +99,10 @@ TEST_CASE("a 200-trial Branin search submitted to a running scheduler with 4 age
   for (const auto& t : trials_of(db, "branin")) CHECK(t.attempt == 1);
 }
 
-TEST_CASE("SIGKILL of an agent mid-trial: its trial is requeued, the budget is exact and nothing "
-          "is counted twice",
-          "[e2e][scheduler]") {
+TEST_CASE(
+    "SIGKILL of an agent mid-trial: its trial is requeued, the budget is exact and nothing "
+    "is counted twice",
+    "[e2e][scheduler]") {
   TempDir dir("agent-kill");
   auto db = dir / "s.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -138,9 +140,10 @@ TEST_CASE("SIGKILL of an agent mid-trial: its trial is requeued, the budget is e
   for (const auto& [key, n] : metrics) CHECK(n == 1);
 }
 
-TEST_CASE("SIGKILL of the scheduler mid-search and a restart on the same file: agents' trials "
-          "are re-adopted, the budget is exact and the leaderboard's best is the best recorded",
-          "[e2e][scheduler]") {
+TEST_CASE(
+    "SIGKILL of the scheduler mid-search and a restart on the same file: agents' trials "
+    "are re-adopted, the budget is exact and the leaderboard's best is the best recorded",
+    "[e2e][scheduler]") {
   TempDir dir("scheduler-kill");
   auto db = dir / "s.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -163,8 +166,7 @@ TEST_CASE("SIGKILL of the scheduler mid-search and a restart on the same file: a
   std::string log = second.log();
   const std::regex readopted_re("re-adopted (\\d+)");
   int readopted = 0;
-  for (std::sregex_iterator it(log.begin(), log.end(), readopted_re), end;
-       it != end; ++it) {
+  for (std::sregex_iterator it(log.begin(), log.end(), readopted_re), end; it != end; ++it) {
     readopted += std::stoi((*it)[1]);
   }
   CHECK(readopted >= 1);
@@ -226,9 +228,9 @@ TEST_CASE("hpo run searches with local agents and prints the leaderboard", "[e2e
   json study = json::parse(read_text(fs::path(HPO_SOURCE_DIR) / "experiments/branin.json"));
   study["budget"]["max_trials"] = 20;
   write_json(dir / "branin.json", study);
-  auto [code, out] = run_hpo({"run", (dir / "branin.json").string(), "--agents", "2", "--db",
-                              (dir / "r.db").string()},
-                             dir / "run.log");
+  auto [code, out] = run_hpo(
+      {"run", (dir / "branin.json").string(), "--agents", "2", "--db", (dir / "r.db").string()},
+      dir / "run.log");
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Catch::Contains("rank"));
@@ -239,9 +241,9 @@ TEST_CASE("a bad study file or database is a clear error with exit 2 or 1", "[e2
   TempDir dir("bad");
   json bad = sleep_study("bad", 0, 1, 0.1, 1);
   write_json(dir / "bad.json", bad);
-  auto [code, out] = run_hpo({"scheduler", "--db", (dir / "x.db").string(), "--study",
-                              (dir / "bad.json").string()},
-                             dir / "a.log");
+  auto [code, out] = run_hpo(
+      {"scheduler", "--db", (dir / "x.db").string(), "--study", (dir / "bad.json").string()},
+      dir / "a.log");
   CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("bad.json") && Catch::Contains("max_trials"));
 
@@ -250,9 +252,8 @@ TEST_CASE("a bad study file or database is a clear error with exit 2 or 1", "[e2
   CHECK(code2 == 1);
   CHECK_THAT(out2, Catch::Contains("junk.db"));
 
-  auto [code3, out3] = run_hpo({"submit", (dir / "missing.json").string(), "--connect",
-                                "tcp://127.0.0.1:1"},
-                               dir / "c.log");
+  auto [code3, out3] = run_hpo(
+      {"submit", (dir / "missing.json").string(), "--connect", "tcp://127.0.0.1:1"}, dir / "c.log");
   CHECK(code3 == 2);
   CHECK_THAT(out3, Catch::Contains("missing.json"));
 }

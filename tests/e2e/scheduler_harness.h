@@ -11,18 +11,16 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "results/store.h"
 
@@ -134,8 +132,8 @@ inline nlohmann::json sleep_study(const std::string& name, int max_trials, int m
           {"sampler", {{"type", "random"}}},
           {"seed", 5},
           {"budget", {{"max_trials", max_trials}, {"max_parallel", max_parallel}}},
-          {"trial", {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", seconds},
-                     {"steps", steps}}},
+          {"trial",
+           {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", seconds}, {"steps", steps}}},
           {"space", {{"x", {{"type", "float"}, {"low", 0}, {"high", 1}}}}}};
 }
 

@@ -1,15 +1,13 @@
 // The agent's client loop (trainer/agent.h) against a scheduler played by
 // the test: a bare ROUTER socket that answers by hand, goes quiet, and comes
 // back as a "restarted" scheduler on the same endpoint.
-#include <catch2/catch.hpp>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <atomic>
+#include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -107,9 +105,9 @@ TEST_CASE("an agent whose scheduler goes quiet reconnects and re-announces its r
   CHECK(hello.running.empty());
   first->send(p::Welcome{"first", 50, 3, {}, {}});
   CHECK(first->expect<p::Ready>().free_slots == 1);
-  first->send(p::Assign{"s", 4, 1, "1.4.1", json{{"x", 0.25}},
-                        json{{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 0.6},
-                             {"steps", 2}}});
+  first->send(
+      p::Assign{"s", 4, 1, "1.4.1", json{{"x", 0.25}},
+                json{{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 0.6}, {"steps", 2}}});
   // The first scheduler dies and stays away for longer than the agent's
   // liveness window (3 x 50 ms): the agent starts over with a new socket.
   first.reset();
@@ -132,8 +130,7 @@ TEST_CASE("an agent whose scheduler goes quiet reconnects and re-announces its r
   CHECK(agent.stats().reconnects >= 1);
 }
 
-TEST_CASE("an agent keeps an unacknowledged FINISH and delivers it after a restart",
-          "[agent]") {
+TEST_CASE("an agent keeps an unacknowledged FINISH and delivers it after a restart", "[agent]") {
   zmq::context_t ctx(1);
   const std::string endpoint = endpoint_of(ctx);
   auto first = std::make_unique<FakeScheduler>(ctx, endpoint);
@@ -168,8 +165,7 @@ TEST_CASE("an agent keeps an unacknowledged FINISH and delivers it after a resta
   thread.join();
 }
 
-TEST_CASE("an agent stops a trial the scheduler no longer counts and frees its slot",
-          "[agent]") {
+TEST_CASE("an agent stops a trial the scheduler no longer counts and frees its slot", "[agent]") {
   zmq::context_t ctx(1);
   const std::string endpoint = endpoint_of(ctx);
   FakeScheduler s(ctx, endpoint);

@@ -1,18 +1,18 @@
 // The daemon's loop driven turn by turn with a fake clock: leases, liveness,
 // fencing, recovery, budgets. The "agents" here are bare DEALER sockets that
 // speak the protocol by hand, so every message is the test's choice.
-#include <catch2/catch.hpp>
+#include "scheduler/daemon.h"
 
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "results/store.h"
 #include "scheduler/clock.h"
-#include "scheduler/daemon.h"
 #include "scheduler/protocol.h"
 #include "search/study.h"
 
@@ -40,18 +40,17 @@ struct TempDb {
 };
 
 json study_json(const std::string& name, int max_trials, int max_parallel, int max_retries = 0) {
-  return json{{"name", name},
-              {"objective", {{"metric", "value"}, {"direction", "minimize"}}},
-              {"sampler", {{"type", "random"}}},
-              {"seed", 3},
-              {"budget",
-               {{"max_trials", max_trials},
-                {"max_parallel", max_parallel},
-                {"max_retries", max_retries}}},
-              {"trial", {{"kind", "builtin"}, {"function", "branin"}}},
-              {"space",
-               {{"x1", {{"type", "float"}, {"low", -5}, {"high", 10}}},
-                {"x2", {{"type", "float"}, {"low", 0}, {"high", 15}}}}}};
+  return json{
+      {"name", name},
+      {"objective", {{"metric", "value"}, {"direction", "minimize"}}},
+      {"sampler", {{"type", "random"}}},
+      {"seed", 3},
+      {"budget",
+       {{"max_trials", max_trials}, {"max_parallel", max_parallel}, {"max_retries", max_retries}}},
+      {"trial", {{"kind", "builtin"}, {"function", "branin"}}},
+      {"space",
+       {{"x1", {{"type", "float"}, {"low", -5}, {"high", 10}}},
+        {"x2", {{"type", "float"}, {"low", 0}, {"high", 15}}}}}};
 }
 
 hpo::search::StudySpec spec_of(const json& j) {
@@ -147,7 +146,8 @@ std::vector<p::Message> settle(Daemon& d, FakeAgent& agent, int turns = 20) {
 }
 
 p::Finish finish_of(const p::Assign& a, double value) {
-  return p::Finish{a.study, a.trial, a.attempt, a.lease, p::Outcome::kOk, {{"value", value}}, "", ""};
+  return p::Finish{a.study, a.trial, a.attempt, a.lease, p::Outcome::kOk, {{"value", value}},
+                   "",      ""};
 }
 
 }  // namespace
@@ -177,8 +177,7 @@ TEST_CASE("an assigned trial is recorded COMPLETED once with its value", "[daemo
   CHECK(f.daemon->all_done());
 }
 
-TEST_CASE("an agent silent past its liveness window is lost and its trial requeued",
-          "[daemon]") {
+TEST_CASE("an agent silent past its liveness window is lost and its trial requeued", "[daemon]") {
   Fixture f;
   DaemonOptions o;
   o.heartbeat_ms = 1000;
@@ -351,8 +350,7 @@ TEST_CASE("max_parallel holds even when agents have more free slots", "[daemon]"
   CHECK(f.daemon->stats().leases == 2);
 }
 
-TEST_CASE("a failing trial is retried up to max_retries, then FAILED with its error",
-          "[daemon]") {
+TEST_CASE("a failing trial is retried up to max_retries, then FAILED with its error", "[daemon]") {
   Fixture f;
   f.start();
   REQUIRE(f.daemon->add_study(spec_of(study_json("s", 1, 1, /*max_retries=*/2))));
@@ -364,8 +362,14 @@ TEST_CASE("a failing trial is retried up to max_retries, then FAILED with its er
     auto as = expect<p::Assign>(*f.daemon, a);
     CHECK(as.trial == 0);
     CHECK(as.attempt == attempt);
-    a.send(p::Finish{as.study, as.trial, as.attempt, as.lease, p::Outcome::kFailed, {},
-                     "boom " + std::to_string(attempt), "line\n"});
+    a.send(p::Finish{as.study,
+                     as.trial,
+                     as.attempt,
+                     as.lease,
+                     p::Outcome::kFailed,
+                     {},
+                     "boom " + std::to_string(attempt),
+                     "line\n"});
     expect<p::Ack>(*f.daemon, a);
   }
   CHECK(settle(*f.daemon, a, 10).empty());  // no fourth attempt, no new trial
@@ -476,17 +480,18 @@ TEST_CASE("when max_seconds is spent running trials are told STOP and nothing ne
   f.clock.advance(11);
   a.send(p::Report{first.study, first.trial, first.attempt, first.lease, 2, {{"value", 2.0}}});
   CHECK(expect<p::Decision>(*f.daemon, a).stop);
-  a.send(p::Finish{first.study, first.trial, first.attempt, first.lease, p::Outcome::kPruned, {},
-                   "", ""});
+  a.send(p::Finish{
+      first.study, first.trial, first.attempt, first.lease, p::Outcome::kPruned, {}, "", ""});
   expect<p::Ack>(*f.daemon, a);
   CHECK(settle(*f.daemon, a, 10).empty());
   CHECK(f.daemon->all_done());
   CHECK(f.trial("s", 0).state == TrialState::kPruned);
 }
 
-TEST_CASE("an agent that re-announces a running trial with no free slot gets new work after "
-          "its FINISH",
-          "[daemon]") {
+TEST_CASE(
+    "an agent that re-announces a running trial with no free slot gets new work after "
+    "its FINISH",
+    "[daemon]") {
   Fixture f;
   f.start();
   REQUIRE(f.daemon->add_study(spec_of(study_json("s", 3, 1))));

@@ -1,11 +1,10 @@
 // The wire protocol: every message round-trips, and the decoder turns every
 // kind of bad frame set into an Error that names the type and the field.
-#include <catch2/catch.hpp>
+#include "scheduler/protocol.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "scheduler/protocol.h"
 
 namespace p = hpo::scheduler::protocol;
 using nlohmann::json;
@@ -31,8 +30,9 @@ std::string error_of(const hpo::Result<p::Message>& r) {
 }  // namespace
 
 TEST_CASE("every message type survives encode and decode") {
-  p::Hello hello{"gpu-7", "node3", 4, json::array({0, 1}), 42,
-                 {{"mnist", 3, 2, "1.3.2", false}, {"mnist", 5, 1, "1.5.1", true}}};
+  p::Hello hello{"gpu-7", "node3",
+                 4,       json::array({0, 1}),
+                 42,      {{"mnist", 3, 2, "1.3.2", false}, {"mnist", 5, 1, "1.5.1", true}}};
   auto h = roundtrip(hello);
   REQUIRE(h);
   const auto& hb = std::get<p::Hello>(*h);
@@ -54,8 +54,8 @@ TEST_CASE("every message type survives encode and decode") {
   CHECK(std::get<p::Report>(*r).metrics.at("acc") == 0.9);
   CHECK(std::get<p::Report>(*r).step == 3);
 
-  auto f = roundtrip(p::Finish{"s", 7, 2, "1.7.2", p::Outcome::kPruned, {{"value", 1.5}},
-                               "err", "tail\n"});
+  auto f = roundtrip(
+      p::Finish{"s", 7, 2, "1.7.2", p::Outcome::kPruned, {{"value", 1.5}}, "err", "tail\n"});
   REQUIRE(f);
   CHECK(std::get<p::Finish>(*f).outcome == p::Outcome::kPruned);
   CHECK(std::get<p::Finish>(*f).log_tail == "tail\n");
@@ -89,8 +89,8 @@ TEST_CASE("a non-finite metric is left out instead of breaking the message") {
 
 TEST_CASE("the decoder rejects a wrong number of frames") {
   std::vector<std::string_view> none;
-  CHECK_THAT(p::decode(none).error().message, Catch::Contains("expected 3 frames") &&
-                                                  Catch::Contains("got 0"));
+  CHECK_THAT(p::decode(none).error().message,
+             Catch::Contains("expected 3 frames") && Catch::Contains("got 0"));
   std::vector<std::string_view> two{"hpo/1", "HEARTBEAT"};
   CHECK_THAT(p::decode(two).error().message, Catch::Contains("got 2"));
   std::vector<std::string_view> four{"hpo/1", "HEARTBEAT", "{}", "{}"};
@@ -99,7 +99,8 @@ TEST_CASE("the decoder rejects a wrong number of frames") {
 
 TEST_CASE("the decoder rejects an unknown version, naming the type") {
   auto e = error_of(decode3("hpo/2", "HEARTBEAT", "{}"));
-  CHECK_THAT(e, Catch::Contains("HEARTBEAT") && Catch::Contains("unknown protocol version 'hpo/2'"));
+  CHECK_THAT(e,
+             Catch::Contains("HEARTBEAT") && Catch::Contains("unknown protocol version 'hpo/2'"));
 }
 
 TEST_CASE("the decoder rejects an unknown message type") {
@@ -126,32 +127,37 @@ TEST_CASE("the decoder names a missing field and its message type") {
   CHECK(error_of(decode3("hpo/1", "REPORT",
                          R"({"study":"s","trial":1,"attempt":1,"lease":"l","metrics":{}})")) ==
         "REPORT: field 'step': missing");
-  CHECK(error_of(decode3("hpo/1", "ASSIGN", R"({"study":"s","trial":1,"attempt":1,"lease":"l"})")) ==
-        "ASSIGN: field 'config': missing");
+  CHECK(
+      error_of(decode3("hpo/1", "ASSIGN", R"({"study":"s","trial":1,"attempt":1,"lease":"l"})")) ==
+      "ASSIGN: field 'config': missing");
   CHECK(error_of(decode3("hpo/1", "HELLO", R"({"host":"h","slots":1})")) ==
         "HELLO: field 'agent': missing");
 }
 
 TEST_CASE("the decoder names a field of the wrong type") {
-  CHECK(error_of(decode3("hpo/1", "REPORT",
-                         R"({"study":"s","trial":"one","attempt":1,"lease":"l","step":1,"metrics":{}})")) ==
+  CHECK(error_of(decode3(
+            "hpo/1", "REPORT",
+            R"({"study":"s","trial":"one","attempt":1,"lease":"l","step":1,"metrics":{}})")) ==
         "REPORT: field 'trial': not an integer");
-  CHECK(error_of(decode3("hpo/1", "REPORT",
-                         R"({"study":"s","trial":1,"attempt":1,"lease":"l","step":1,"metrics":{"a":"x"}})")) ==
+  CHECK(error_of(decode3(
+            "hpo/1", "REPORT",
+            R"({"study":"s","trial":1,"attempt":1,"lease":"l","step":1,"metrics":{"a":"x"}})")) ==
         "REPORT: field 'metrics': value of 'a' is not a number");
   CHECK(error_of(decode3("hpo/1", "READY", R"({"free_slots":1.5})")) ==
         "READY: field 'free_slots': not an integer");
-  CHECK(error_of(decode3("hpo/1", "HELLO",
-                         R"({"agent":"a","slots":1,"running":[{"study":"s","trial":1,"attempt":1}]})")) ==
+  CHECK(error_of(decode3(
+            "hpo/1", "HELLO",
+            R"({"agent":"a","slots":1,"running":[{"study":"s","trial":1,"attempt":1}]})")) ==
         "HELLO: field 'running[0].lease': missing");
   CHECK_THAT(error_of(decode3("hpo/1", "HELLO", R"({"agent":"a","slots":-3})")),
              Catch::Contains("HELLO: field 'slots': out of range"));
 }
 
 TEST_CASE("the decoder rejects an unknown outcome or decision") {
-  CHECK_THAT(error_of(decode3("hpo/1", "FINISH",
-                              R"({"study":"s","trial":1,"attempt":1,"lease":"l","outcome":"great"})")),
-             Catch::Contains("FINISH: field 'outcome'") && Catch::Contains("'great'"));
+  CHECK_THAT(
+      error_of(decode3("hpo/1", "FINISH",
+                       R"({"study":"s","trial":1,"attempt":1,"lease":"l","outcome":"great"})")),
+      Catch::Contains("FINISH: field 'outcome'") && Catch::Contains("'great'"));
   CHECK_THAT(error_of(decode3("hpo/1", "DECISION",
                               R"({"trial":1,"attempt":1,"lease":"l","decision":"MAYBE"})")),
              Catch::Contains("DECISION: field 'decision'"));
