@@ -10,12 +10,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "hpo_cli.h"
+#include "results/cli.h"
 #include "results/store.h"
 #include "scheduler/clock.h"
 #include "scheduler/daemon.h"
@@ -263,33 +263,14 @@ int resume_command(int argc, char** argv) {
 
 namespace {
 
+// The same table as `hpo leaderboard`, so a user sees one format everywhere.
 void print_leaderboard(const std::string& db, const std::string& study) {
-  auto store = results::Store::open(db, results::OpenMode::kReadOnly);
-  if (!store) {
-    std::cerr << "hpo run: " << store.error().message << "\n";
-    return;
-  }
-  auto row = store->find_study(study);
-  if (!row || !*row) return;
-  auto counts = store->count_trials((*row)->id);
-  results::LeaderboardQuery q;
-  q.top = 10;
-  auto board = store->leaderboard((*row)->id, q);
-  if (!board) {
-    std::cerr << "hpo run: " << board.error().message << "\n";
-    return;
-  }
-  std::cout << "study " << study << " (" << (*row)->metric << ", "
-            << search::to_string((*row)->direction) << ")";
-  if (counts) {
-    for (const auto& [state, n] : *counts) std::cout << "  " << search::to_string(state) << " " << n;
-  }
-  std::cout << "\n" << std::left << std::setw(6) << "rank" << std::setw(8) << "trial"
-            << std::setw(16) << "value" << "config\n";
-  for (const auto& e : *board) {
-    std::cout << std::left << std::setw(6) << e.rank << std::setw(8) << e.trial.number
-              << std::setw(16) << std::setprecision(8) << e.score << e.trial.config.dump() << "\n";
-  }
+  std::string args[] = {"leaderboard", "--db", db, "--study", study, "--top", "10"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::cout << std::flush;
+  results::leaderboard_command(static_cast<int>(argv.size()) - 1, argv.data());
 }
 
 }  // namespace
