@@ -32,4 +32,7 @@ if [[ $mode == test ]]; then
   exec ctest --output-on-failure -j "$jobs" --timeout 600
 fi
 
-exec ./build/hpo space sample experiments/fashion-mnist-cnn.json -n 5
+# The main job: a real Fashion-MNIST CNN search on local CPU (or GPU) agents, then its
+# leaderboard. Results go to ./hpo.db; a second run finds the study finished and prints the
+# leaderboard again (delete hpo.db to search afresh, or `hpo resume fmnist-cnn --max-trials N`).
+exec ./build/hpo run experiments/fashion-mnist-cnn.json --db hpo.db
