@@ -61,6 +61,10 @@ TEST_CASE("solver and data fields are checked with their paths", "[nn][spec]") {
   c["solver"] = {{"batch_size", 0}};
   REQUIRE(refusal(c) == "solver.batch_size: must be >= 1 (got 0)");
   c["solver"] = json::object();
+  c["net"]["init"] = "orthogonal";
+  REQUIRE(refusal(c) == "net.init: expected he, xavier or uniform (got \"orthogonal\")");
+  c["net"]["init"] = "uniform";
+  REQUIRE(refusal(c) == "");
   c["data"] = {{"format", "parquet"}};
   REQUIRE(refusal(c).starts_with("data.format: unknown format 'parquet'"));
 }

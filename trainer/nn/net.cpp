@@ -81,8 +81,8 @@ Result<std::unique_ptr<Net>> Net::build(Backend& b, const std::vector<LayerSpec>
         auto w = add_param(l.path + ".weights", node->conv->weights_desc(), winit, fan_in, fan_out,
                            true);
         if (!w) return std::unexpected(w.error());
-        auto bias =
-            add_param(l.path + ".bias", node->conv->bias_desc(), Param::Init::kZero, 1, 1, true);
+        auto bias = add_param(l.path + ".bias", node->conv->bias_desc(), Param::Init::kZero, fan_in,
+                              1, true);
         if (!bias) return std::unexpected(bias.error());
         node->p = {*w, *bias};
         out = node->conv->dst_desc();
@@ -107,8 +107,8 @@ Result<std::unique_ptr<Net>> Net::build(Backend& b, const std::vector<LayerSpec>
         auto w = add_param(l.path + ".weights", node->dense->weights_desc(), winit, fan_in,
                            dp.units, true);
         if (!w) return std::unexpected(w.error());
-        auto bias =
-            add_param(l.path + ".bias", node->dense->bias_desc(), Param::Init::kZero, 1, 1, true);
+        auto bias = add_param(l.path + ".bias", node->dense->bias_desc(), Param::Init::kZero,
+                              fan_in, 1, true);
         if (!bias) return std::unexpected(bias.error());
         node->p = {*w, *bias};
         out = node->dense->dst_desc();
@@ -259,7 +259,7 @@ void Net::update(const UpdateRule& rule) {
   }
 }
 
-void Net::init_params(uint64_t seed) {
+void Net::init_params(uint64_t seed, WeightInit scheme) {
   std::mt19937_64 rng(seed);
   // Our own uniform/normal: std::normal_distribution differs between standard libraries, and a
   // checkpoint must resume on another build.
@@ -271,7 +271,17 @@ void Net::init_params(uint64_t seed) {
   std::vector<float> host;
   for (Param& p : params_) {
     host.assign(size_t(p.value.desc().count()), 0.0f);
-    switch (p.init) {
+    Param::Init init = p.init;
+    const bool is_bias = p.name.ends_with(".bias");
+    if (scheme == WeightInit::kXavier && init == Param::Init::kHe) init = Param::Init::kXavier;
+    if (scheme == WeightInit::kUniform &&
+        (init == Param::Init::kHe || init == Param::Init::kXavier || is_bias)) {
+      // PyTorch's default for Conv2d/Linear: weights and biases U(-1/sqrt(fan_in), +..).
+      const double lim = 1.0 / std::sqrt(double(p.fan_in));
+      for (float& v : host) v = float((2 * uniform() - 1) * lim);
+      init = Param::Init::kNone;
+    }
+    switch (init) {
       case Param::Init::kHe: {
         double sd = std::sqrt(2.0 / double(p.fan_in));
         for (float& v : host) v = float(normal() * sd);
@@ -283,6 +293,7 @@ void Net::init_params(uint64_t seed) {
         break;
       }
       case Param::Init::kZero:
+      case Param::Init::kNone:
         break;
       case Param::Init::kOne:
         std::fill(host.begin(), host.end(), 1.0f);

@@ -24,7 +24,7 @@ struct Param {
   std::string name;  // "net.layers[0].weights", for checkpoints and messages
   Tensor value, grad, state1, state2;
   bool trainable = true;  // false: batch-norm running statistics (saved, not updated)
-  enum class Init { kHe, kXavier, kZero, kOne } init = Init::kZero;
+  enum class Init { kHe, kXavier, kZero, kOne, kNone } init = Init::kZero;
   int64_t fan_in = 1, fan_out = 1;
 };
 
@@ -49,9 +49,11 @@ class Net {
   // One solver step on every trainable parameter (rule.lr and rule.step set by the caller).
   void update(const UpdateRule& rule);
 
-  // He (relu family, linear) or Xavier (tanh, sigmoid) weights from `seed`; zero biases; batch
-  // norm gamma 1, beta 0, running mean 0, variance 1; solver state zero.
-  void init_params(uint64_t seed);
+  // kHe: He normal weights (relu family, linear) or Xavier uniform (tanh, sigmoid), zero biases;
+  // kXavier: Xavier uniform weights, zero biases; kUniform: PyTorch's default, weights and
+  // biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)). Always: batch norm gamma 1, beta 0, running
+  // mean 0, variance 1; solver state zero. Drawn from `seed`.
+  void init_params(uint64_t seed, WeightInit scheme = WeightInit::kHe);
   std::vector<Param>& params() { return params_; }
   Backend& backend() { return backend_; }
 

@@ -324,6 +324,17 @@ Result<TrainConfig> parse_train_config(const json& config) {
     TrainConfig c;
     TRY_ASSIGN(c.data, parse_data(config));
     TRY_ASSIGN(c.layers, parse_net(config));
+    if (config["net"].contains("init")) {
+      const json& init = config["net"]["init"];
+      if (init == "he")
+        c.init = WeightInit::kHe;
+      else if (init == "xavier")
+        c.init = WeightInit::kXavier;
+      else if (init == "uniform")
+        c.init = WeightInit::kUniform;
+      else
+        return fail("net.init: expected he, xavier or uniform (got " + show(init) + ")");
+    }
     TRY_ASSIGN(c.solver, parse_solver(config));
     TRY_ASSIGN(int64_t seed, integer(config, "config", "seed", 1, 0));
     c.seed = uint64_t(seed);

@@ -53,8 +53,12 @@ struct SolverSpec {
   int64_t report_every_steps = 0;  // 0 = only per-epoch lines
 };
 
+// net.init: "he" (default), "xavier" or "uniform" (PyTorch's default); see Net::init_params.
+enum class WeightInit { kHe, kXavier, kUniform };
+
 struct TrainConfig {
   DataSpec data;
+  WeightInit init = WeightInit::kHe;
   std::vector<LayerSpec> layers;  // expanded (BLOCKS form -> list); final classifier included
   SolverSpec solver;
   uint64_t seed = 1;

@@ -196,7 +196,7 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   auto net = Net::build(backend, cfg.layers, {train.c, train.h, train.w}, B, train.classes);
   if (!net) return std::unexpected(net.error());
   Net& n = **net;
-  n.init_params(cfg.seed);
+  n.init_params(cfg.seed, cfg.init);
   say("hpo train: " + std::to_string(train.n) + " training, " + std::to_string(data->validation.n) +
       " validation, " + std::to_string(data->test.n) + " test examples; " +
       std::to_string(n.params().size()) + " parameter tensors on " + backend.name());
