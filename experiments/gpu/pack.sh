@@ -13,9 +13,12 @@ out=${2:-$here/bundle}
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/bench_train" "$out/data"
 cp "$build/hpo" "$out/bin/"
+# The CUDA backend is a module beside hpo (trainer/nn/cuda/registration.h), loaded on first use.
+[[ -f $build/libhpo_cuda.so ]] && cp "$build/libhpo_cuda.so" "$out/bin/" ||
+  echo "pack: no libhpo_cuda.so in $build (HPO_CUDA off?)" >&2
 test_cuda=$(find "$build" -name test_cuda -type f -perm -u+x | head -1)
 [[ -n $test_cuda ]] && cp "$test_cuda" "$out/bin/" || echo "pack: no test_cuda in $build (HPO_CUDA off?)" >&2
-for exe in "$out"/bin/*; do
+for exe in "$out"/bin/*; do  # hpo, libhpo_cuda.so, test_cuda
   ldd "$exe" | awk '/=> \// {print $3}' | while read -r lib; do
     case $(basename "$lib") in
       libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libcuda.so*|libcudnn*|libcublas*) ;;

@@ -14,7 +14,7 @@ deadline=$((SECONDS + 570))
 left() { echo $((deadline - SECONDS)); }
 PYTHON=${PYTHON:-python3}
 
-libs="$bundle/lib"
+libs="$bundle/lib:$bundle/bin"   # bin: libhpo_cuda.so, which test_cuda links directly
 if command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch" 2>/dev/null; then
   extra=$("$PYTHON" - <<'PY'
 import glob, os, site, torch
