@@ -23,98 +23,17 @@
 #include <vector>
 
 #include "results/store.h"
+#include "tests/e2e/process_harness.h"
 
 namespace hpo::sched_e2e {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-inline std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("hpo-sched-e2e-" + name + "-" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-// One `hpo` child process with stdout+stderr in a log file. Killed (SIGKILL)
-// on destruction if still running.
-class Proc {
- public:
-  Proc(std::vector<std::string> args, fs::path log) : log_(std::move(log)) {
-    args.insert(args.begin(), HPO_BINARY);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  Proc(const Proc&) = delete;
-  Proc& operator=(const Proc&) = delete;
-  ~Proc() {
-    if (running()) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  bool running() const { return !exited_; }
-  // The exit code, or nullopt if still running after `timeout`; a death by
-  // signal reads 128 + signal.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (!exited_) {
-      int status = 0;
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        exited_ = true;
-        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= end) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return code_;
-  }
-  std::string log() const { return read_text(log_); }
-
- private:
-  pid_t pid_ = -1;
-  fs::path log_;
-  bool exited_ = false;
-  int code_ = -1;
-};
+using e2e::free_port;
+using e2e::read_text;
+using e2e::TempDir;
+using Proc = e2e::Process;
 
 // Runs `hpo args...` to completion; returns (exit code, output).
 inline std::pair<int, std::string> run_hpo(const std::vector<std::string>& args,
@@ -159,14 +78,9 @@ inline std::int64_t completed(const fs::path& db, const std::string& study) {
   return it == c.end() ? 0 : it->second;
 }
 
-// Polls `pred` every 50 ms until true or `timeout`.
+// Polls `pred` until true or `timeout`.
 inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
+  return e2e::wait_until(pred, timeout);
 }
 
 }  // namespace hpo::sched_e2e
