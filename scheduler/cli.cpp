@@ -118,6 +118,18 @@ bool require(const cxxopts::ParseResult& r, const char* option, const char* comm
   return false;
 }
 
+// What `hpo scheduler` and `hpo resume` share once their studies are known:
+// the daemon on --bind until it is told to stop (or, with --exit-when-done,
+// until every study is finished).
+int serve(const cxxopts::ParseResult& parsed, const std::string& db,
+          const std::vector<search::StudySpec>& specs) {
+  DaemonOptions o = loop_options(parsed);
+  o.bind = parsed["bind"].as<std::string>();
+  o.exit_when_done = parsed.count("exit-when-done") > 0;
+  install_signals();
+  return run_daemon(db, o, specs);
+}
+
 }  // namespace
 
 int scheduler_command(int argc, char** argv) {
@@ -144,11 +156,7 @@ int scheduler_command(int argc, char** argv) {
       specs.push_back(std::move(*spec));
     }
   }
-  DaemonOptions o = loop_options(*parsed);
-  o.bind = (*parsed)["bind"].as<std::string>();
-  o.exit_when_done = parsed->count("exit-when-done") > 0;
-  install_signals();
-  return run_daemon((*parsed)["db"].as<std::string>(), o, specs);
+  return serve(*parsed, (*parsed)["db"].as<std::string>(), specs);
 }
 
 int submit_command(int argc, char** argv) {
@@ -254,11 +262,7 @@ int resume_command(int argc, char** argv) {
     }
     specs.push_back(std::move(*spec));
   }
-  DaemonOptions o = loop_options(*parsed);
-  o.bind = (*parsed)["bind"].as<std::string>();
-  o.exit_when_done = parsed->count("exit-when-done") > 0;
-  install_signals();
-  return run_daemon(db, o, specs);
+  return serve(*parsed, db, specs);
 }
 
 namespace {
