@@ -10,7 +10,7 @@ mode=${1:-}
 case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
 
 packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
-          nlohmann-json3-dev libsqlite3-dev catch2 libdnnl-dev zlib1g-dev
+          nlohmann-json3-dev libsqlite3-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
 missing=()
 for p in "${packages[@]}"; do
