@@ -3,11 +3,12 @@
 #include <iostream>
 #include <string_view>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 #include "results/cli.h"
 #include "scheduler/cli.h"
 #include "search/cli.h"
-#include "trainer/cli.h"
+#include "trainer/agent/cli.h"
+#include "trainer/nn/cli.h"
 
 namespace {
 
@@ -22,8 +23,8 @@ constexpr Command kCommands[] = {
     {"scheduler", "start the scheduler daemon (cluster form)", hpo::scheduler::scheduler_command},
     {"submit", "add a study to a running scheduler", hpo::scheduler::submit_command},
     {"resume", "continue an interrupted study", hpo::scheduler::resume_command},
-    {"agent", "start a trainer agent that connects to a scheduler", hpo::trainer::agent_command},
-    {"train", "train one network from a config (what a native trial runs)", hpo::trainer::train_command},
+    {"agent", "start a trainer agent that connects to a scheduler", hpo::agent::agent_command},
+    {"train", "train one network from a config (what a native trial runs)", hpo::nn::train_command},
     {"space", "validate a search space or sample configs from it", hpo::search::space_command},
     {"leaderboard", "rank the trials of a study", hpo::results::leaderboard_command},
     {"studies", "list the studies in a database", hpo::results::studies_command},

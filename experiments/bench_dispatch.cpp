@@ -34,8 +34,8 @@
 #include <vector>
 
 #include "results/store.h"
-#include "trainer/agent.h"
-#include "trainer/builtin_objectives.h"
+#include "trainer/agent/agent.h"
+#include "trainer/agent/builtin_objectives.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -92,11 +92,11 @@ RunResult run(const std::string& hpo, const fs::path& dir, const std::string& na
   std::vector<std::thread> threads;
   for (int i = 0; i < agents; ++i) {
     threads.emplace_back([&, i] {
-      hpo::trainer::AgentOptions o;
+      hpo::agent::AgentOptions o;
       o.endpoint = endpoint;
       o.name = name + "-agent-" + std::to_string(i);
       o.shutdown_grace_ms = 1000;
-      hpo::trainer::Agent agent(context, o, std::make_unique<hpo::trainer::BuiltinRunner>());
+      hpo::agent::Agent agent(context, o, std::make_unique<hpo::agent::BuiltinRunner>());
       (void)agent.run(stop);
     });
   }

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "search/sampler.h"
-#include "trainer/builtin_objectives.h"
+#include "trainer/agent/builtin_objectives.h"
 
 using hpo::search::Direction;
 using hpo::search::History;
@@ -37,13 +37,13 @@ std::string xname(int j) {
 // The objectives themselves are the agent's builtin ones (trainer/builtin_objectives.h),
 // so the benchmark measures the very functions a builtin trial runs.
 double branin(const json& c) {
-  return hpo::trainer::branin(c["x1"].get<double>(), c["x2"].get<double>());
+  return hpo::agent::branin(c["x1"].get<double>(), c["x2"].get<double>());
 }
 
 double hartmann6(const json& c) {
   std::array<double, 6> x{};
   for (int j = 0; j < 6; ++j) x[j] = c[xname(j + 1)].get<double>();
-  return hpo::trainer::hartmann6(x);
+  return hpo::agent::hartmann6(x);
 }
 
 Space must_parse(const json& j) {

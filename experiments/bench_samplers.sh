@@ -15,7 +15,7 @@ cmake --build "$build" --target bench_samplers -j "$(nproc)" >/dev/null
 ours=$(mktemp) peer=$(mktemp)
 trap 'rm -f "$ours" "$peer"' EXIT
 echo "bench_samplers: running ours..." >&2
-"$build/search/bench_samplers" >"$ours"
+"$build/experiments/bench_samplers" >"$ours"
 echo "bench_samplers: running Optuna (about a minute)..." >&2
 /usr/bin/python3 experiments/bench_samplers_optuna.py >"$peer"
 

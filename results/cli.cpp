@@ -6,7 +6,7 @@
 #include <cctype>
 #include <iostream>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 #include "results/cli_common.h"
 
 namespace hpo::results {

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <unordered_map>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 
 namespace hpo::results::cli_detail {
 

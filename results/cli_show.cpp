@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 #include "results/cli.h"
 #include "results/cli_common.h"
 

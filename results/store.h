@@ -59,7 +59,7 @@
 #include <string_view>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "search/trial.h"
 
 namespace hpo::results {

@@ -14,15 +14,15 @@
 #include <memory>
 #include <thread>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 #include "results/cli.h"
 #include "results/store.h"
-#include "scheduler/clock.h"
+#include "base/clock.h"
 #include "scheduler/daemon.h"
 #include "scheduler/protocol.h"
 #include "scheduler/run_progress.h"
 #include "search/study.h"
-#include "trainer/gpus.h"  // `hpo run` starts local agents: it needs their GPU discovery
+#include "trainer/agent/gpus.h"  // `hpo run` starts local agents: it needs their GPU discovery
 
 namespace hpo::scheduler {
 namespace {
@@ -313,7 +313,7 @@ int run_command(int argc, char** argv) {
   }
   // Local agents: agent i gets GPU i (modulo the GPUs found), or CPU slots.
   // GPU discovery is the agent's own code (dlopen of libcudart: no GPU, no driver = none).
-  const auto gpus = trainer::discover_gpus().gpus;
+  const auto gpus = agent::discover_gpus().gpus;
   if (n_agents == 0) {
     int threads = std::max(1, spec->trial.value("threads", 1));
     int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

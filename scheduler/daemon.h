@@ -36,8 +36,8 @@
 #include <zmq.hpp>
 
 #include "results/store.h"
-#include "scheduler/clock.h"
-#include "search/error.h"
+#include "base/clock.h"
+#include "base/error.h"
 #include "search/study.h"
 
 namespace hpo::scheduler {

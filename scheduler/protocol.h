@@ -53,7 +53,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::scheduler::protocol {
 

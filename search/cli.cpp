@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "hpo_cli.h"
+#include "base/cli.h"
 #include "search/config.h"
 #include "search/sampler.h"
 #include "search/study.h"

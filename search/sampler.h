@@ -20,7 +20,7 @@
 #include <optional>
 #include <string>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "search/space.h"
 #include "search/study.h"
 #include "search/trial.h"

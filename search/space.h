@@ -35,7 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::search {
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/json.h"
 #include "search/internal.h"
 
 namespace hpo::search {
@@ -354,31 +355,9 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
 }
 
 Result<json> read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(path + ": cannot read: no such file or not readable");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  try {
-    return json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    // e.byte is 1-based: the offset just past the offending character.
-    std::size_t at = e.byte > 0 ? std::min<std::size_t>(e.byte - 1, text.size()) : 0;
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i < at; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-    }
-    std::string what = e.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 2: ".
-    if (auto colon = what.find(": "); colon != std::string::npos) what = what.substr(colon + 2);
-    return fail(path + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                ": invalid JSON: " + what);
-  }
+  JsonLimits limits;
+  limits.allow_comments = true;
+  return hpo::read_json_file(path, limits);
 }
 
 Result<StudySpec> load_study_file(const std::string& path) {

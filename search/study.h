@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "search/space.h"
 #include "search/trial.h"
 
@@ -60,7 +60,8 @@ struct StudySpec {
 Result<StudySpec> parse_study(const nlohmann::json& study, std::string_view file);
 
 // Reads and parses a JSON file (comments allowed). A syntax error reads
-// "FILE:LINE:COLUMN: invalid JSON: ..."; an unreadable file "FILE: cannot read: ...".
+// "FILE:LINE:COLUMN: invalid JSON: ..."; an unreadable file "FILE: cannot read: ...";
+// a file over 16 MiB or nested deeper than 128 levels is refused (base/json.h).
 Result<nlohmann::json> read_json_file(const std::string& path);
 
 // read_json_file + parse_study.

@@ -2,7 +2,7 @@
 #include <poll.h>
 
 #include "tests/e2e/agent_harness.h"
-#include "trainer/process_runner.h"
+#include "trainer/agent/process_runner.h"
 
 using namespace hpo::e2e;
 using hpo::search::TrialState;
@@ -92,12 +92,12 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
     return;
   }
   TempDir dir("native-stop");
-  hpo::trainer::ProcessRunnerOptions options;
+  hpo::agent::ProcessRunnerOptions options;
   options.slots.resize(1);
   options.workdir = (dir.path / "work").string();
   options.hpo_binary = HPO_BINARY;
   options.grace_seconds = 5;  // SIGKILL would also end it: the test wants SIGTERM to
-  hpo::trainer::ProcessRunner runner(options);
+  hpo::agent::ProcessRunner runner(options);
   hpo::scheduler::protocol::Assign assign;
   assign.study = "native-stop";
   assign.trial = 0;
@@ -125,7 +125,7 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
   }
   REQUIRE(reported);  // it is training (epoch 1 done)
   auto stop_at = std::chrono::steady_clock::now();
-  runner.stop("l0", hpo::trainer::StopReason::kPruned);
+  runner.stop("l0", hpo::agent::StopReason::kPruned);
   std::optional<hpo::scheduler::protocol::Finish> finish;
   while (!finish && std::chrono::steady_clock::now() < stop_at + 10s) {
     for (auto& e : poll_once()) {

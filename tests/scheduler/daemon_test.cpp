@@ -12,7 +12,7 @@
 #include <string>
 
 #include "results/store.h"
-#include "scheduler/clock.h"
+#include "base/clock.h"
 #include "scheduler/protocol.h"
 #include "search/study.h"
 
@@ -20,7 +20,7 @@ namespace p = hpo::scheduler::protocol;
 namespace fs = std::filesystem;
 using hpo::scheduler::Daemon;
 using hpo::scheduler::DaemonOptions;
-using hpo::scheduler::FakeClock;
+using hpo::FakeClock;
 using hpo::search::TrialState;
 using nlohmann::json;
 

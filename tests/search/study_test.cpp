@@ -114,5 +114,5 @@ TEST_CASE("a JSON syntax error gives the file, line and column") {
   auto missing = load_study_file("/nonexistent/study.json");
   REQUIRE(!missing);
   CHECK(missing.error().message ==
-        "/nonexistent/study.json: cannot read: no such file or not readable");
+        "/nonexistent/study.json: cannot read: No such file or directory");
 }

@@ -45,7 +45,7 @@
 #include <utility>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::nn {
 

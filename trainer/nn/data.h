@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "trainer/nn/spec.h"
 
 namespace hpo::nn {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "trainer/nn/backend.h"
 #include "trainer/nn/spec.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "trainer/nn/backend.h"
 
 namespace hpo::nn {

@@ -182,10 +182,11 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   auto emit = [&](const json& j) {
     if (opt.metric) opt.metric(line(j));
   };
-  auto bad_input = [&](const Error& e) {
-    if (opt.input_error) *opt.input_error = true;
-    return std::unexpected(e);
-  };
+  // A failure caused by the input (a net that does not fit the data's shapes, a missing or
+  // corrupt data file, a checkpoint of another config) keeps kInvalidInput, and `hpo train`
+  // exits 2; anything that fails while training is a runtime failure (exit 1).
+  auto bad_input = [&](const Error& e) { return fail(ErrorCode::kInvalidInput, e); };
+  auto runtime = [&](const Error& e) { return fail(ErrorCode::kRuntime, e); };
   auto data = load_data(cfg.data);
   if (!data) return bad_input(data.error());
   const Dataset& train = data->train;
@@ -194,7 +195,7 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
   if (auto shapes = infer_shapes(cfg.layers, {train.c, train.h, train.w}, train.classes); !shapes)
     return bad_input(shapes.error());
   auto net = Net::build(backend, cfg.layers, {train.c, train.h, train.w}, B, train.classes);
-  if (!net) return std::unexpected(net.error());
+  if (!net) return runtime(net.error());
   Net& n = **net;
   n.init_params(cfg.seed, cfg.init);
   say("hpo train: " + std::to_string(train.n) + " training, " + std::to_string(data->validation.n) +
@@ -250,8 +251,9 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
       report_loss += loss / double(B);
       ++report_steps;
       if (!std::isfinite(loss))
-        return fail("training diverged: the loss is not finite at step " +
-                    std::to_string(pos.global_step) + " (lower solver.lr?)");
+        return fail(ErrorCode::kRuntime, "training diverged: the loss is not finite at step " +
+                                             std::to_string(pos.global_step) +
+                                             " (lower solver.lr?)");
       if (cfg.solver.report_every_steps > 0 &&
           pos.global_step % cfg.solver.report_every_steps == 0) {
         emit({{"step", pos.global_step},
@@ -265,7 +267,7 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
         pos.elapsed += std::chrono::duration<double>(Clock::now() - start).count();
         if (!opt.checkpoint_dir.empty()) {
           auto st = save_checkpoint(opt.checkpoint_dir, cfg, n, pos);
-          if (!st) return std::unexpected(st.error());
+          if (!st) return runtime(st.error());
           say("hpo train: stopped at epoch " + std::to_string(pos.epoch + 1) + ", step " +
               std::to_string(pos.step_in_epoch) + "; checkpoint in " + opt.checkpoint_dir);
         } else {
@@ -309,7 +311,7 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
       next.step_in_epoch = 0;
       next.elapsed = m["elapsed"].get<double>();
       auto st = save_checkpoint(opt.checkpoint_dir, cfg, n, next);
-      if (!st) return std::unexpected(st.error());
+      if (!st) return runtime(st.error());
     }
   }
 

@@ -25,7 +25,7 @@
 #include <functional>
 #include <string>
 
-#include "search/error.h"
+#include "base/error.h"
 #include "trainer/nn/backend.h"
 #include "trainer/nn/spec.h"
 
@@ -39,10 +39,6 @@ struct RunOptions {
   const std::atomic<bool>* stop = nullptr;
   std::function<void(const std::string&)> metric;    // one JSON line (no newline)
   std::function<void(const std::string&)> progress;  // human-readable, for stderr
-  // Set to true when run_training fails because of its input (a net that does not fit the
-  // data's shapes, a missing or corrupt data file, a checkpoint of another config): the CLI
-  // exits 2 then, 1 for other failures.
-  bool* input_error = nullptr;
 };
 
 enum class RunOutcome { kFinished, kStopped };

@@ -13,7 +13,7 @@
 #include <string>
 #include <utility>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::nn::gpu {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::nn::gpu {
 

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <utility>
 
-#include "search/error.h"
+#include "base/error.h"
 
 namespace hpo::nn::gpu {
 

@@ -1,0 +1,340 @@
+#include "trainer/agent/agent.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace hpo::agent {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+std::string default_agent_name() { return hostname() + "-" + std::to_string(getpid()); }
+
+struct Agent::State {
+  zmq::context_t& context;
+  AgentOptions options;
+  std::unique_ptr<TrialRunner> runner;
+  std::unique_ptr<zmq::socket_t> socket;
+
+  bool welcomed = false;
+  std::string scheduler;  // instance id from the last WELCOME
+  int heartbeat_ms = 1000;
+  int liveness = 5;
+  SteadyClock::time_point last_heard{};
+  SteadyClock::time_point last_sent{};
+  SteadyClock::time_point last_hello{};
+  SteadyClock::time_point reconnect_at{};
+  int backoff_ms = 100;
+
+  // Trials started and not finished, by lease.
+  std::map<std::string, protocol::RunningTrial> running;
+  // Leases the scheduler dropped: their finish is discarded.
+  std::set<std::string> dropped;
+  struct Pending {
+    protocol::Finish finish;
+    SteadyClock::time_point sent{};
+  };
+  std::map<std::string, Pending> unacked;  // FINISH sent, no ACK yet
+  // Every REPORT of the trials above, replayed after a WELCOME re-adopts them:
+  // the ones sent to a scheduler that died were lost, and the scheduler stores
+  // a (name, step) once whatever the repeats.
+  std::map<std::string, std::vector<protocol::Report>> reports;
+  bool stopping = false;
+  Stats stats;
+
+  State(zmq::context_t& c, AgentOptions o, std::unique_ptr<TrialRunner> r)
+      : context(c), options(std::move(o)), runner(std::move(r)) {
+    heartbeat_ms = std::max(1, options.heartbeat_ms);
+    liveness = std::max(1, options.liveness);
+    backoff_ms = std::max(1, options.reconnect_min_ms);
+  }
+
+  void log(const std::string& line) const {
+    std::cerr << "hpo agent " << options.name << ": " << line << "\n";
+  }
+
+  milliseconds window() const { return milliseconds(int64_t{heartbeat_ms} * liveness); }
+
+  void send(const protocol::Message& m) {
+    if (!socket) return;
+    auto s = protocol::send(*socket, m);
+    if (!s) {
+      log(s.error().message);
+      return;
+    }
+    last_sent = SteadyClock::now();
+  }
+
+  Status connect() {
+    try {
+      socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+      socket->set(zmq::sockopt::linger, 0);
+      socket->set(zmq::sockopt::sndhwm, 100000);
+      socket->set(zmq::sockopt::rcvhwm, 100000);
+      socket->connect(options.endpoint);
+    } catch (const zmq::error_t& e) {
+      socket.reset();
+      return fail("agent: cannot connect to '" + options.endpoint + "': " + e.what());
+    }
+    welcomed = false;
+    last_heard = SteadyClock::now();
+    send_hello();
+    return {};
+  }
+
+  void send_hello() {
+    protocol::Hello h;
+    h.agent = options.name;
+    h.host = hostname();
+    h.slots = options.slots;
+    h.gpus = options.gpus;
+    h.pid = getpid();
+    for (const auto& [lease, t] : running) {
+      if (!dropped.count(lease)) h.running.push_back(t);
+    }
+    for (const auto& [lease, p] : unacked) {
+      const auto& f = p.finish;
+      h.running.push_back({f.study, f.trial, f.attempt, f.lease, true});
+    }
+    last_hello = SteadyClock::now();
+    send(h);
+  }
+
+  void send_ready() {
+    int used = static_cast<int>(runner->running());
+    int free = stopping ? 0 : std::max(0, options.slots - used);
+    send(protocol::Ready{free, stopping});
+  }
+
+  void finish_now(protocol::Finish f) {
+    running.erase(f.lease);
+    ++stats.finished;
+    if (dropped.erase(f.lease)) {
+      // The scheduler no longer counts it, so no FINISH frees its slot there.
+      reports.erase(f.lease);
+      if (welcomed) send_ready();
+      return;
+    }
+    auto& p = unacked[f.lease];
+    p.finish = std::move(f);
+    p.sent = SteadyClock::now();
+    if (welcomed) send(p.finish);
+  }
+
+  void handle(protocol::Message m) {
+    last_heard = SteadyClock::now();
+    backoff_ms = std::max(1, options.reconnect_min_ms);
+    if (auto* w = std::get_if<protocol::Welcome>(&m)) {
+      welcomed = true;
+      if (!scheduler.empty() && scheduler != w->scheduler) log("scheduler restarted");
+      scheduler = w->scheduler;
+      heartbeat_ms = w->heartbeat_ms;
+      liveness = w->liveness;
+      for (const auto& lease : w->stop) {
+        if (running.count(lease)) {
+          dropped.insert(lease);
+          runner->stop(lease, StopReason::kInterrupted);
+        }
+        unacked.erase(lease);
+        reports.erase(lease);
+      }
+      for (const auto& lease : w->adopted) {
+        auto r = reports.find(lease);
+        if (r == reports.end()) continue;
+        for (const auto& report : r->second) send(report);
+      }
+      for (auto& [lease, p] : unacked) {
+        p.sent = SteadyClock::now();
+        send(p.finish);
+      }
+      send_ready();
+    } else if (auto* a = std::get_if<protocol::Assign>(&m)) {
+      ++stats.assigned;
+      if (options.verbose) {
+        log("trial " + a->study + "#" + std::to_string(a->trial) + " attempt " +
+            std::to_string(a->attempt) + " lease " + a->lease);
+      }
+      if (running.count(a->lease) || unacked.count(a->lease)) {
+        log("ignored a repeated ASSIGN for lease " + a->lease);
+        return;
+      }
+      protocol::Finish refused{
+          a->study, a->trial, a->attempt, a->lease, protocol::Outcome::kInterrupted, {}, "", ""};
+      if (stopping || static_cast<int>(runner->running()) >= options.slots) {
+        refused.error = stopping ? "agent is stopping" : "agent has no free slot";
+        running[a->lease] = {};
+        finish_now(std::move(refused));
+        return;
+      }
+      running[a->lease] = {a->study, a->trial, a->attempt, a->lease, false};
+      if (auto s = runner->start(*a); !s) {
+        refused.outcome = protocol::Outcome::kFailed;
+        refused.error = s.error().message;
+        refused.log_tail = s.error().message + "\n";
+        finish_now(std::move(refused));
+      }
+    } else if (auto* d = std::get_if<protocol::Decision>(&m)) {
+      if (d->stop) runner->stop(d->lease, StopReason::kPruned);
+    } else if (auto* ack = std::get_if<protocol::Ack>(&m)) {
+      unacked.erase(ack->lease);
+      reports.erase(ack->lease);
+    } else if (auto* e = std::get_if<protocol::ErrorReply>(&m)) {
+      if (e->hello_required) {
+        // Several messages in flight each draw this answer: one HELLO per
+        // heartbeat interval is enough.
+        welcomed = false;
+        if (SteadyClock::now() - last_hello >= milliseconds(heartbeat_ms)) {
+          log("scheduler does not know us: " + e->message + "; saying HELLO again");
+          send_hello();
+        }
+      } else {
+        log("scheduler error: " + e->message);
+      }
+    } else if (std::holds_alternative<protocol::Heartbeat>(m)) {
+      // Only liveness.
+    } else {
+      log(std::string("ignored unexpected ") + std::string(protocol::type_name(m)));
+    }
+  }
+
+  void drain_socket() {
+    for (int i = 0; socket && i < 1000; ++i) {
+      auto r = protocol::receive(*socket, /*router=*/false);
+      if (!r) return;
+      if (!r->message) {
+        log("dropped bad message: " + r->message.error().message);
+        continue;
+      }
+      handle(std::move(*r->message));
+    }
+  }
+
+  void drain_runner() {
+    for (auto& event : runner->poll()) {
+      if (auto* report = std::get_if<protocol::Report>(&event)) {
+        if (dropped.count(report->lease)) continue;
+        reports[report->lease].push_back(*report);
+        if (welcomed) send(*report);
+      } else {
+        finish_now(std::move(std::get<protocol::Finish>(event)));
+      }
+    }
+  }
+
+  // Heartbeats, lost-scheduler detection and FINISH re-sends.
+  void timers() {
+    auto now = SteadyClock::now();
+    if (!socket) {
+      if (now >= reconnect_at) {
+        ++stats.reconnects;
+        if (auto s = connect(); !s) log(s.error().message);
+      }
+      return;
+    }
+    if (now - last_heard > window()) {
+      log("scheduler silent for " + std::to_string(window().count()) + " ms; reconnecting in " +
+          std::to_string(backoff_ms) + " ms");
+      socket.reset();
+      welcomed = false;
+      reconnect_at = now + milliseconds(backoff_ms);
+      backoff_ms = std::min(backoff_ms * 2, std::max(1, options.reconnect_max_ms));
+      return;
+    }
+    if (!welcomed) {
+      if (now - last_hello >= milliseconds(heartbeat_ms)) send_hello();
+      return;
+    }
+    for (auto& [lease, p] : unacked) {
+      if (now - p.sent > milliseconds(2 * heartbeat_ms)) {
+        p.sent = now;
+        send(p.finish);
+      }
+    }
+    if (now - last_sent >= milliseconds(heartbeat_ms)) send(protocol::Heartbeat{});
+  }
+
+  milliseconds timeout() const {
+    auto now = SteadyClock::now();
+    auto hb = milliseconds(heartbeat_ms);
+    milliseconds t = runner->wait_hint();
+    auto until = [&](SteadyClock::time_point when) {
+      return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(when - now));
+    };
+    if (!socket) return std::min(t, until(reconnect_at));
+    t = std::min(t, until(last_sent + hb));
+    t = std::min(t, until(last_heard + window() + milliseconds(1)));
+    if (!welcomed) t = std::min(t, until(last_hello + hb));
+    if (stopping) t = std::min(t, milliseconds(50));
+    return std::max(t, milliseconds(0));
+  }
+};
+
+Agent::Agent(zmq::context_t& context, AgentOptions options, std::unique_ptr<TrialRunner> runner)
+    : state_(std::make_unique<State>(context, std::move(options), std::move(runner))) {
+  if (state_->options.name.empty()) state_->options.name = default_agent_name();
+}
+
+Agent::~Agent() = default;
+
+Agent::Stats Agent::stats() const { return state_->stats; }
+
+Status Agent::run(const std::atomic<bool>& stop) {
+  State& s = *state_;
+  if (auto c = s.connect(); !c) return c;
+  SteadyClock::time_point stop_deadline{}, ack_deadline{};
+  bool stopped_trials = false;
+  while (true) {
+    auto now = SteadyClock::now();
+    if (stop.load() && !s.stopping) {
+      s.stopping = true;
+      stop_deadline = now + milliseconds(s.options.shutdown_grace_ms);
+      if (s.welcomed) s.send_ready();
+      if (!s.running.empty()) s.log("stopping: waiting for running trials");
+    }
+    if (s.stopping) {
+      if (!stopped_trials && now >= stop_deadline) {
+        stopped_trials = true;
+        for (const auto& [lease, t] : s.running) s.runner->stop(lease, StopReason::kInterrupted);
+      }
+      if (s.runner->running() == 0) {
+        if (ack_deadline == SteadyClock::time_point{}) ack_deadline = now + std::chrono::seconds(1);
+        if (s.unacked.empty() || now >= ack_deadline || !s.welcomed) break;
+      }
+    }
+
+    std::vector<zmq::pollitem_t> items;
+    if (s.socket) items.push_back({s.socket->handle(), 0, ZMQ_POLLIN, 0});
+    for (int fd : s.runner->wait_fds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+    try {
+      if (items.empty()) {
+        std::this_thread::sleep_for(s.timeout());
+      } else {
+        zmq::poll(items.data(), items.size(), s.timeout());
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return fail(std::string("agent: poll: ") + e.what());
+    }
+    s.drain_socket();
+    s.drain_runner();
+    s.timers();
+  }
+  if (s.socket && s.welcomed) s.send(protocol::Bye{});
+  s.socket.reset();
+  return {};
+}
+
+}  // namespace hpo::agent

@@ -1,0 +1,108 @@
+// The trainer agent: the client side of the wire protocol (scheduler/protocol.h).
+// One agent process connects a DEALER to the scheduler, says HELLO with its
+// slots and the trials it still holds, runs what it is ASSIGNed through a
+// TrialRunner, forwards reports, keeps every FINISH until it is ACKed, sends
+// heartbeats, and reconnects with back-off when the scheduler goes quiet
+// (ZeroMQ guide ch. 4, "paranoid pirate"), re-announcing its trials so that a
+// restarted scheduler re-adopts them instead of running them again.
+//
+// Threads: an Agent runs on the thread that calls run(); nothing else may
+// touch it, except `stop` (an atomic flag) that any thread or a signal
+// handler may set. Several Agents may share one zmq::context_t (the
+// dispatch benchmark runs 64 of them in one process).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+#include <zmq.hpp>
+
+#include "scheduler/protocol.h"
+#include "base/error.h"
+
+namespace hpo::agent {
+
+namespace protocol = hpo::scheduler::protocol;
+
+// What a running trial produced since the last poll.
+using TrialEvent = std::variant<protocol::Report, protocol::Finish>;
+
+// Why a trial is stopped: the scheduler's STOP (the trial ends PRUNED) or the
+// agent shutting down / the scheduler dropping the lease (it ends INTERRUPTED).
+enum class StopReason { kPruned, kInterrupted };
+
+// Runs the trials of one agent. The agent calls it from its one thread only.
+// Contract:
+//  - start() takes ownership of one lease. An Error means the trial could not
+//    start; the agent then FINISHes it as failed with that error (start must
+//    not also emit a Finish for it).
+//  - Every started lease eventually yields exactly one Finish from poll(),
+//    carrying the assign's (study, trial, attempt, lease); Reports carry the
+//    same fields.
+//  - stop() asks a trial to end soon; its Finish (outcome pruned or
+//    interrupted per `reason`, or whatever it ended with first) comes from a
+//    later poll(). Stopping an unknown or finished lease does nothing.
+//  - poll() never blocks. The agent sleeps in zmq::poll between calls, for at
+//    most wait_hint(), and wakes early when one of wait_fds() is readable
+//    (e.g. a child's stdout pipe), so a runner with children returns its pipes
+//    here and a cooperative runner returns a deadline.
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  virtual Status start(const protocol::Assign& assign) = 0;
+  virtual void stop(const std::string& lease, StopReason reason) = 0;
+  virtual std::vector<TrialEvent> poll() = 0;
+  virtual std::chrono::milliseconds wait_hint() const { return std::chrono::milliseconds(100); }
+  virtual std::vector<int> wait_fds() const { return {}; }
+  // Leases started and not yet finished.
+  virtual std::size_t running() const = 0;
+};
+
+struct AgentOptions {
+  std::string endpoint = "tcp://127.0.0.1:5555";  // the scheduler's ROUTER
+  std::string name;                               // agent id; default "<host>-<pid>"
+  int slots = 1;                                  // trials run at once
+  nlohmann::json gpus = nlohmann::json::array();  // advertised in HELLO (issue 6)
+  int heartbeat_ms = 1000;                        // until WELCOME says otherwise
+  int liveness = 5;              // heartbeats missed before the scheduler counts as gone
+  int reconnect_min_ms = 100;    // first back-off after the scheduler went quiet
+  int reconnect_max_ms = 4000;   // back-off doubles up to this
+  int shutdown_grace_ms = 5000;  // on stop: how long running trials may take to end
+  bool verbose = false;          // log every assignment
+};
+
+class Agent {
+ public:
+  // `runner` must not be null. `context` outlives the Agent.
+  Agent(zmq::context_t& context, AgentOptions options, std::unique_ptr<TrialRunner> runner);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Runs until `stop` becomes true, then stops taking work, lets running
+  // trials end (up to shutdown_grace_ms, then stops them as INTERRUPTED),
+  // delivers their FINISH messages (waiting up to one second for ACKs), says
+  // BYE and returns. Errors: a bad endpoint.
+  Status run(const std::atomic<bool>& stop);
+
+  // Counters for tests and the benchmark (read after run() returns).
+  struct Stats {
+    std::int64_t assigned = 0;
+    std::int64_t finished = 0;
+    std::int64_t reconnects = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Default agent name: "<hostname>-<pid>".
+std::string default_agent_name();
+
+}  // namespace hpo::agent

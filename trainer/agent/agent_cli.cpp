@@ -1,0 +1,90 @@
+// `hpo agent --connect tcp://HOST:PORT [--gpus all|none|0,2] [--slots-per-gpu N] [--cpu-slots N]
+//            [--workdir DIR] [--name NAME] [--heartbeat-ms N]`
+#include <algorithm>
+#include <csignal>
+#include <iostream>
+
+#include "base/cli.h"
+#include "trainer/agent/agent.h"
+#include "trainer/agent/builtin_objectives.h"
+#include "trainer/agent/cli.h"
+#include "trainer/agent/gpus.h"
+#include "trainer/agent/process_runner.h"
+
+namespace hpo::agent {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_agent_stop_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+int agent_command(int argc, char** argv) {
+  cxxopts::Options options("hpo agent", "Run trials for a scheduler (ZeroMQ DEALER client).");
+  options.add_options()
+      ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
+      ("gpus", "GPUs to use: all, none, or a list like 0,2",
+       cxxopts::value<std::string>()->default_value("all"))
+      ("slots-per-gpu", "trials run at once on each GPU", cxxopts::value<int>()->default_value("1"))
+      ("cpu-slots", "CPU trials run at once (default: 1 when no GPU is used, else 0)",
+       cxxopts::value<int>()->default_value("-1"))
+      ("workdir", "trial directories (config.json, log.txt) go under DIR",
+       cxxopts::value<std::string>()->default_value("hpo-work"))
+      ("kill-grace-ms", "a stopped trial gets SIGKILL this long after SIGTERM",
+       cxxopts::value<int>()->default_value("5000"))
+      ("name", "agent id (default: HOST-PID)", cxxopts::value<std::string>()->default_value(""))
+      ("heartbeat-ms", "heartbeat interval until the scheduler sets it",
+       cxxopts::value<int>()->default_value("1000"))
+      ("liveness", "missed heartbeats before reconnecting", cxxopts::value<int>()->default_value("5"))
+      ("grace-ms", "on SIGTERM, how long running trials may take to end",
+       cxxopts::value<int>()->default_value("5000"))
+      ("verbose", "log every assignment")
+      ("h,help", "show this help");
+  int code = cli::kExitOk;
+  auto parsed = cli::parse(options, argc, argv, code);
+  if (!parsed) return code;
+  if (!parsed->count("connect")) {
+    std::cerr << "hpo agent: --connect is required (e.g. --connect tcp://127.0.0.1:5555)\n";
+    return cli::kExitUsage;
+  }
+  AgentOptions opts;
+  opts.endpoint = (*parsed)["connect"].as<std::string>();
+  auto planned = plan_slots((*parsed)["gpus"].as<std::string>(), (*parsed)["slots-per-gpu"].as<int>(),
+                            (*parsed)["cpu-slots"].as<int>());
+  if (!planned) {
+    std::cerr << "hpo agent: " << planned.error().message << "\n";
+    return cli::kExitUsage;
+  }
+  opts.slots = static_cast<int>(planned->slots.size());
+  opts.gpus = gpus_json(planned->gpus);
+  opts.name = (*parsed)["name"].as<std::string>();
+  opts.heartbeat_ms = (*parsed)["heartbeat-ms"].as<int>();
+  opts.liveness = (*parsed)["liveness"].as<int>();
+  opts.shutdown_grace_ms = (*parsed)["grace-ms"].as<int>();
+  opts.verbose = parsed->count("verbose") > 0;
+  if (opts.slots < 1 || opts.heartbeat_ms < 1 || opts.liveness < 1) {
+    std::cerr << "hpo agent: --cpu-slots, --heartbeat-ms and --liveness must be >= 1\n";
+    return cli::kExitUsage;
+  }
+  std::signal(SIGTERM, on_agent_stop_signal);
+  std::signal(SIGINT, on_agent_stop_signal);
+  zmq::context_t context(1);
+  ProcessRunnerOptions process;
+  process.slots = planned->slots;
+  process.workdir = (*parsed)["workdir"].as<std::string>();
+  process.grace_seconds = std::max(0, (*parsed)["kill-grace-ms"].as<int>()) / 1000.0;
+  process.verbose = opts.verbose;
+  if (opts.verbose) std::cerr << "hpo agent: " << planned->summary << "\n";
+  Agent agent(context, opts,
+              std::make_unique<KindRunner>(std::make_unique<BuiltinRunner>(),
+                                           std::make_unique<ProcessRunner>(std::move(process))));
+  auto status = agent.run(g_stop);
+  if (!status) {
+    std::cerr << "hpo agent: " << status.error().message << "\n";
+    return cli::kExitUsage;
+  }
+  return cli::kExitOk;
+}
+
+}  // namespace hpo::agent

@@ -1,0 +1,154 @@
+#include "trainer/agent/builtin_objectives.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace hpo::agent {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double number_at(const nlohmann::json& object, const char* key, double fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number()) return fallback;
+  return it->get<double>();
+}
+
+}  // namespace
+
+double branin(double x1, double x2) {
+  constexpr double pi = std::numbers::pi;
+  const double a = 1.0, b = 5.1 / (4 * pi * pi), c = 5 / pi, r = 6, s = 10, t = 1 / (8 * pi);
+  double q = x2 - b * x1 * x1 + c * x1 - r;
+  return a * q * q + s * (1 - t) * std::cos(x1) + s;
+}
+
+double hartmann6(const std::array<double, 6>& x) {
+  static constexpr double alpha[4] = {1.0, 1.2, 3.0, 3.2};
+  static constexpr double A[4][6] = {{10, 3, 17, 3.5, 1.7, 8},
+                                     {0.05, 10, 17, 0.1, 8, 14},
+                                     {3, 3.5, 1.7, 10, 17, 8},
+                                     {17, 8, 0.05, 10, 0.1, 14}};
+  static constexpr double P[4][6] = {{0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886},
+                                     {0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991},
+                                     {0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650},
+                                     {0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381}};
+  double sum = 0;
+  for (int i = 0; i < 4; ++i) {
+    double inner = 0;
+    for (int j = 0; j < 6; ++j) inner += A[i][j] * (x[j] - P[i][j]) * (x[j] - P[i][j]);
+    sum += alpha[i] * std::exp(-inner);
+  }
+  return -sum;
+}
+
+struct BuiltinRunner::Trial {
+  protocol::Assign assign;
+  double value = 0;   // final objective
+  std::string error;  // non-empty: the trial fails at its end
+  int steps = 0;
+  int next_step = 1;  // next intermediate to report (1-based)
+  Clock::time_point start;
+  Clock::duration length{};
+  std::optional<StopReason> stopped;
+
+  Clock::time_point step_time(int k) const { return start + length * k / std::max(steps, 1); }
+};
+
+BuiltinRunner::BuiltinRunner() = default;
+BuiltinRunner::~BuiltinRunner() = default;
+
+Status BuiltinRunner::start(const protocol::Assign& assign) {
+  const auto& spec = assign.spec;
+  const auto& config = assign.config;
+  std::string function = spec.value("function", "");
+  auto trial = std::make_unique<Trial>();
+  trial->assign = assign;
+  trial->start = Clock::now();
+  trial->steps = static_cast<int>(std::max(0.0, number_at(spec, "steps", 0)));
+  if (function == "branin") {
+    trial->value = branin(number_at(config, "x1", 0), number_at(config, "x2", 0));
+  } else if (function == "hartmann6") {
+    std::array<double, 6> x{};
+    for (int i = 0; i < 6; ++i) {
+      const std::string key = std::string("x").append(std::to_string(i + 1));
+      x[i] = number_at(config, key.c_str(), 0);
+    }
+    trial->value = hartmann6(x);
+  } else if (function == "sleep") {
+    double seconds = std::max(0.0, number_at(config, "seconds", number_at(spec, "seconds", 1.0)));
+    trial->length =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    trial->value = number_at(config, "x", seconds);
+  } else {
+    return fail("builtin trial: unknown function '" + function +
+                "' (expected branin, hartmann6 or sleep)");
+  }
+  double fail_attempts = number_at(config, "fail_attempts", number_at(spec, "fail_attempts", 0));
+  bool always_fail = config.is_object() && config.value("fail", false) == true;
+  if (always_fail || static_cast<double>(assign.attempt) <= fail_attempts) {
+    trial->error = "builtin " + function + ": failing on purpose (attempt " +
+                   std::to_string(assign.attempt) + ")";
+  }
+  trials_[assign.lease] = std::move(trial);
+  return {};
+}
+
+void BuiltinRunner::stop(const std::string& lease, StopReason reason) {
+  auto it = trials_.find(lease);
+  if (it != trials_.end() && !it->second->stopped) it->second->stopped = reason;
+}
+
+std::vector<TrialEvent> BuiltinRunner::poll() {
+  std::vector<TrialEvent> out;
+  auto now = Clock::now();
+  for (auto it = trials_.begin(); it != trials_.end();) {
+    Trial& t = *it->second;
+    const auto& a = t.assign;
+    while (!t.stopped && t.next_step <= t.steps && t.step_time(t.next_step) <= now) {
+      double v = t.value + (t.steps - t.next_step);
+      out.push_back(
+          protocol::Report{a.study, a.trial, a.attempt, a.lease, t.next_step, {{"value", v}}});
+      ++t.next_step;
+    }
+    bool done = t.stopped || (t.next_step > t.steps && t.start + t.length <= now);
+    if (!done) {
+      ++it;
+      continue;
+    }
+    protocol::Finish f{a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kOk, {}, "", ""};
+    if (t.stopped) {
+      f.outcome = *t.stopped == StopReason::kPruned ? protocol::Outcome::kPruned
+                                                    : protocol::Outcome::kInterrupted;
+      if (t.next_step > 1) f.metrics["value"] = t.value + (t.steps - (t.next_step - 1));
+    } else if (!t.error.empty()) {
+      f.outcome = protocol::Outcome::kFailed;
+      f.error = t.error;
+      f.log_tail = t.error + "\n";
+    } else {
+      f.metrics["value"] = t.value;
+    }
+    out.push_back(std::move(f));
+    it = trials_.erase(it);
+  }
+  return out;
+}
+
+std::chrono::milliseconds BuiltinRunner::wait_hint() const {
+  auto now = Clock::now();
+  auto best = std::chrono::milliseconds(1000);
+  for (const auto& [lease, t] : trials_) {
+    auto due = t->next_step <= t->steps ? t->step_time(t->next_step) : t->start + t->length;
+    if (t->stopped || due <= now) return std::chrono::milliseconds(0);
+    // Round up: waking a hair early would only spin.
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
+    best = std::min(best, wait);
+  }
+  return best;
+}
+
+std::size_t BuiltinRunner::running() const { return trials_.size(); }
+
+}  // namespace hpo::agent

@@ -1,0 +1,272 @@
+#include "trainer/agent/process_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+namespace hpo::agent {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool is_step_key(const std::string& key) {
+  return key == "step" || key == "epoch" || key == "final";
+}
+
+std::optional<std::int64_t> step_of(const nlohmann::json& record) {
+  // An epoch is comparable across trials (the pruner compares trials at equal
+  // steps); a batch-step count is not when batch sizes differ.
+  for (const char* key : {"epoch", "step"}) {
+    auto it = record.find(key);
+    if (it != record.end() && it->is_number()) {
+      double v = it->get<double>();
+      if (std::isfinite(v)) return static_cast<std::int64_t>(std::floor(v));
+    }
+  }
+  return std::nullopt;
+}
+
+protocol::Metrics numeric_fields(const nlohmann::json& record) {
+  protocol::Metrics m;
+  for (auto it = record.begin(); it != record.end(); ++it) {
+    if (is_step_key(it.key()) || !it->is_number()) continue;
+    double v = it->get<double>();
+    if (std::isfinite(v)) m[it.key()] = v;
+  }
+  return m;
+}
+
+// The last line of output that is the trial's own (not our [hpo] notes):
+// usually the exception message of a crashed script.
+std::string last_output_line(const std::string& tail) {
+  size_t end = tail.size();
+  while (end > 0) {
+    size_t start = tail.rfind('\n', end - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string line = tail.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && !line.starts_with("[hpo] ") && !line.starts_with("[metric] ")) return line;
+    if (start == 0) break;
+    end = start - 1;
+  }
+  return {};
+}
+
+double ms_between(SteadyClock::time_point a, SteadyClock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+struct ProcessRunner::Trial {
+  protocol::Assign assign;
+  size_t slot = 0;
+  std::unique_ptr<ChildProcess> child;
+  StopReason stop_reason = StopReason::kInterrupted;
+  bool stop_requested = false;
+  protocol::Metrics last;        // latest value of every metric
+  protocol::Metrics final_line;  // the "final": true record
+  bool any_metric = false;
+  SteadyClock::time_point assigned;
+};
+
+ProcessRunner::ProcessRunner(ProcessRunnerOptions options) : options_(std::move(options)) {
+  if (options_.slots.empty()) options_.slots.push_back(Slot{});
+  slot_busy_.assign(options_.slots.size(), false);
+}
+
+ProcessRunner::~ProcessRunner() = default;
+
+Status ProcessRunner::start(const protocol::Assign& assign) {
+  auto now = SteadyClock::now();
+  if (trials_.count(assign.lease)) return fail("agent: lease " + assign.lease + " already running");
+  auto free = std::find(slot_busy_.begin(), slot_busy_.end(), false);
+  if (free == slot_busy_.end()) return fail("agent: no free slot");
+  size_t slot = static_cast<size_t>(free - slot_busy_.begin());
+
+  TrialContext ctx;
+  ctx.study = assign.study;
+  ctx.number = assign.trial;
+  ctx.attempt = static_cast<int>(assign.attempt);
+  ctx.workdir = options_.workdir;
+  ctx.hpo_binary = options_.hpo_binary;
+  ctx.grace_seconds = options_.grace_seconds;
+  if (options_.slots[slot].gpu) ctx.gpu = options_.slots[slot].gpu->visible_id;
+
+  auto launch = build_launch(assign.spec, assign.config, ctx);
+  if (!launch) return std::unexpected(launch.error());
+  if (auto w = write_trial_files(*launch); !w) return w;
+  auto child = ChildProcess::start(launch->child, now);
+  if (!child) return std::unexpected(child.error());
+
+  auto t = std::make_unique<Trial>();
+  t->assign = assign;
+  t->slot = slot;
+  t->child = std::move(*child);
+  t->assigned = now;
+  if (options_.verbose) {
+    std::cerr << "hpo agent: trial " << assign.study << "#" << assign.trial << " attempt "
+              << assign.attempt << " started (pid " << t->child->pid() << ", slot " << slot
+              << (ctx.gpu ? ", GPU " + *ctx.gpu : std::string(", CPU")) << ") in "
+              << ms_between(now, SteadyClock::now()) << " ms; log " << launch->child.log_path
+              << "\n";
+  }
+  slot_busy_[slot] = true;
+  trials_.emplace(assign.lease, std::move(t));
+  return {};
+}
+
+void ProcessRunner::stop(const std::string& lease, StopReason reason) {
+  auto it = trials_.find(lease);
+  if (it == trials_.end()) return;
+  Trial& t = *it->second;
+  if (!t.stop_requested) {
+    t.stop_requested = true;
+    t.stop_reason = reason;
+  }
+  t.child->stop();
+}
+
+protocol::Finish ProcessRunner::finish_of(Trial& t) {
+  const ChildExit& e = *t.child->exit();
+  protocol::Finish f;
+  f.study = t.assign.study;
+  f.trial = t.assign.trial;
+  f.attempt = t.assign.attempt;
+  f.lease = t.assign.lease;
+  f.metrics = t.last;
+  for (const auto& [k, v] : t.final_line) f.metrics[k] = v;
+  f.log_tail = e.log_tail;
+  switch (e.kind) {
+    case ChildExit::Kind::kOk:
+      if (t.any_metric) {
+        f.outcome = protocol::Outcome::kOk;
+      } else {
+        f.outcome = protocol::Outcome::kFailed;
+        f.error = "exited with status 0 but reported no metric (print HPO_METRIC {...} lines)";
+      }
+      break;
+    case ChildExit::Kind::kStopped:
+      f.outcome = t.stop_reason == StopReason::kPruned ? protocol::Outcome::kPruned
+                                                       : protocol::Outcome::kInterrupted;
+      f.error = t.stop_reason == StopReason::kPruned ? "" : "interrupted";
+      break;
+    case ChildExit::Kind::kFailed:
+    case ChildExit::Kind::kTimedOut: {
+      f.outcome = protocol::Outcome::kFailed;
+      f.error = e.error;
+      std::string last = last_output_line(e.log_tail);
+      if (!last.empty()) f.error += ": " + last.substr(0, 300);
+      break;
+    }
+  }
+  return f;
+}
+
+std::vector<TrialEvent> ProcessRunner::poll() {
+  std::vector<TrialEvent> events;
+  auto now = SteadyClock::now();
+  for (auto it = trials_.begin(); it != trials_.end();) {
+    Trial& t = *it->second;
+    t.child->pump(now);
+    for (auto& record : t.child->take_metrics()) {
+      protocol::Metrics m = numeric_fields(record.values);
+      if (m.empty()) continue;
+      t.any_metric = true;
+      bool is_final = record.values.value("final", false) == true;
+      if (is_final) {
+        for (const auto& [k, v] : m) t.final_line[k] = v;
+        continue;
+      }
+      for (const auto& [k, v] : m) t.last[k] = v;
+      if (auto step = step_of(record.values)) {
+        events.emplace_back(protocol::Report{t.assign.study, t.assign.trial, t.assign.attempt,
+                                             t.assign.lease, *step, std::move(m)});
+      }
+    }
+    if (!t.child->finished()) {
+      ++it;
+      continue;
+    }
+    auto f = finish_of(t);
+    if (options_.verbose) {
+      const auto& first = t.child->first_output();
+      std::cerr << "hpo agent: trial " << f.study << "#" << f.trial << " attempt " << f.attempt
+                << " " << protocol::to_string(f.outcome) << " after " << t.child->exit()->seconds
+                << " s; assign->first output "
+                << (first ? std::to_string(ms_between(t.assigned, *first)) + " ms" : "none")
+                << ", exit->finish "
+                << ms_between(t.child->started() +
+                                  std::chrono::duration_cast<SteadyClock::duration>(
+                                      std::chrono::duration<double>(t.child->exit()->seconds)),
+                              SteadyClock::now())
+                << " ms\n";
+    }
+    events.emplace_back(std::move(f));
+    slot_busy_[t.slot] = false;
+    it = trials_.erase(it);
+  }
+  return events;
+}
+
+std::chrono::milliseconds ProcessRunner::wait_hint() const {
+  milliseconds hint(100);
+  auto now = SteadyClock::now();
+  for (const auto& [lease, t] : trials_) {
+    if (auto d = t->child->next_deadline()) {
+      hint = std::min(hint, std::max(milliseconds(0), std::chrono::ceil<milliseconds>(*d - now)));
+    }
+  }
+  return hint;
+}
+
+std::vector<int> ProcessRunner::wait_fds() const {
+  std::vector<int> fds;
+  for (const auto& [lease, t] : trials_) {
+    auto more = t->child->poll_fds();
+    fds.insert(fds.end(), more.begin(), more.end());
+  }
+  return fds;
+}
+
+KindRunner::KindRunner(std::unique_ptr<TrialRunner> builtin, std::unique_ptr<TrialRunner> process)
+    : builtin_(std::move(builtin)), process_(std::move(process)) {}
+
+Status KindRunner::start(const protocol::Assign& assign) {
+  std::string kind =
+      assign.spec.is_object() ? assign.spec.value("kind", std::string()) : std::string();
+  TrialRunner* runner = kind == "builtin" ? builtin_.get() : process_.get();
+  auto s = runner->start(assign);
+  if (s) owner_[assign.lease] = runner;
+  return s;
+}
+
+void KindRunner::stop(const std::string& lease, StopReason reason) {
+  auto it = owner_.find(lease);
+  if (it != owner_.end()) it->second->stop(lease, reason);
+}
+
+std::vector<TrialEvent> KindRunner::poll() {
+  auto events = builtin_->poll();
+  auto more = process_->poll();
+  std::move(more.begin(), more.end(), std::back_inserter(events));
+  for (const auto& e : events) {
+    if (auto* f = std::get_if<protocol::Finish>(&e)) owner_.erase(f->lease);
+  }
+  return events;
+}
+
+std::chrono::milliseconds KindRunner::wait_hint() const {
+  return std::min(builtin_->wait_hint(), process_->wait_hint());
+}
+
+std::vector<int> KindRunner::wait_fds() const {
+  auto fds = builtin_->wait_fds();
+  auto more = process_->wait_fds();
+  fds.insert(fds.end(), more.begin(), more.end());
+  return fds;
+}
+
+std::size_t KindRunner::running() const { return builtin_->running() + process_->running(); }
+
+}  // namespace hpo::agent
