@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
         asks;
     std::printf("ask_us tpe %d %.1f\n", size, us);
     std::printf("ask_wall_us tpe %d %.1f\n", size, wall_us);
+    std::printf("asks tpe %d %d\n", size, asks);
     std::fflush(stdout);
   }
   return 0;

@@ -1,14 +1,22 @@
 // Benchmark of the results store (issue 3), with Optuna's RDB storage on
 // SQLite as the peer, measured in the same run on the same machine.
 //
-//   build/results/bench_store [--trials 100000] [--batch 100] [--metrics 5]
+//   build/experiments/bench_store [--trials 100000] [--batch 100] [--metrics 5]
 //       [--optuna-seconds 20] [--hpo build/hpo] [--out experiments/results/store.txt]
 //
 // Figures: metric rows/s inserting trials through the Store API in per-turn
-// transactions (target >= 50,000), the leaderboard's top 10 at that size
-// through the API and as `hpo leaderboard` end to end (target < 100 ms),
-// history() (what a resumed scheduler reads), and the peer's trials/s and
-// best_trial time.
+// transactions (target >= 50,000), the same with one trial per transaction
+// and with synchronous=FULL, the leaderboard's top 10 at that size through
+// the API and as `hpo leaderboard` end to end (target < 100 ms), history()
+// (what a resumed scheduler reads), and the peer's trials/s and best_trial
+// time.
+//
+// Like for like: the peer (experiments/bench_store_optuna.py) gets the
+// settings of hpo's store, WAL and synchronous=NORMAL, a connection pool, and
+// a RandomSampler, so that what is timed is the storage, not TPE. Optuna commits every ask,
+// suggestion, report and tell on its own, so hpo's one-trial-per-transaction
+// line is its closest counterpart; the synchronous=FULL lines (hpo durable,
+// Optuna with FULL) compare the fsync-per-commit trade on both sides.
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -19,6 +27,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -147,13 +156,33 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
   return fallback;
 }
 
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+// The last line of the peer's output (its JSON), or "" when it did not run.
+std::string run_peer(const std::string& command) {
+  std::string out = run_capture(command + " 2>/dev/null");
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  if (auto nl = out.rfind('\n'); nl != std::string::npos) out = out.substr(nl + 1);
+  return out;
+}
+
+// A field of the peer's JSON line as text (strings unquoted), "?" when absent.
 std::string json_field(const std::string& line, const std::string& key) {
-  try {
-    auto j = nlohmann::json::parse(line);
-    return j.contains(key) ? j[key].dump() : "?";
-  } catch (const nlohmann::json::exception&) {
-    return "?";
-  }
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains(key)) return "?";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+// A numeric field of the peer's JSON line, NaN when absent.
+double json_number(const std::string& line, const std::string& key) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains(key) || !j[key].is_number()) return NAN;
+  return j[key].get<double>();
 }
 
 }  // namespace
@@ -179,15 +208,10 @@ int main(int argc, char** argv) {
   uname(&uts);
   report << "# hpo results store benchmark (experiments/bench_store.cpp, issue 3)\n"
          << "machine: " << uts.machine << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores, "
-         << "SQLite " << sqlite3_libversion() << ", load average at start " <<
-      [] {
-        std::ifstream in("/proc/loadavg");
-        std::string a, b, c;
-        in >> a >> b >> c;
-        return a + " " + b + " " + c;
-      }() << ", nice "
-         << getpriority(PRIO_PROCESS, 0)
-         << " (other builds share the cores: figures are lower bounds)\n"
+         << "SQLite " << sqlite3_libversion() << ", nice " << getpriority(PRIO_PROCESS, 0) << "\n"
+         << "load average (/proc/loadavg, 1/5/15 min) before " << loadavg()
+         << " (after: at the end; other processes on the cores make every figure a lower "
+            "bound, for hpo and the peer alike)\n"
          << "command: " << self.filename().string() << " --trials " << trials << " --batch "
          << batch << " --metrics " << metrics << " --optuna-seconds " << optuna_seconds << "\n\n";
 
@@ -205,19 +229,25 @@ int main(int argc, char** argv) {
   }
   // The same pattern with synchronous=FULL (fsync per commit), and with
   // SQLite's own checkpoints inside commits, on fewer trials.
-  auto variant = [&](const std::string& file, hpo::results::OpenOptions options) {
+  auto variant = [&](const std::string& file, hpo::results::OpenOptions options, std::int64_t count,
+                     int per_tx) {
     auto store = must(Store::open(dir + "/" + file, OpenMode::kWriter, options), "open variant");
     hpo::results::StudyRow study;
     study.name = "bench";
     study.metric = "val_accuracy";
     study.spec = nlohmann::json::object();
     const auto id = must(store.create_study(study), "create_study");
-    return insert(store, id, std::min<std::int64_t>(trials, 20000), batch, metrics);
+    return insert(store, id, std::min<std::int64_t>(trials, count), per_tx, metrics);
   };
-  InsertResult durable = variant("durable.db", hpo::results::OpenOptions{.durable = true});
-  InsertResult foreground =
-      variant("foreground.db", hpo::results::OpenOptions{.background_checkpoints = false});
-  InsertResult background = variant("background.db", hpo::results::OpenOptions{});
+  const hpo::results::OpenOptions durable_options{.durable = true};
+  InsertResult durable = variant("durable.db", durable_options, 20000, batch);
+  InsertResult foreground = variant(
+      "foreground.db", hpo::results::OpenOptions{.background_checkpoints = false}, 20000, batch);
+  InsertResult background = variant("background.db", hpo::results::OpenOptions{}, 20000, batch);
+  // One trial per transaction, as Optuna commits: NORMAL, then FULL (an
+  // fsync per trial, so fewer trials).
+  InsertResult single = variant("single.db", hpo::results::OpenOptions{}, 20000, 1);
+  InsertResult single_durable = variant("single-durable.db", durable_options, 5000, 1);
 
   // 2. Queries at that size, from a reader as the CLI opens it.
   auto reader = must(Store::open(db, OpenMode::kReadOnly), "open reader");
@@ -246,12 +276,12 @@ int main(int argc, char** argv) {
   const bool cli_ok = cli_out.find("\"rank\": 10") != std::string::npos;
   const double db_mb = static_cast<double>(std::filesystem::file_size(db)) / (1024.0 * 1024.0);
 
-  // 3. The peer, in the same run.
+  // 3. The peer, in the same run, with hpo's default durability and with FULL.
   const std::string peer = "/usr/bin/python3 " + std::string(HPO_SOURCE_DIR) +
                            "/experiments/bench_store_optuna.py --seconds " + optuna_seconds;
-  std::string peer_out = run_capture(peer + " 2>/dev/null");
-  while (!peer_out.empty() && peer_out.back() == '\n') peer_out.pop_back();
-  if (auto nl = peer_out.rfind('\n'); nl != std::string::npos) peer_out = peer_out.substr(nl + 1);
+  const std::string peer_out = run_peer(peer + " --synchronous NORMAL");
+  const std::string peer_full_out = run_peer(peer + " --synchronous FULL");
+  const std::string peer_nullpool_out = run_peer(peer + " --synchronous NORMAL --pool null");
 
   char line[512];
   report << "hpo store (C++ API, SQLite WAL, synchronous=NORMAL, " << batch
@@ -279,6 +309,14 @@ int main(int argc, char** argv) {
   variant_line("default options again", background);
   variant_line("checkpoints inside commits (background_checkpoints=false)", foreground);
   variant_line("synchronous=FULL (OpenOptions::durable)", durable);
+  variant_line("one trial per transaction", single);
+  variant_line("one trial per transaction, synchronous=FULL (OpenOptions::durable)",
+               single_durable);
+  std::snprintf(line, sizeof line,
+                "    (as trials/s: one per transaction %.0f, one per transaction + FULL %.0f)\n",
+                static_cast<double>(single.trials) / single.seconds,
+                static_cast<double>(single_durable.trials) / single_durable.seconds);
+  report << line;
   std::snprintf(line, sizeof line,
                 "  leaderboard top 10 at %lld trials (API, median of 21): %.3f ms (%zu rows)   "
                 "[target < 100 ms]\n",
@@ -306,22 +344,35 @@ int main(int argc, char** argv) {
   std::snprintf(line, sizeof line, "  database size: %.1f MiB\n\n", db_mb);
   report << line;
 
-  report
-      << "Optuna " << json_field(peer_out, "optuna")
-      << " RDBStorage on SQLite (same machine, same run; ask, 4 suggestions, 5 reports, tell):\n";
-  if (peer_out.empty() || peer_out.front() != '{') {
-    report << "  peer failed to run: " << peer << "\n";
-  } else {
-    report << "  " << json_field(peer_out, "trials") << " trials in "
-           << json_field(peer_out, "seconds") << " s -> " << json_field(peer_out, "trials_per_s")
-           << " trials/s (" << json_field(peer_out, "intermediate_rows_per_s")
-           << " intermediate rows/s)\n"
-           << "  study.best_trial at that size (median of 5): "
-           << json_field(peer_out, "best_trial_ms")
-           << " ms; load_study + best_trial (median of 3): "
-           << json_field(peer_out, "load_and_best_trial_ms") << " ms\n"
-           << "  raw: " << peer_out << "\n";
-  }
+  report << "Optuna " << json_field(peer_out, "optuna")
+         << " RDBStorage on SQLite (same machine, same run; RandomSampler; ask, 4 suggestions, "
+            "5 reports, tell; pragmas set on every connection by a SQLAlchemy connect "
+            "listener and read back):\n";
+  auto peer_lines = [&](const std::string& out, const std::string& command) {
+    if (out.empty() || out.front() != '{') {
+      report << "  peer failed to run: " << command << "\n";
+      return;
+    }
+    std::snprintf(line, sizeof line,
+                  "  journal_mode=%s synchronous=%s %s: %s trials in %.1f s -> %.1f trials/s "
+                  "(%.1f intermediate rows/s)\n",
+                  json_field(out, "journal_mode").c_str(), json_field(out, "synchronous").c_str(),
+                  json_field(out, "pool").c_str(), json_field(out, "trials").c_str(),
+                  json_number(out, "seconds"), json_number(out, "trials_per_s"),
+                  json_number(out, "intermediate_rows_per_s"));
+    report << line;
+    std::snprintf(line, sizeof line,
+                  "    study.best_trial at that size (median of 5): %.2f ms; load_study + "
+                  "best_trial (median of 3): %.2f ms\n",
+                  json_number(out, "best_trial_ms"), json_number(out, "load_and_best_trial_ms"));
+    report << line;
+    report << "    raw: " << out << "\n";
+  };
+  peer_lines(peer_out, peer + " --synchronous NORMAL");
+  peer_lines(peer_full_out, peer + " --synchronous FULL");
+  report << "  (SQLAlchemy 1.4's default for a SQLite file, a new connection per session:)\n";
+  peer_lines(peer_nullpool_out, peer + " --synchronous NORMAL --pool null");
+  report << "\nload average (/proc/loadavg, 1/5/15 min) after " << loadavg() << "\n";
 
   std::cout << report.str();
   std::ofstream out(out_path);

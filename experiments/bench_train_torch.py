@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """The PyTorch side of experiments/bench_train.sh: the same nets, data, normalization, batch,
 solver and thread count as experiments/bench_train/{mlp,cnn}.json, timed the same way (training
-steps only; the last partial batch dropped, as hpo train does). Prints one JSON line."""
+steps only; the last partial batch dropped, as hpo train does). Prints one JSON line, which also
+says what the peer ran on: torch version, intra-op threads, and the BLAS library this process
+actually loaded (Debian's torch links the generic libblas.so.3, so the BLAS is whichever
+alternative is selected: OpenBLAS with libopenblas0-pthread installed, else the slow reference
+BLAS, which no PyTorch user runs on purpose)."""
 import argparse
+import ctypes
 import gzip
 import json
+import os
+import re
 import struct
 import time
 
@@ -21,6 +28,44 @@ def read_idx(path):
         r, c = struct.unpack(">II", data[8:16])
         return np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, r, c)
     return np.frombuffer(data, np.uint8, offset=8)
+
+
+def loaded_blas():
+    """(kind, path, threads) of the BLAS mapped into this process; call after a matmul."""
+    paths = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and "blas" in os.path.basename(fields[5]).lower():
+                paths.add(os.path.realpath(fields[5]))
+    kind, found, threads = "none found", "", None
+    for path in sorted(paths):
+        low = path.lower()
+        if "openblas" in low:
+            kind, found = "OpenBLAS", path
+            try:
+                threads = ctypes.CDLL(path).openblas_get_num_threads()
+            except (OSError, AttributeError):
+                pass
+            break
+        if "blis" in low or "mkl" in low or "atlas" in low:
+            kind, found = os.path.basename(os.path.dirname(path)) or path, path
+        elif "/blas/" in low and kind == "none found":
+            kind, found = "reference", path
+    return kind, found, threads
+
+
+def peer_config():
+    kind, path, blas_threads = loaded_blas()
+    build = torch.__config__.show()
+    blas_info = " ".join(re.findall(r"\b(?:BLAS|LAPACK)_INFO=[^,\s]*", build)) or "?"
+    parallel = [line.strip() for line in torch.__config__.parallel_info().splitlines()
+                if line.strip().startswith(("at::get_num_threads", "ATen parallel backend",
+                                            "MKL", "MKLDNN", "OpenMP"))]
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(), "blas": kind,
+            "blas_library": path, "blas_threads": blas_threads, "built_with": blas_info,
+            "mkldnn": torch.backends.mkldnn.is_available(), "parallel_info": parallel}
 
 
 def model(kind):
@@ -41,8 +86,14 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--train-limit", type=int, default=0, help="first N training images; 0 = all")
+    ap.add_argument("--config-only", action="store_true",
+                    help="print only what the peer runs on (torch, threads, BLAS) and exit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.config_only:
+        torch.ones(64, 64) @ torch.ones(64, 64)  # loads the BLAS
+        print(json.dumps(peer_config()))
+        return
     torch.manual_seed(1)
     dev = torch.device(args.device)
     xtr = read_idx(f"{args.data}/train-images-idx3-ubyte.gz").astype(np.float32) / 255
@@ -84,7 +135,7 @@ def main():
             correct += (net(xte[s:s + 1000]).argmax(1) == yte[s:s + 1000]).sum().item()
     print(json.dumps({"model": args.model, "samples_per_sec": trained / seconds,
                       "test_accuracy": correct / xte.shape[0], "train_seconds": seconds,
-                      "threads": args.threads, "torch": torch.__version__}))
+                      **peer_config()}))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ cat > "$tmp/study.json" <<JSON
  "trial": {"kind": "command", "command": "echo 'HPO_METRIC {\"step\": 1, \"loss\": {x}}'"},
  "space": {"x": {"type": "float", "low": 0, "high": 1}}}
 JSON
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$hpo" scheduler --db "$tmp/hpo.db" --bind "tcp://127.0.0.1:$port" --study "$tmp/study.json" \
   --exit-when-done 2>"$tmp/scheduler.log" &
 sched=$!
@@ -42,6 +43,7 @@ PY
 peer=$(python3 experiments/agent_overhead/peer.py "$n")
 read -r count f50 f95 d50 d95 <<<"$ours"
 read -r pf50 pf95 pd50 pd95 <<<"$peer"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 wall=$(python3 -c "print(f'{($end - $start):.2f}')")
 report="agent per-trial overhead ($count trials of \`echo 'HPO_METRIC {...}'\`, 1 CPU agent, $(nproc) cores, $(date -u +%F))
                                   median      p95
@@ -50,6 +52,7 @@ Python Popen -> first line        ${pf50} ms   ${pf95} ms   (peer: bare subproce
 hpo agent: child exit -> FINISH   ${d50} ms   ${d95} ms
 Python EOF -> wait() returns      ${pd50} ms   ${pd95} ms
 whole search: $n trials in ${wall} s end to end (scheduler + agent + SQLite), max_parallel 1
+load average (/proc/loadavg, 1/5/15 min) before $load_before, after $load_after
 command: experiments/agent_overhead/run.sh $build $n"
 echo "$report"
 mkdir -p experiments/results
