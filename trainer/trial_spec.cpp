@@ -164,9 +164,16 @@ Result<std::string> fill_placeholders(std::string_view tmpl, const nlohmann::jso
 }
 
 std::string trial_dir(const TrialContext& ctx) {
+  // Absolute, because a command trial runs in its own workdir (the study's
+  // directory, usually): a path relative to the agent's directory would point
+  // somewhere else there.
   std::filesystem::path root = ctx.workdir.empty() ? std::string(".") : ctx.workdir;
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(root, ec);
+  if (!ec) root = absolute;  // no current directory (removed): left as given
   return (root / safe_dir_name(ctx.study) /
           ("trial-" + std::to_string(ctx.number) + "-attempt-" + std::to_string(ctx.attempt)))
+      .lexically_normal()
       .string();
 }
 

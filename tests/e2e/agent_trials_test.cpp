@@ -272,6 +272,53 @@ print("HPO_METRIC " + json.dumps({"step": 1, "loss": 1.0}), flush=True)
   CHECK(again.output().find("run-resume") != std::string::npos);  // the leaderboard
 }
 
+TEST_CASE("hpo run from another directory hands a command trial absolute paths",
+          "[e2e][agent][run]") {
+  // The study and its script live in study/; hpo run starts in elsewhere/, so its
+  // default --workdir (hpo-work) and --db (hpo.db) are relative to elsewhere/ while
+  // the command runs in study/ (its "workdir": "."). A relative path handed to the
+  // trial would point into study/ and not be found.
+  TempDir dir("run-elsewhere");
+  const fs::path study_dir = dir.path / "study";
+  const fs::path elsewhere = dir.path / "elsewhere";
+  fs::create_directories(study_dir);
+  fs::create_directories(elsewhere);
+  write_text(study_dir / "paths.py", R"PY(
+import json, os, sys
+for name in ("HPO_TRIAL_CONFIG", "HPO_TRIAL_DIR"):
+    if not os.path.isabs(os.environ[name]):
+        sys.exit("%s is relative: %s" % (name, os.environ[name]))
+if sys.argv[1] != os.environ["HPO_TRIAL_CONFIG"] or sys.argv[2] != os.environ["HPO_TRIAL_DIR"]:
+    sys.exit("placeholders differ from the environment: %s" % sys.argv[1:])
+config = json.load(open(os.environ["HPO_TRIAL_CONFIG"]))
+print("HPO_METRIC " + json.dumps({"step": 1, "loss": (config["x"] - 1.0) ** 2}), flush=True)
+)PY");
+  json s = study("run-elsewhere", {{"x", {{"type", "float"}, {"low", -2.0}, {"high", 2.0}}}},
+                 {{"command", "/usr/bin/python3 paths.py {hpo.config_file} {hpo.trial_dir}"},
+                  {"workdir", "."}},
+                 {{"max_trials", 4}, {"max_parallel", 2}, {"max_retries", 0}}, {{"type", "none"}},
+                 {{"type", "random"}});
+  write_text(study_dir / "study.json", s.dump(2));
+  Process run(
+      {"run", (study_dir / "study.json").string(), "--agents", "2", "--heartbeat-ms", "200"},
+      dir.path / "run.out", elsewhere);
+  auto code = run.wait(60s);
+  INFO(run.output());
+  REQUIRE(code == 0);
+  auto trials = trials_of(elsewhere / "hpo.db", "run-elsewhere");
+  REQUIRE(trials.size() == 4);
+  for (const auto& t : trials) {
+    INFO("trial " << t.number << ": " << t.error);
+    CHECK(t.state == TrialState::kCompleted);
+    const double x = t.config["x"].get<double>();
+    REQUIRE(t.value.has_value());
+    CHECK(*t.value == Approx((x - 1.0) * (x - 1.0)).margin(1e-12));
+    // The trial directory is where the agent's --workdir says, under elsewhere/.
+    CHECK(fs::exists(elsewhere / "hpo-work" / "run-elsewhere" /
+                     ("trial-" + std::to_string(t.number) + "-attempt-1") / "config.json"));
+  }
+}
+
 TEST_CASE(
     "an agent told to stop lets trials end within its grace, then interrupts them and says BYE",
     "[e2e][agent]") {
