@@ -211,7 +211,13 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
   env.emplace_back("HPO_STUDY", ctx.study);
   env.emplace_back("HPO_TRIAL_DIR", launch.dir);
   env.emplace_back("CUDA_VISIBLE_DEVICES", ctx.gpu.value_or(""));
-  if (*threads >= 1) env.emplace_back("OMP_NUM_THREADS", number_text(*threads));
+  if (*threads >= 1) {
+    // The thread pools of OpenMP, MKL and OpenBLAS (PyTorch and NumPy use them)
+    // default to every core, which oversubscribes a machine shared by trials.
+    for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+      env.emplace_back(name, number_text(*threads));
+    }
+  }
 
   if (kind == "native") {
     std::string device = trial.value("device", std::string("auto"));

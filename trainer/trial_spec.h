@@ -22,7 +22,8 @@
 //   HPO_METRICS_FD     a pipe the trial may write metric lines to (child_process.h)
 //   HPO_TRIAL_NUMBER, HPO_TRIAL_ATTEMPT, HPO_STUDY, HPO_TRIAL_DIR
 //   CUDA_VISIBLE_DEVICES  the slot's GPU, or "" on a CPU slot (no GPU grabbed by accident)
-//   OMP_NUM_THREADS    trial.threads when given (keeps CPU trials from oversubscribing)
+//   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS
+//                      trial.threads when given (keeps CPU trials from oversubscribing)
 // plus trial.env, which wins over all of these.
 #pragma once
 
