@@ -7,9 +7,11 @@
 //   dies, even by SIGKILL); a second writer of the same file, in this process
 //   or another, gets "database X is already being written by pid N" at once.
 //   Readers (kReadOnly) never block the writer and never see a half-written
-//   transaction (WAL mode). The lock file stays beside the database (it
-//   holds the last writer's pid); removing it while no writer runs is
-//   harmless. The lock fd is close-on-exec, but a child forked without exec
+//   transaction (WAL mode). The lock file holds the writer's pid; a writer
+//   that closes cleanly removes it, and checkpoints the WAL (TRUNCATE) so
+//   that SQLite removes the -wal/-shm files when no reader has the database
+//   open; after a crash they stay, which is harmless. The lock fd is
+//   close-on-exec, but a child forked without exec
 //   inherits it and keeps the lock while it lives: fork agents before
 //   opening the writer, or exec them.
 // - kReadOnly never creates a database nor changes its content (SQLite may
