@@ -125,9 +125,11 @@ int leaderboard_command(int argc, char** argv) {
     }
   }
 
+  auto name = cli_detail::study_argument(*args);
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
   auto board = store->leaderboard(study->id, query);
   if (!board) return report(Exit{cli::kExitFailure, board.error().message}, command);
@@ -264,9 +266,11 @@ int trials_command(int argc, char** argv) {
           command);
     }
   }
+  auto name = cli_detail::study_argument(*args);
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
   auto rows = store->trials(study->id, state);
   if (!rows) return report(Exit{cli::kExitFailure, rows.error().message}, command);

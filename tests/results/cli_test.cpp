@@ -339,3 +339,51 @@ TEST_CASE("the query commands read while a writer holds the database") {
   ok(tx.commit());
   CHECK(parse(run_hpo(db.dir, "trials " + db.db + " --format json")).size() == 10);
 }
+
+TEST_CASE("the query commands take the study's name as their first argument") {
+  Db db;
+  db.add_study("branin");  // two studies: without a name the commands would refuse
+  CHECK(parse(run_hpo(db.dir, "leaderboard mlp " + db.db + " --format json")).size() == 6);
+  CHECK(parse(run_hpo(db.dir, "leaderboard branin " + db.db + " --format json")).empty());
+  CHECK(parse(run_hpo(db.dir, "trials mlp " + db.db + " --format json --state failed")).size() ==
+        1);
+  CHECK(parse(run_hpo(db.dir, "export mlp " + db.db))["study"]["name"] == "mlp");
+  CHECK(parse(run_hpo(db.dir, "export branin " + db.db))["study"]["name"] == "branin");
+  // hpo show [STUDY] TRIAL: the trial is always last.
+  auto shown = parse(run_hpo(db.dir, "show mlp 6 " + db.db + " --format json"));
+  CHECK(shown["study"] == "mlp");
+  CHECK(shown["trial"] == 6);
+  CHECK(parse(run_hpo(db.dir, "show mlp --trial 6 " + db.db + " --format json"))["trial"] == 6);
+  auto unnamed = run_hpo(db.dir, "show 6 " + db.db);
+  CHECK(unnamed.code == 2);
+  CHECK_THAT(unnamed.err, Catch::Contains("mlp, branin"));
+  // The name and --study may both be given when they agree.
+  CHECK(run_hpo(db.dir, "leaderboard mlp --study mlp " + db.db).code == 0);
+}
+
+TEST_CASE("an argument a command does not take is refused with exit 2, never ignored") {
+  Db db;
+  struct Case {
+    std::string args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"leaderboard mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"trials mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"export mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"show mlp 6 extra " + db.db, "unexpected argument 'extra'"},
+      {"show mlp 6 --trial 6 " + db.db, "unexpected argument '6'"},
+      {"show mlp " + db.db, "'mlp' is not a trial number"},
+      {"studies extra " + db.db, "unexpected argument 'extra'"},
+      {"leaderboard mlp --study branin " + db.db, "two studies named"},
+      {"resume mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"run a.json b.json", "unexpected argument 'b.json'"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_hpo(db.dir, c.args);
+    INFO("hpo " << c.args << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains(c.says));
+    CHECK(r.out.empty());
+  }
+}
