@@ -170,7 +170,10 @@ int show_command(int argc, char** argv) {
         if (steps[r].contains(name)) frame.set(c, r, steps[r][name]);
       }
     }
-    frame.print_table(out, terminal_width());
+    TableOptions table;
+    table.width = terminal_width();
+    table.show_all = "--format json shows all";
+    frame.print_table(out, table);
   }
   if (!t.error.empty()) {
     out << "error\n";

@@ -253,6 +253,11 @@ class Store {
   Result<std::vector<MetricRow>> metrics(std::int64_t trial);
   // Metrics of every trial of a study (current attempts), by (number, name, step).
   Result<std::vector<MetricRow>> study_metrics(std::int64_t study);
+  // Metric `name` at the last step each of `trials` (ids) reported it, current
+  // attempt; trials without it are absent. A trial's final metrics are stored
+  // at its last step, so this is the final value (e.g. test_accuracy).
+  Result<std::map<std::int64_t, double>> last_values(const std::vector<std::int64_t>& trials,
+                                                     std::string_view name);
 
   // --- agents and events ---
   Status upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
