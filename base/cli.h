@@ -15,7 +15,8 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 // Parses argv with `options`. On a usage error prints it to stderr and returns
-// nullopt (the caller exits kExitUsage). On --help prints the help to stdout
+// nullopt (the caller exits kExitUsage); an argument no option or positional
+// takes is such an error, never ignored. On --help prints the help to stdout
 // and sets `exit_code` to kExitOk, also returning nullopt.
 inline std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, int argc, char** argv,
                                                  int& exit_code) {
@@ -24,6 +25,13 @@ inline std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, int 
     if (result.count("help")) {
       std::cout << options.help() << "\n";
       exit_code = kExitOk;
+      return std::nullopt;
+    }
+    if (!result.unmatched().empty()) {
+      std::cerr << options.program() << ": unexpected argument '" << result.unmatched().front()
+                << "'\n"
+                << "Try '" << options.program() << " --help'.\n";
+      exit_code = kExitUsage;
       return std::nullopt;
     }
     return result;

@@ -16,6 +16,7 @@ using cli_detail::Exit;
 using cli_detail::report;
 
 const std::vector<std::string> kTableFormats = {"table", "json", "csv"};
+constexpr const char* kTestAccuracy = "test_accuracy";
 
 // Takes every `--where X` / `--where=X` out of argv: cxxopts would split
 // their values at commas, and a value may hold one (net.sizes=[64,32]).
@@ -36,10 +37,20 @@ cli_detail::Outcome<std::vector<char*>> take_where(int argc, char** argv,
   return rest;
 }
 
-void print(const Frame& frame, Format format) {
+// A query's trial table: constant and empty parameters hidden, fitted to the
+// terminal unless --wide.
+TableOptions trial_table(const cxxopts::ParseResult& args) {
+  TableOptions o;
+  o.width = terminal_width();
+  o.wide = args.count("wide") > 0;
+  o.hide_uniform = true;
+  return o;
+}
+
+void print(const Frame& frame, Format format, const TableOptions& table) {
   switch (format) {
     case Format::kTable:
-      frame.print_table(std::cout, terminal_width());
+      frame.print_table(std::cout, table);
       break;
     case Format::kCsv:
       frame.print_csv(std::cout);
@@ -50,6 +61,12 @@ void print(const Frame& frame, Format format) {
   }
 }
 
+void add_wide_option(cxxopts::Options& options) {
+  options.add_options()("wide",
+                        "table: show every column (by default columns with one value in every "
+                        "row, or none, are hidden and the rest fit the terminal)");
+}
+
 std::string upper(std::string text) {
   for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return text;
@@ -57,7 +74,7 @@ std::string upper(std::string text) {
 
 // The columns after the parameters, shared by leaderboard and trials.
 void add_tail_columns(Frame& frame, const std::vector<const TrialRow*>& trials, bool human) {
-  const auto state = frame.add("state");
+  const auto state = frame.add("state", true);
   const auto duration = frame.add(human ? "duration" : "duration_s", false, true);
   const auto agent = frame.add("agent", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {
@@ -97,6 +114,7 @@ int leaderboard_command(int argc, char** argv) {
                                      cxxopts::value<std::string>()->default_value("best"))(
       "direction", "minimize or maximize (default: the study's direction)",
       cxxopts::value<std::string>());
+  add_wide_option(options);
   int code = cli::kExitOk;
   auto args = cli::parse(options, static_cast<int>(rest->size()), rest->data(), code);
   if (!args) return code;
@@ -125,9 +143,11 @@ int leaderboard_command(int argc, char** argv) {
     }
   }
 
+  auto name = cli_detail::study_argument(*args);
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
   auto board = store->leaderboard(study->id, query);
   if (!board) return report(Exit{cli::kExitFailure, board.error().message}, command);
@@ -145,8 +165,25 @@ int leaderboard_command(int argc, char** argv) {
     frame.set(number, r, (*board)[r].trial.number);
     frame.set(score, r, (*board)[r].score);
   }
-  cli_detail::add_param_columns(
-      frame, trials, {"rank", "trial", score_name, "state", "duration", "duration_s", "agent"});
+  // The held-out figure beside the ranked one, where trials reported it (hpo
+  // train's final line does): a user picks a model by it.
+  std::vector<std::string> reserved = {"rank",     "trial",      score_name, "state",
+                                       "duration", "duration_s", "agent"};
+  if (score_name != kTestAccuracy) {
+    std::vector<std::int64_t> ids;
+    for (const auto* t : trials) ids.push_back(t->id);
+    auto tested = store->last_values(ids, kTestAccuracy);
+    if (!tested) return report(Exit{cli::kExitFailure, tested.error().message}, command);
+    if (!tested->empty()) {
+      const auto column = frame.add(kTestAccuracy, false, true);
+      for (std::size_t r = 0; r < trials.size(); ++r) {
+        auto it = tested->find(trials[r]->id);
+        if (it != tested->end()) frame.set(column, r, it->second);
+      }
+      reserved.push_back(kTestAccuracy);
+    }
+  }
+  cli_detail::add_param_columns(frame, trials, reserved);
   add_tail_columns(frame, trials, human);
 
   if (human) {
@@ -167,7 +204,7 @@ int leaderboard_command(int argc, char** argv) {
       return cli::kExitOk;
     }
   }
-  print(frame, *format);
+  print(frame, *format, trial_table(*args));
   return cli::kExitOk;
 }
 
@@ -236,7 +273,10 @@ int studies_command(int argc, char** argv) {
     std::cout << "(no studies in " << store->path() << ")\n";
     return cli::kExitOk;
   }
-  print(frame, *format);
+  TableOptions table;
+  table.width = terminal_width();
+  table.show_all = "--format csv shows all";
+  print(frame, *format, table);
   return cli::kExitOk;
 }
 
@@ -248,6 +288,7 @@ int trials_command(int argc, char** argv) {
                         "only trials in this state (queued, running, completed, pruned, failed, "
                         "interrupted)",
                         cxxopts::value<std::string>());
+  add_wide_option(options);
   int code = cli::kExitOk;
   auto args = cli::parse(options, argc, argv, code);
   if (!args) return code;
@@ -264,9 +305,11 @@ int trials_command(int argc, char** argv) {
           command);
     }
   }
+  auto name = cli_detail::study_argument(*args);
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
   auto rows = store->trials(study->id, state);
   if (!rows) return report(Exit{cli::kExitFailure, rows.error().message}, command);
@@ -296,7 +339,7 @@ int trials_command(int argc, char** argv) {
               << "trials in study " << study->name << ")\n";
     return cli::kExitOk;
   }
-  print(frame, *format);
+  print(frame, *format, trial_table(*args));
   return cli::kExitOk;
 }
 

@@ -16,8 +16,13 @@ void add_common_options(cxxopts::Options& options, const std::vector<std::string
   options.add_options()("db", "database file",
                         cxxopts::value<std::string>()->default_value("hpo.db"));
   if (with_study) {
-    options.add_options()("study", "study name (may be left out when the database holds one study)",
-                          cxxopts::value<std::string>());
+    options.add_options()("study",
+                          "study name, or give it first without --study (may be left out when "
+                          "the database holds one study)",
+                          cxxopts::value<std::string>())(
+        "positional", "", cxxopts::value<std::vector<std::string>>());
+    options.parse_positional({"positional"});  // positional options stay out of --help
+    options.positional_help("[STUDY]");
   }
   options.add_options()("format", "output format: " + list,
                         cxxopts::value<std::string>()->default_value(formats.front()))(
@@ -42,28 +47,53 @@ Outcome<Store> open_database(const cxxopts::ParseResult& args) {
   return std::move(*store);
 }
 
-Outcome<StudyRow> resolve_study(Store& store, const cxxopts::ParseResult& args) {
+std::vector<std::string> positional(const cxxopts::ParseResult& args) {
+  if (args.count("positional") == 0) return {};
+  return args["positional"].as<std::vector<std::string>>();
+}
+
+Outcome<std::optional<std::string>> study_name(const cxxopts::ParseResult& args,
+                                               const std::optional<std::string>& given) {
+  std::optional<std::string> flag;
+  if (args.count("study") > 0) flag = args["study"].as<std::string>();
+  if (flag && given && *flag != *given) {
+    return std::unexpected(Exit{cli::kExitUsage, "two studies named: '" + *given +
+                                                     "' and --study '" + *flag + "'; give one"});
+  }
+  return flag ? flag : given;
+}
+
+Outcome<std::optional<std::string>> study_argument(const cxxopts::ParseResult& args) {
+  const auto words = positional(args);
+  if (words.size() > 1) {
+    return std::unexpected(Exit{cli::kExitUsage, "unexpected argument '" + words[1] +
+                                                     "' (the only positional argument is "
+                                                     "the study's name)"});
+  }
+  return study_name(args, words.empty() ? std::nullopt : std::optional(words[0]));
+}
+
+Outcome<StudyRow> resolve_study(Store& store, const std::optional<std::string>& name) {
   auto studies = store.list_studies();
   if (!studies) return std::unexpected(Exit{cli::kExitFailure, studies.error().message});
   std::string known;
   for (const auto& s : *studies) known += (known.empty() ? "" : ", ") + s.name;
-  if (args.count("study") > 0) {
-    const auto name = args["study"].as<std::string>();
+  if (name) {
     for (auto& s : *studies) {
-      if (s.name == name) return std::move(s);
+      if (s.name == *name) return std::move(s);
     }
     return std::unexpected(Exit{
         cli::kExitUsage,
-        store.path() + ": unknown study '" + name + "'" +
+        store.path() + ": unknown study '" + *name + "'" +
             (known.empty() ? " (the database holds no studies)" : "; known studies: " + known)});
   }
   if (studies->size() == 1) return std::move(studies->front());
   if (studies->empty()) {
     return std::unexpected(Exit{cli::kExitUsage, store.path() + ": the database holds no studies"});
   }
-  return std::unexpected(Exit{cli::kExitUsage, store.path() + " holds " +
-                                                   std::to_string(studies->size()) +
-                                                   " studies; pick one with --study: " + known});
+  return std::unexpected(
+      Exit{cli::kExitUsage, store.path() + " holds " + std::to_string(studies->size()) +
+                                " studies; name one (first argument or --study): " + known});
 }
 
 int report(const Exit& exit, const std::string& command) {

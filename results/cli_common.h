@@ -23,15 +23,27 @@ template <class T>
 using Outcome = std::expected<T, Exit>;
 
 // --db, --study and --format (with `formats` allowed, the first the default), --help.
+// With a study, the positional arguments are collected too (see positional()): the
+// study name may be given as `hpo CMD STUDY`.
 void add_common_options(cxxopts::Options& options, const std::vector<std::string>& formats,
                         bool with_study = true);
+// The positional arguments of a command set up with a study.
+std::vector<std::string> positional(const cxxopts::ParseResult& args);
+// The study named by --study or by `given` (a positional); when both, they must agree.
+// nullopt when neither.
+Outcome<std::optional<std::string>> study_name(const cxxopts::ParseResult& args,
+                                               const std::optional<std::string>& given);
+// study_name() for commands whose only positional is the study (`hpo CMD [STUDY]`):
+// a second one is a usage error.
+Outcome<std::optional<std::string>> study_argument(const cxxopts::ParseResult& args);
 Outcome<Format> format_option(const cxxopts::ParseResult& args,
                               const std::vector<std::string>& formats);
 
 // The database, read-only: a missing or foreign file is a usage error (2).
 Outcome<Store> open_database(const cxxopts::ParseResult& args);
-// --study, or the only study; an unknown name lists the known ones.
-Outcome<StudyRow> resolve_study(Store& store, const cxxopts::ParseResult& args);
+// The study called `name`, or the only study when nullopt; an unknown name lists
+// the known ones.
+Outcome<StudyRow> resolve_study(Store& store, const std::optional<std::string>& name);
 
 // Prints the message and returns the code.
 int report(const Exit& exit, const std::string& command);

@@ -1,4 +1,4 @@
-// `hpo show TRIAL` (one trial: config, metrics per step, error, log tail) and
+// `hpo show [STUDY] TRIAL` (one trial: config, metrics per step, error, log tail) and
 // `hpo export` (a whole study, metrics included, as JSON or CSV).
 #include <iostream>
 #include <map>
@@ -66,23 +66,53 @@ int show_command(int argc, char** argv) {
   cxxopts::Options options("hpo show",
                            "Show one trial: its config, every metric by step, its "
                            "error and the tail of its log.");
-  options.positional_help("TRIAL");
   cli_detail::add_common_options(options, {"table", "json"});
-  options.add_options()("trial", "trial number in the study", cxxopts::value<long>());
-  options.parse_positional({"trial"});
+  options.add_options()("trial", "trial number in the study (or give it last, without --trial)",
+                        cxxopts::value<long>());
+  options.positional_help("[STUDY] TRIAL");
   int code = cli::kExitOk;
   auto args = cli::parse(options, argc, argv, code);
   if (!args) return code;
   auto format = cli_detail::format_option(*args, {"table", "json"});
   if (!format) return report(format.error(), command);
-  if (!args->count("trial")) {
+  // Positionals: `hpo show TRIAL` or `hpo show STUDY TRIAL` (the trial is always
+  // last, so the common one-study case stays `hpo show 3`).
+  auto words = cli_detail::positional(*args);
+  const bool trial_flag = args->count("trial") > 0;
+  const std::size_t allowed = trial_flag ? 1 : 2;
+  if (words.size() > allowed) {
+    return report(Exit{cli::kExitUsage,
+                       "unexpected argument '" + words[allowed] + "' (hpo show [STUDY] TRIAL)"},
+                  command);
+  }
+  if (!trial_flag && words.empty()) {
     return report(Exit{cli::kExitUsage, "which trial? give its number: hpo show 3"}, command);
   }
+  long number = 0;
+  if (trial_flag) {
+    number = (*args)["trial"].as<long>();
+  } else {
+    const std::string& text = words.back();
+    std::size_t used = 0;
+    try {
+      number = std::stol(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) {
+      return report(Exit{cli::kExitUsage,
+                         "trial: '" + text + "' is not a trial number (hpo show [STUDY] TRIAL)"},
+                    command);
+    }
+    words.pop_back();
+  }
+  auto name = cli_detail::study_name(
+      *args, words.empty() ? std::nullopt : std::optional<std::string>(words[0]));
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
-  const long number = (*args)["trial"].as<long>();
   auto trial = store->find_trial(study->id, number);
   if (!trial) return report(Exit{cli::kExitFailure, trial.error().message}, command);
   if (!*trial) {
@@ -140,7 +170,10 @@ int show_command(int argc, char** argv) {
         if (steps[r].contains(name)) frame.set(c, r, steps[r][name]);
       }
     }
-    frame.print_table(out, terminal_width());
+    TableOptions table;
+    table.width = terminal_width();
+    table.show_all = "--format json shows all";
+    frame.print_table(out, table);
   }
   if (!t.error.empty()) {
     out << "error\n";
@@ -167,9 +200,11 @@ int export_command(int argc, char** argv) {
   if (!args) return code;
   auto format = cli_detail::format_option(*args, {"json", "csv"});
   if (!format) return report(format.error(), command);
+  auto name = cli_detail::study_argument(*args);
+  if (!name) return report(name.error(), command);
   auto store = cli_detail::open_database(*args);
   if (!store) return report(store.error(), command);
-  auto study = cli_detail::resolve_study(*store, *args);
+  auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
   auto trials = store->trials(study->id);
   if (!trials) return report(Exit{cli::kExitFailure, trials.error().message}, command);

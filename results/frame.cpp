@@ -39,6 +39,33 @@ std::size_t width_of(const std::string& text) {
   return n;
 }
 
+// Nothing to show: null, "", [] or {}.
+bool is_blank(const nlohmann::json& v) {
+  return v.is_null() || ((v.is_string() || v.is_array() || v.is_object()) && v.empty());
+}
+
+// `text` broken at spaces into lines of at most `width` characters (0 = one
+// line); continuation lines are indented by two. A word longer than a line
+// stays whole.
+std::string wrap(const std::string& text, int width) {
+  if (width <= 0 || width_of(text) <= static_cast<std::size_t>(width)) return text + "\n";
+  const auto limit = static_cast<std::size_t>(width);
+  std::string out, line;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line != "  " && width_of(line) + 1 + width_of(word) > limit) {
+      out += line + "\n";
+      line = "  ";
+    }
+    line += (line.empty() || line == "  " ? "" : " ") + word;
+  }
+  return out + line + "\n";
+}
+
 }  // namespace
 
 std::size_t Frame::add(std::string name, bool droppable, bool right_align) {
@@ -58,69 +85,100 @@ void Frame::set(std::size_t column, std::size_t row, nlohmann::json value) {
   columns_[column].cells[row] = std::move(value);
 }
 
-void Frame::print_table(std::ostream& out, int width, std::size_t max_cell) const {
+TableLayout Frame::layout(const TableOptions& options) const {
   const std::size_t n = columns_.size();
-  std::vector<std::vector<std::string>> text(n);
-  std::vector<std::size_t> widths(n);
-  std::vector<bool> constant(n, true);
-  auto header = [&](std::size_t c) -> const std::string& {
-    return columns_[c].label.empty() ? columns_[c].name : columns_[c].label;
-  };
-  for (std::size_t c = 0; c < n; ++c) {
-    widths[c] = width_of(header(c));
-    for (std::size_t r = 0; r < rows_; ++r) {
-      text[c].push_back(clip(cell_text(columns_[c].cells[r]), max_cell));
-      widths[c] = std::max(widths[c], width_of(text[c].back()));
-      if (r > 0 && columns_[c].cells[r] != columns_[c].cells[0]) constant[c] = false;
-    }
-    widths[c] = std::min(widths[c], std::max<std::size_t>(max_cell, 3));
-  }
+  const std::size_t max_cell = std::max<std::size_t>(options.max_cell, 3);
+  TableLayout l;
+  l.widths.resize(n);
   std::vector<bool> shown(n, true);
-  std::vector<std::string> hidden;
+  for (std::size_t c = 0; c < n; ++c) {
+    const FrameColumn& col = columns_[c];
+    std::size_t w = width_of(header(c));
+    bool empty = true, same = rows_ >= 2;
+    for (std::size_t r = 0; r < rows_; ++r) {
+      w = std::max(w, width_of(clip(cell_text(col.cells[r]), max_cell)));
+      empty = empty && is_blank(col.cells[r]);
+      same = same && !col.cells[r].is_null() && col.cells[r] == col.cells[0];
+    }
+    l.widths[c] = std::min(w, max_cell);
+    if (options.wide || !options.hide_uniform || !col.droppable) continue;
+    if (empty) {
+      l.empty.push_back(c);
+      shown[c] = false;
+    } else if (same) {
+      l.same.push_back(c);
+      shown[c] = false;
+    }
+  }
   auto total = [&] {
     std::size_t sum = 0, count = 0;
     for (std::size_t c = 0; c < n; ++c) {
-      if (shown[c]) sum += widths[c], ++count;
+      if (shown[c]) sum += l.widths[c], ++count;
     }
     return sum + (count > 0 ? 2 * (count - 1) : 0);
   };
-  if (width > 0) {
-    // Hide droppable columns from the right: constant ones first, then the rest.
+  if (options.width > 0 && !options.wide) {
+    // From the right; first the columns with gaps (a parameter of one option of
+    // a choice), which say less about the ranking than those every row has.
+    auto gaps = [&](std::size_t c) {
+      const auto& cells = columns_[c].cells;
+      return std::any_of(cells.begin(), cells.end(), [](const auto& v) { return v.is_null(); });
+    };
     for (int pass = 0; pass < 2; ++pass) {
-      for (std::size_t c = n; c-- > 0 && total() > static_cast<std::size_t>(width);) {
-        if (shown[c] && columns_[c].droppable && (pass == 1 || constant[c])) {
+      for (std::size_t c = n; c-- > 0 && total() > static_cast<std::size_t>(options.width);) {
+        if (shown[c] && columns_[c].droppable && (pass == 1 || gaps(c))) {
           shown[c] = false;
-          hidden.push_back(columns_[c].name);
+          l.narrow.push_back(c);
         }
       }
     }
+    std::sort(l.narrow.begin(), l.narrow.end());
   }
+  for (std::size_t c = 0; c < n; ++c) {
+    if (shown[c]) l.shown.push_back(c);
+  }
+
+  std::vector<std::string> parts;
+  auto list = [&](const std::vector<std::size_t>& columns, bool with_value) {
+    std::string text;
+    for (std::size_t c : columns) {
+      text += (text.empty() ? "" : ", ") + header(c);
+      if (with_value) text += "=" + clip(cell_text(columns_[c].cells[0]), max_cell);
+    }
+    return text;
+  };
+  if (!l.same.empty()) parts.push_back("same in every row: " + list(l.same, true));
+  if (!l.empty.empty()) parts.push_back("empty in every row: " + list(l.empty, false));
+  if (!l.narrow.empty()) {
+    parts.push_back("hidden to fit " + std::to_string(options.width) +
+                    " columns: " + list(l.narrow, false));
+  }
+  for (const auto& part : parts) l.note += (l.note.empty() ? "" : "; ") + part;
+  if (!l.note.empty() && !options.show_all.empty()) l.note += " (" + options.show_all + ")";
+  return l;
+}
+
+void Frame::print_table(std::ostream& out, const TableOptions& options) const {
+  const TableLayout l = layout(options);
+  const std::size_t max_cell = std::max<std::size_t>(options.max_cell, 3);
   auto row_line = [&](auto&& cell_of) {
     std::string line;
     bool first = true;
-    for (std::size_t c = 0; c < n; ++c) {
-      if (!shown[c]) continue;
+    for (std::size_t c : l.shown) {
       if (!first) line += "  ";
       first = false;
       const std::string s = cell_of(c);
-      const std::string pad(widths[c] - std::min(widths[c], width_of(s)), ' ');
+      const std::string pad(l.widths[c] - std::min(l.widths[c], width_of(s)), ' ');
       line += columns_[c].right_align ? pad + s : s + pad;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
   };
-  row_line([&](std::size_t c) { return clip(header(c), widths[c]); });
-  for (std::size_t r = 0; r < rows_; ++r) row_line([&](std::size_t c) { return text[c][r]; });
-  if (!hidden.empty()) {
-    std::reverse(hidden.begin(), hidden.end());
-    std::string names;
-    for (const auto& h : hidden) names += (names.empty() ? "" : ", ") + h;
-    std::string note = "(" + std::to_string(hidden.size()) + " column" +
-                       (hidden.size() == 1 ? "" : "s") +
-                       " hidden to fit; --format csv shows all: " + names + ")";
-    if (width > 0) note = clip(note, static_cast<std::size_t>(width));
-    out << note << "\n";
+  row_line([&](std::size_t c) { return clip(header(c), l.widths[c]); });
+  for (std::size_t r = 0; r < rows_; ++r) {
+    row_line([&](std::size_t c) { return clip(cell_text(columns_[c].cells[r]), max_cell); });
   }
+  if (!l.note.empty()) out << wrap(l.note, options.wide ? 0 : options.width);
 }
 
 void Frame::print_csv(std::ostream& out) const {
@@ -207,15 +265,16 @@ std::string duration_text(std::optional<double> seconds) {
 }
 
 int terminal_width() {
-  winsize ws{};
-  if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-    return ws.ws_col;
-  }
+  // $COLUMNS first: the user's own choice, e.g. `COLUMNS=200 hpo leaderboard | less`.
   if (const char* columns = std::getenv("COLUMNS")) {
     const int n = std::atoi(columns);
     if (n > 0) return n;
   }
-  return 0;
+  winsize ws{};
+  if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  return kDefaultTableWidth;
 }
 
 std::optional<Format> format_from_string(std::string_view name) {

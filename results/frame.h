@@ -26,6 +26,29 @@ struct FrameColumn {
   bool right_align = false;           // numbers
 };
 
+// How a terminal table is laid out (the csv and json renderings ignore it).
+struct TableOptions {
+  int width = 0;              // characters per line; 0 = no limit
+  bool wide = false;          // show every column whatever the width: hide nothing
+  bool hide_uniform = false;  // hide droppable columns that are empty in every row, or
+                              // hold one value in every row (2 rows or more)
+  std::size_t max_cell = 28;  // longer cells end in ".."
+  std::string show_all = "--wide shows all";  // how the note says to see what was hidden
+};
+
+// The columns a table shows and why the others are hidden (indices into
+// Frame::columns(), each list in column order).
+struct TableLayout {
+  std::vector<std::size_t> shown;
+  std::vector<std::size_t> same;    // one value in every row (hide_uniform)
+  std::vector<std::size_t> empty;   // nothing but null, "", [] or {} in every row (hide_uniform)
+  std::vector<std::size_t> narrow;  // hidden to fit options.width
+  std::vector<std::size_t> widths;  // display width of every column (shown or not)
+  // What the line after the table says, e.g. "same in every row: conv[0].pool=max;
+  // hidden to fit 120 columns: agent (--wide shows all)"; empty when nothing is hidden.
+  std::string note;
+};
+
 class Frame {
  public:
   explicit Frame(std::size_t rows) : rows_(rows) {}
@@ -41,12 +64,18 @@ class Frame {
   void set_label(std::size_t column, std::string label) {
     columns_[column].label = std::move(label);
   }
+  // The table's header of a column: its label, else its name.
+  const std::string& header(std::size_t column) const {
+    return columns_[column].label.empty() ? columns_[column].name : columns_[column].label;
+  }
 
-  // Table: every column is at most `max_cell` characters (longer cells end in
-  // "..") and, when `width` > 0, droppable columns are hidden, those that
-  // hold one value in every row first, until the table fits; a last line
-  // says what was hidden.
-  void print_table(std::ostream& out, int width, std::size_t max_cell = 28) const;
+  // Which columns a table shows. Only droppable columns are ever hidden: first,
+  // with hide_uniform, those empty or the same in every row; then, when
+  // `width` > 0, others from the right until the table fits, those with a
+  // missing cell before those without. `wide` hides none.
+  TableLayout layout(const TableOptions& options) const;
+  // The table of layout(options), then its note (wrapped to the width) if any.
+  void print_table(std::ostream& out, const TableOptions& options) const;
   void print_csv(std::ostream& out) const;
   void print_json(std::ostream& out) const;
 
@@ -68,8 +97,9 @@ std::string cell_text(const nlohmann::json& value);
 // "850ms", "42.1s", "3m05s", "2h01m"; empty when unknown.
 std::string duration_text(std::optional<double> seconds);
 
-// Columns of the terminal on stdout; $COLUMNS when stdout is not one;
-// 0 (no limit) when neither is known.
+// How wide a table may be: $COLUMNS when set to a number, else the width of
+// the terminal on stdout, else kDefaultTableWidth (output to a file or pipe).
+inline constexpr int kDefaultTableWidth = 120;
 int terminal_width();
 
 // The table/csv/json choice of a command; nullopt for an unknown name.

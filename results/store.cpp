@@ -24,29 +24,44 @@ std::string errno_text() { return std::strerror(errno); }
 // Takes the writer lock "<path>.lock" (flock: the kernel drops it when the
 // process dies, so a crashed scheduler never leaves a stale lock) and writes
 // our pid into it for the next writer's error message. Returns the fd.
+// A writer that closes cleanly removes the file while it still holds the lock
+// (Store::Impl::~Impl); a process that opened the old file just before then
+// would lock a file no longer at the path, so the lock only counts once the
+// path still names the locked file afterwards, and is taken again otherwise.
 Result<int> lock_writer(const std::string& path) {
   const std::string lock_path = path + ".lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(lock_path + ": cannot open the writer lock: " + errno_text());
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    std::string holder = "another process";
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    if (n > 0) holder = "pid " + std::string(buf, static_cast<std::size_t>(n));
-    ::close(fd);
-    if (err == EWOULDBLOCK) {
-      return fail("database " + path + " is already being written by " + holder +
-                  " (only one scheduler may write a database; readers such as "
-                  "`hpo leaderboard` are fine)");
+  for (int tries = 0;; ++tries) {
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(lock_path + ": cannot open the writer lock: " + errno_text());
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      std::string holder = "another process";
+      char buf[32] = {};
+      ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+      if (n > 0) holder = "pid " + std::string(buf, static_cast<std::size_t>(n));
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return fail("database " + path + " is already being written by " + holder +
+                    " (only one scheduler may write a database; readers such as "
+                    "`hpo leaderboard` are fine)");
+      }
+      return fail(lock_path + ": cannot lock: " + std::strerror(err));
     }
-    return fail(lock_path + ": cannot lock: " + std::strerror(err));
+    struct stat held {
+    }, named{};
+    const bool same = ::fstat(fd, &held) == 0 && ::stat(lock_path.c_str(), &named) == 0 &&
+                      held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+    if (!same) {
+      ::close(fd);
+      if (tries < 100) continue;
+      return fail(lock_path + ": the writer lock file keeps being replaced");
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      // The lock holds without the pid; only the message gets vaguer.
+    }
+    return fd;
   }
-  const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    // The lock holds without the pid; only the message gets vaguer.
-  }
-  return fd;
 }
 
 Result<StudyRow> read_study(const Store::Impl& impl, const Query& q) {
@@ -154,8 +169,19 @@ void Checkpointer::run() {
 Store::Impl::~Impl() {
   checkpointer.reset();  // joins its thread before the writer closes
   statements.clear();    // finalize before close
+  if (db && mode == OpenMode::kWriter && !in_transaction) {
+    // Everything into the database file and the WAL emptied: even when a
+    // reader keeps the -wal/-shm files alive, they hold nothing. Closing the
+    // last connection then removes them (SQLite does when it can lock the file).
+    (void)sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                                    nullptr);
+  }
   db.reset();
-  if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+  if (lock_fd >= 0) {
+    // Removed while still locked, so no other writer holds it meanwhile (see lock_writer).
+    (void)::unlink((path + ".lock").c_str());
+    ::close(lock_fd);  // releases the flock
+  }
 }
 
 Error Store::Impl::error(std::string_view what) const {

@@ -7,9 +7,11 @@
 //   dies, even by SIGKILL); a second writer of the same file, in this process
 //   or another, gets "database X is already being written by pid N" at once.
 //   Readers (kReadOnly) never block the writer and never see a half-written
-//   transaction (WAL mode). The lock file stays beside the database (it
-//   holds the last writer's pid); removing it while no writer runs is
-//   harmless. The lock fd is close-on-exec, but a child forked without exec
+//   transaction (WAL mode). The lock file holds the writer's pid; a writer
+//   that closes cleanly removes it, and checkpoints the WAL (TRUNCATE) so
+//   that SQLite removes the -wal/-shm files when no reader has the database
+//   open; after a crash they stay, which is harmless. The lock fd is
+//   close-on-exec, but a child forked without exec
 //   inherits it and keeps the lock while it lives: fork agents before
 //   opening the writer, or exec them.
 // - kReadOnly never creates a database nor changes its content (SQLite may
@@ -251,6 +253,11 @@ class Store {
   Result<std::vector<MetricRow>> metrics(std::int64_t trial);
   // Metrics of every trial of a study (current attempts), by (number, name, step).
   Result<std::vector<MetricRow>> study_metrics(std::int64_t study);
+  // Metric `name` at the last step each of `trials` (ids) reported it, current
+  // attempt; trials without it are absent. A trial's final metrics are stored
+  // at its last step, so this is the final value (e.g. test_accuracy).
+  Result<std::map<std::int64_t, double>> last_values(const std::vector<std::int64_t>& trials,
+                                                     std::string_view name);
 
   // --- agents and events ---
   Status upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,

@@ -1,5 +1,6 @@
 // Store: trials, their metrics, and the history a resumed sampler is rebuilt from.
 #include <cctype>
+#include <map>
 #include <string>
 #include <unordered_map>
 
@@ -265,6 +266,27 @@ Result<std::vector<MetricRow>> Store::study_metrics(std::int64_t study) {
   if (!q) return std::unexpected(q.error());
   q->bind(1, study);
   return read_metrics(*impl_, *q, "reading metrics");
+}
+
+Result<std::map<std::int64_t, double>> Store::last_values(const std::vector<std::int64_t>& trials,
+                                                          std::string_view name) {
+  // One primary-key seek per trial: (trial, attempt, name), then the highest step.
+  constexpr std::string_view kSql =
+      "SELECT m.value FROM trials t JOIN metrics m ON m.trial = t.id AND m.attempt = t.attempt "
+      "WHERE t.id = ? AND m.name = ? ORDER BY m.step DESC LIMIT 1";
+  std::map<std::int64_t, double> out;
+  for (std::int64_t trial : trials) {
+    auto q = impl_->prepare(kSql);  // the cached statement, reset when q goes
+    if (!q) return std::unexpected(q.error());
+    q->bind(1, trial).bind(2, name);
+    const int rc = q->step();
+    if (rc == SQLITE_ROW) {
+      out[trial] = q->f64(0);
+    } else if (rc != SQLITE_DONE) {
+      return std::unexpected(impl_->error("reading metric '" + std::string(name) + "'"));
+    }
+  }
+  return out;
 }
 
 }  // namespace hpo::results

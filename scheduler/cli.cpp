@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -63,10 +64,14 @@ DaemonOptions loop_options(const cxxopts::ParseResult& r) {
   return o;
 }
 
-// Opens the store, creates the daemon, adds `specs`, runs to the end.
+// Opens the store, creates the daemon, adds `specs`, runs to the end. After a
+// successful run `on_done` runs while the daemon still holds the store: what it
+// reads then leaves no -wal/-shm files, since the writer closes last and removes
+// them (a reader closing after it would leave them).
 int run_daemon(const std::string& db, DaemonOptions options,
                const std::vector<search::StudySpec>& specs,
-               const std::function<void(const std::string& endpoint)>& on_bound = {}) {
+               const std::function<void(const std::string& endpoint)>& on_bound = {},
+               const std::function<void()>& on_done = {}) {
   auto store = results::Store::open(db, results::OpenMode::kWriter);
   if (!store) {
     std::cerr << "hpo scheduler: " << store.error().message << "\n";
@@ -90,6 +95,7 @@ int run_daemon(const std::string& db, DaemonOptions options,
     std::cerr << "hpo scheduler: " << s.error().message << "\n";
     return cli::kExitFailure;
   }
+  if (on_done) on_done();
   return cli::kExitOk;
 }
 
@@ -365,11 +371,17 @@ int run_command(int argc, char** argv) {
                                              std::cerr);
     progress->start();
   };
-  int rc = run_daemon(db, o, {*spec}, spawn_agents);
-  progress.reset();
-  for (pid_t pid : children) kill(pid, SIGTERM);
-  for (pid_t pid : children) waitpid(pid, nullptr, 0);
-  if (rc == cli::kExitOk) print_leaderboard(db, spec->name);
+  auto stop_agents = [&] {
+    progress.reset();
+    for (pid_t pid : children) kill(pid, SIGTERM);
+    for (pid_t pid : children) waitpid(pid, nullptr, 0);
+    children.clear();
+  };
+  int rc = run_daemon(db, o, {*spec}, spawn_agents, [&] {
+    stop_agents();
+    print_leaderboard(db, spec->name);
+  });
+  stop_agents();  // when the daemon failed
   return rc;
 }
 

@@ -150,12 +150,17 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     out["threads"] = threads;
     out["timeout_seconds"] = timeout;
   } else if (kind == "command") {
-    if (auto s =
-            f.only({"kind", "command", "workdir", "timeout_seconds", "env"}, "a command trial");
+    if (auto s = f.only({"kind", "command", "workdir", "threads", "timeout_seconds", "env"},
+                        "a command trial");
         !s) {
       return std::unexpected(s.error());
     }
     HPO_TRY(command, f.string("command", std::nullopt));
+    // Optional: without it the program picks its own thread counts.
+    if (f.find("threads")) {
+      HPO_TRY(threads, f.integer("threads", 1, 1));
+      out["threads"] = threads;
+    }
     HPO_TRY(workdir, f.string("workdir", "."));
     HPO_TRY(timeout, f.number("timeout_seconds", 0.0, 0.0));
     const json* env = f.find("env");

@@ -237,6 +237,27 @@ TEST_CASE("hpo run searches with local agents and prints the leaderboard", "[e2e
   CHECK(completed(dir / "r.db", "branin") == 20);
 }
 
+TEST_CASE("after hpo run ends only the database stays: no -wal, -shm or .lock file beside it",
+          "[e2e][scheduler]") {
+  TempDir dir("run-tidy");
+  json study = json::parse(read_text(fs::path(HPO_SOURCE_DIR) / "experiments/branin.json"));
+  study["budget"]["max_trials"] = 6;
+  write_json(dir / "branin.json", study);
+  const fs::path db = dir / "r.db";
+  auto [code, out] =
+      run_hpo({"run", (dir / "branin.json").string(), "--agents", "2", "--db", db.string()},
+              dir / "run.log");
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Catch::Contains("rank"));  // the closing leaderboard read it too
+  CHECK(fs::exists(db));
+  for (const char* suffix : {"-wal", "-shm", ".lock"}) {
+    INFO(suffix);
+    CHECK_FALSE(fs::exists(db.string() + suffix));
+  }
+  CHECK(completed(db, "branin") == 6);
+}
+
 TEST_CASE("a bad study file or database is a clear error with exit 2 or 1", "[e2e][scheduler]") {
   TempDir dir("bad");
   json bad = sleep_study("bad", 0, 1, 0.1, 1);

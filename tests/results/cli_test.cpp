@@ -339,3 +339,138 @@ TEST_CASE("the query commands read while a writer holds the database") {
   ok(tx.commit());
   CHECK(parse(run_hpo(db.dir, "trials " + db.db + " --format json")).size() == 10);
 }
+
+TEST_CASE("the query commands take the study's name as their first argument") {
+  Db db;
+  db.add_study("branin");  // two studies: without a name the commands would refuse
+  CHECK(parse(run_hpo(db.dir, "leaderboard mlp " + db.db + " --format json")).size() == 6);
+  CHECK(parse(run_hpo(db.dir, "leaderboard branin " + db.db + " --format json")).empty());
+  CHECK(parse(run_hpo(db.dir, "trials mlp " + db.db + " --format json --state failed")).size() ==
+        1);
+  CHECK(parse(run_hpo(db.dir, "export mlp " + db.db))["study"]["name"] == "mlp");
+  CHECK(parse(run_hpo(db.dir, "export branin " + db.db))["study"]["name"] == "branin");
+  // hpo show [STUDY] TRIAL: the trial is always last.
+  auto shown = parse(run_hpo(db.dir, "show mlp 6 " + db.db + " --format json"));
+  CHECK(shown["study"] == "mlp");
+  CHECK(shown["trial"] == 6);
+  CHECK(parse(run_hpo(db.dir, "show mlp --trial 6 " + db.db + " --format json"))["trial"] == 6);
+  auto unnamed = run_hpo(db.dir, "show 6 " + db.db);
+  CHECK(unnamed.code == 2);
+  CHECK_THAT(unnamed.err, Catch::Contains("mlp, branin"));
+  // The name and --study may both be given when they agree.
+  CHECK(run_hpo(db.dir, "leaderboard mlp --study mlp " + db.db).code == 0);
+}
+
+TEST_CASE("an argument a command does not take is refused with exit 2, never ignored") {
+  Db db;
+  struct Case {
+    std::string args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"leaderboard mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"trials mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"export mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"show mlp 6 extra " + db.db, "unexpected argument 'extra'"},
+      {"show mlp 6 --trial 6 " + db.db, "unexpected argument '6'"},
+      {"show mlp " + db.db, "'mlp' is not a trial number"},
+      {"studies extra " + db.db, "unexpected argument 'extra'"},
+      {"leaderboard mlp --study branin " + db.db, "two studies named"},
+      {"resume mlp extra " + db.db, "unexpected argument 'extra'"},
+      {"run a.json b.json", "unexpected argument 'b.json'"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_hpo(db.dir, c.args);
+    INFO("hpo " << c.args << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains(c.says));
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("hpo leaderboard's table hides what is the same in every row and --wide shows it") {
+  Db db;
+  auto r = run_hpo(db.dir, "leaderboard " + db.db, "COLUMNS=400");
+  REQUIRE(r.code == 0);
+  auto text = lines(r.out);
+  REQUIRE(text.size() == 1 + 1 + 6 + 1);  // title, header, 6 ranked, note
+  CHECK_THAT(text[1], Catch::StartsWith("rank  trial  val_accuracy"));
+  CHECK_THAT(text[1], !Catch::Contains("solver.note"));
+  CHECK_THAT(text[1], !Catch::Contains("state"));
+  CHECK_THAT(text[1], Catch::Contains("optimizer.type"));  // it varies: shown
+  CHECK_THAT(text.back(), Catch::StartsWith("same in every row: "));
+  CHECK_THAT(text.back(), Catch::Contains("solver.note=a, \"quoted\" value"));
+  CHECK_THAT(text.back(), Catch::Contains("state=COMPLETED"));
+  CHECK_THAT(text.back(), Catch::EndsWith("(--wide shows all)"));
+
+  auto wide = run_hpo(db.dir, "leaderboard --wide " + db.db, "COLUMNS=40");
+  REQUIRE(wide.code == 0);
+  auto all = lines(wide.out);
+  REQUIRE(all.size() == 1 + 1 + 6);  // no note: nothing hidden
+  CHECK_THAT(all[1], Catch::Contains("solver.note"));
+  CHECK_THAT(all[1], Catch::Contains("state"));
+  CHECK(all[1].size() > 40);
+  // csv and json keep every column whatever the terminal.
+  auto json_rows = parse(run_hpo(db.dir, "leaderboard " + db.db + " --format json", "COLUMNS=40"));
+  CHECK(json_rows[0]["solver.note"] == "a, \"quoted\" value");
+  CHECK(json_rows[0]["state"] == "COMPLETED");
+}
+
+TEST_CASE("a table is 120 columns wide when neither $COLUMNS nor a terminal says otherwise") {
+  TempDir dir;
+  const auto path = dir.file("hpo.db");
+  {
+    auto store = open_writer(path);
+    auto study = ok(store.create_study(study_row("wide")));
+    for (int n = 0; n < 4; ++n) {
+      json config;
+      for (int p = 0; p < 12; ++p) config["parameter_" + std::to_string(p)] = n * 100 + p;
+      completed_trial(store, study, n, config, 0.1 * n);
+    }
+  }
+  auto wide = run_hpo(dir, "leaderboard --wide --db " + path, "env -u COLUMNS");
+  REQUIRE(wide.code == 0);
+  REQUIRE(lines(wide.out).size() >= 2);
+  CHECK(lines(wide.out)[1].size() > 120);  // more than fits
+  auto r = run_hpo(dir, "leaderboard --db " + path, "env -u COLUMNS");
+  REQUIRE(r.code == 0);
+  for (const auto& line : lines(r.out)) CHECK(line.size() <= 120);
+  CHECK_THAT(r.out, Catch::Contains("hidden to fit 120 columns: "));
+}
+
+TEST_CASE("hpo leaderboard shows test_accuracy where a trial reported it") {
+  TempDir dir;
+  const auto path = dir.file("hpo.db");
+  {
+    auto store = open_writer(path);
+    auto study = ok(store.create_study(study_row("cnn")));
+    for (int n = 0; n < 3; ++n) {
+      auto id = completed_trial(store, study, n, json{{"lr", 0.1 * (n + 1)}}, 0.8 + 0.05 * n);
+      // The final line's test_accuracy lands at the last step (2) beside val_accuracy;
+      // trial 1 never reported one.
+      if (n != 1) ok(store.record_metric(id, 2, "test_accuracy", 0.7 + 0.05 * n, 40.0));
+    }
+  }
+  auto rows = parse(run_hpo(dir, "leaderboard --db " + path + " --format json"));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0]["trial"] == 2);
+  CHECK(rows[0]["test_accuracy"] == Approx(0.8));
+  CHECK_FALSE(rows[1].contains("test_accuracy"));
+  CHECK(rows[2]["test_accuracy"] == Approx(0.7));
+  auto table = run_hpo(dir, "leaderboard --db " + path, "COLUMNS=400");
+  REQUIRE(table.code == 0);
+  auto text = lines(table.out);
+  REQUIRE(text.size() >= 2);
+  CHECK_THAT(text[1], Catch::StartsWith("rank  trial  val_accuracy  test_accuracy"));
+  REQUIRE(text.size() >= 3);
+  std::stringstream first(text[2]);
+  std::string rank, trial, val, test;
+  first >> rank >> trial >> val >> test;
+  CHECK(trial == "2");
+  CHECK(val == "0.9");
+  CHECK(test == "0.8");
+  // A study without it has no such column.
+  Db other;
+  auto plain = run_hpo(other.dir, "leaderboard " + other.db, "COLUMNS=400");
+  CHECK_THAT(plain.out, !Catch::Contains("test_accuracy"));
+}

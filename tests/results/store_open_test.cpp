@@ -235,3 +235,26 @@ TEST_CASE("a read-only store refuses every write") {
   CHECK_FALSE(store.mark_running_interrupted(1.0));
   CHECK(ok(store.list_studies()).size() == 1);
 }
+
+TEST_CASE("a writer closed cleanly leaves no -wal, -shm or .lock file beside the database") {
+  TempDir dir;
+  const auto path = dir.file("hpo.db");
+  {
+    auto w = open_writer(path);
+    ok(w.create_study(study_row("s")));
+    {
+      // A reader that comes and goes while the writer runs.
+      auto r = open_reader(path);
+      CHECK(ok(r.list_studies()).size() == 1);
+    }
+    CHECK(fs::exists(path + ".lock"));
+    CHECK(fs::exists(path + "-wal"));
+  }
+  CHECK(fs::exists(path));
+  CHECK_FALSE(fs::exists(path + "-wal"));
+  CHECK_FALSE(fs::exists(path + "-shm"));
+  CHECK_FALSE(fs::exists(path + ".lock"));
+  // Nothing was lost with them, and the next writer gets in.
+  CHECK(ok(open_reader(path).list_studies()).size() == 1);
+  CHECK(Store::open(path, OpenMode::kWriter));
+}

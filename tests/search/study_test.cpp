@@ -104,6 +104,18 @@ TEST_CASE("each trial kind is checked with its own fields") {
                                     "workdir": ".", "timeout_seconds": 0.0, "env": {}})"));
 }
 
+TEST_CASE("a command trial takes threads, a whole number of at least 1") {
+  json j = minimal();
+  j["trial"] = json::parse(R"({"kind": "command", "command": "python3 t.py", "threads": 2})");
+  auto s = parse_study(j, "s.json");
+  REQUIRE(s);
+  CHECK(s->trial["threads"] == 2);
+  CHECK(error_with("/trial", json{{"kind", "command"}, {"command", "x"}, {"threads", 0}}) ==
+        "s.json: trial.threads: must be an integer >= 1 (got 0)");
+  CHECK_FALSE(
+      error_with("/trial", json{{"kind", "command"}, {"command", "x"}, {"threads", 1.5}}).empty());
+}
+
 TEST_CASE("a JSON syntax error gives the file, line and column") {
   std::string path =
       hpo::search::test::temp_json_file("{\n  \"name\": \"s\",\n  \"seed\": 1,,\n}\n");

@@ -164,9 +164,16 @@ Result<std::string> fill_placeholders(std::string_view tmpl, const nlohmann::jso
 }
 
 std::string trial_dir(const TrialContext& ctx) {
+  // Absolute, because a command trial runs in its own workdir (the study's
+  // directory, usually): a path relative to the agent's directory would point
+  // somewhere else there.
   std::filesystem::path root = ctx.workdir.empty() ? std::string(".") : ctx.workdir;
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(root, ec);
+  if (!ec) root = absolute;  // no current directory (removed): left as given
   return (root / safe_dir_name(ctx.study) /
           ("trial-" + std::to_string(ctx.number) + "-attempt-" + std::to_string(ctx.attempt)))
+      .lexically_normal()
       .string();
 }
 
@@ -204,7 +211,13 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
   env.emplace_back("HPO_STUDY", ctx.study);
   env.emplace_back("HPO_TRIAL_DIR", launch.dir);
   env.emplace_back("CUDA_VISIBLE_DEVICES", ctx.gpu.value_or(""));
-  if (*threads >= 1) env.emplace_back("OMP_NUM_THREADS", number_text(*threads));
+  if (*threads >= 1) {
+    // The thread pools of OpenMP, MKL and OpenBLAS (PyTorch and NumPy use them)
+    // default to every core, which oversubscribes a machine shared by trials.
+    for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+      env.emplace_back(name, number_text(*threads));
+    }
+  }
 
   if (kind == "native") {
     std::string device = trial.value("device", std::string("auto"));

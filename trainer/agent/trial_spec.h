@@ -1,6 +1,11 @@
 // What the agent runs for one trial of kind "native" or "command": the command
 // line, its environment, its working directory and the config file it reads.
-// Pure functions (no I/O) except write_trial_files().
+// Pure functions (no I/O) except write_trial_files(); trial_dir() reads the
+// current directory.
+//
+// Every path handed to a trial (environment, placeholders, the config file,
+// the trial directory) is absolute: a command trial runs in its own workdir,
+// where a path relative to the agent's directory would not be found.
 //
 // Layout of a trial's directory (under the agent's --workdir):
 //   <workdir>/<study>/trial-<number>-attempt-<attempt>/config.json   the trial's config
@@ -17,7 +22,8 @@
 //   HPO_METRICS_FD     a pipe the trial may write metric lines to (child_process.h)
 //   HPO_TRIAL_NUMBER, HPO_TRIAL_ATTEMPT, HPO_STUDY, HPO_TRIAL_DIR
 //   CUDA_VISIBLE_DEVICES  the slot's GPU, or "" on a CPU slot (no GPU grabbed by accident)
-//   OMP_NUM_THREADS    trial.threads when given (keeps CPU trials from oversubscribing)
+//   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS
+//                      trial.threads when given (keeps CPU trials from oversubscribing)
 // plus trial.env, which wins over all of these.
 #pragma once
 
@@ -71,7 +77,8 @@ Result<std::string> fill_placeholders(std::string_view tmpl, const nlohmann::jso
 // The shell command trials run with: "/bin/bash", else "/bin/sh".
 std::string command_shell();
 
-// "<workdir>/<study>/trial-<number>-attempt-<attempt>".
+// "<workdir>/<study>/trial-<number>-attempt-<attempt>", absolute and normalized
+// (a relative workdir is taken from the current directory, the agent's).
 std::string trial_dir(const TrialContext& ctx);
 
 // Everything needed to start the trial's child process.

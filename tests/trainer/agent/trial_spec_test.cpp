@@ -161,6 +161,49 @@ TEST_CASE("a command trial runs through the shell with its env and workdir", "[t
   CHECK(env_of(*launch, "OMP_NUM_THREADS") == "<unset>");
 }
 
+TEST_CASE("a command trial's threads set OMP, MKL and OpenBLAS thread counts unless its env does",
+          "[trial_spec]") {
+  json trial = {{"kind", "command"}, {"command", "python3 train.py"}, {"threads", 3}};
+  auto launch = build_launch(trial, json::object(), context());
+  REQUIRE(launch.has_value());
+  for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+    INFO(name);
+    CHECK(env_of(*launch, name) == "3");
+  }
+  trial["env"] = {{"MKL_NUM_THREADS", "1"}};
+  launch = build_launch(trial, json::object(), context());
+  REQUIRE(launch.has_value());
+  CHECK(env_of(*launch, "OMP_NUM_THREADS") == "3");
+  CHECK(env_of(*launch, "MKL_NUM_THREADS") == "1");  // the study's env wins
+  CHECK(env_of(*launch, "OPENBLAS_NUM_THREADS") == "3");
+  std::size_t mkl = 0;
+  for (const auto& [k, v] : launch->child.env) mkl += k == "MKL_NUM_THREADS";
+  CHECK(mkl == 1);
+}
+
+TEST_CASE("every path handed to a trial is absolute, even under a relative workdir",
+          "[trial_spec]") {
+  auto ctx = context();
+  ctx.workdir = "hpo-work";  // `hpo agent --workdir hpo-work`, relative to the agent's directory
+  json trial = {{"kind", "command"},
+                {"command", "run {hpo.config_file} {hpo.trial_dir}"},
+                {"workdir", "/srv/exp"}};
+  auto launch = build_launch(trial, json::object(), ctx);
+  REQUIRE(launch.has_value());
+  const auto expected = std::filesystem::current_path() / "hpo-work/fmnist/trial-7-attempt-2";
+  CHECK(launch->dir == expected.string());
+  CHECK(launch->config_path == (expected / "config.json").string());
+  CHECK(launch->child.log_path == (expected / "log.txt").string());
+  CHECK(env_of(*launch, "HPO_TRIAL_CONFIG") == launch->config_path);
+  CHECK(env_of(*launch, "HPO_TRIAL_DIR") == launch->dir);
+  CHECK(launch->child.argv[2] ==
+        "run " + shell_quote(launch->config_path) + " " + shell_quote(launch->dir));
+  ctx.workdir = "./a/../hpo-work/";
+  auto again = build_launch(trial, json::object(), ctx);
+  REQUIRE(again.has_value());
+  CHECK(again->dir == expected.string());  // normalized: no "." or ".." parts
+}
+
 TEST_CASE("builtin trials are not run as child processes", "[trial_spec]") {
   auto launch =
       build_launch(json{{"kind", "builtin"}, {"function", "branin"}}, json::object(), context());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/skip.h"
 #include "trainer/nn/backend.h"
 #include "trainer/nn/cuda/device.h"
 
@@ -18,8 +19,7 @@ using Catch::Matchers::Contains;
 TEST_CASE("make_backend for cuda:0 without a GPU passes on the driver's words") {
   auto count = gpu::device_count();
   if (count) {
-    WARN("SKIPPED: a CUDA device is present, so the no-GPU path cannot be taken");
-    return;
+    HPO_SKIP("a CUDA device is present, so the no-GPU path cannot be taken");
   }
   auto backend = hpo::nn::make_backend("cuda:0", 1);
   REQUIRE_FALSE(backend);
@@ -62,8 +62,7 @@ Run run_train(const std::string& env, const std::string& device) {
 TEST_CASE("hpo train --device cuda:0 without a GPU fails with exit 1 and says no CUDA device") {
   auto count = gpu::device_count();
   if (count) {
-    WARN("SKIPPED: a CUDA device is present, so the no-GPU path cannot be taken");
-    return;
+    HPO_SKIP("a CUDA device is present, so the no-GPU path cannot be taken");
   }
   const Run run = run_train("", "cuda:0");
   INFO(run.output);
