@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "base/cli.h"
+#include "cli/run.h"
 #include "results/cli.h"
 #include "scheduler/cli.h"
 #include "search/cli.h"
@@ -19,7 +20,7 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"run", "run a whole search on this machine: scheduler + local agents", hpo::scheduler::run_command},
+    {"run", "run a whole search on this machine: scheduler + local agents", hpo::cli::run_command},
     {"scheduler", "start the scheduler daemon (cluster form)", hpo::scheduler::scheduler_command},
     {"submit", "add a study to a running scheduler", hpo::scheduler::submit_command},
     {"resume", "continue an interrupted study", hpo::scheduler::resume_command},

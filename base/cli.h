@@ -43,4 +43,12 @@ inline std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, int 
   }
 }
 
+// True when `option` was given; otherwise says "hpo COMMAND: --OPTION is required" on stderr
+// (the caller exits kExitUsage).
+inline bool require(const cxxopts::ParseResult& parsed, const char* option, const char* command) {
+  if (parsed.count(option)) return true;
+  std::cerr << "hpo " << command << ": --" << option << " is required\n";
+  return false;
+}
+
 }  // namespace hpo::cli

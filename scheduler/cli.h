@@ -7,6 +7,5 @@ namespace hpo::scheduler {
 int scheduler_command(int argc, char** argv);
 int submit_command(int argc, char** argv);
 int resume_command(int argc, char** argv);
-int run_command(int argc, char** argv);
 
 }  // namespace hpo::scheduler

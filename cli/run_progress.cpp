@@ -1,4 +1,4 @@
-#include "scheduler/run_progress.h"
+#include "cli/run_progress.h"
 
 #include <chrono>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "results/store.h"
 
-namespace hpo::scheduler {
+namespace hpo::cli {
 namespace {
 
 double now_seconds() {
@@ -106,4 +106,4 @@ void RunProgress::tick(bool last) {
   last_line_ = line;
 }
 
-}  // namespace hpo::scheduler
+}  // namespace hpo::cli

@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-namespace hpo::scheduler {
+namespace hpo::cli {
 
 class RunProgress {
  public:
@@ -43,4 +43,4 @@ class RunProgress {
   double started_ = 0;
 };
 
-}  // namespace hpo::scheduler
+}  // namespace hpo::cli

@@ -1,0 +1,101 @@
+#include "scheduler/serve.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+
+#include "base/cli.h"
+#include "base/clock.h"
+#include "results/store.h"
+
+namespace hpo::scheduler {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_scheduler_stop_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_scheduler_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+void add_loop_options(cxxopts::Options& options) {
+  options.add_options()("heartbeat-ms", "heartbeat interval told to agents",
+                        cxxopts::value<int>()->default_value("1000"))(
+      "liveness", "missed heartbeats before an agent is lost",
+      cxxopts::value<int>()->default_value("5"))(
+      "recovery-seconds",
+      "after a restart, how long agents may re-announce running trials "
+      "(default 2 x liveness window)",
+      cxxopts::value<double>()->default_value("-1"))(
+      "grace-seconds", "on SIGTERM/SIGINT, how long to wait for running trials",
+      cxxopts::value<double>()->default_value("10"))("verbose", "log every lease and outcome")(
+      "h,help", "show this help");
+}
+
+DaemonOptions loop_options(const cxxopts::ParseResult& r) {
+  DaemonOptions o;
+  o.heartbeat_ms = r["heartbeat-ms"].as<int>();
+  o.liveness = r["liveness"].as<int>();
+  o.recovery_grace_s = r["recovery-seconds"].as<double>();
+  o.shutdown_grace_s = r["grace-seconds"].as<double>();
+  o.verbose = r.count("verbose") > 0;
+  return o;
+}
+
+int run_daemon(const std::string& db, DaemonOptions options,
+               const std::vector<search::StudySpec>& specs,
+               const std::function<void(const std::string& endpoint)>& on_bound,
+               const std::function<void()>& on_done) {
+  auto store = results::Store::open(db, results::OpenMode::kWriter);
+  if (!store) {
+    std::cerr << "hpo scheduler: " << store.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  zmq::context_t context(1);
+  SystemClock clock;
+  auto daemon = Daemon::create(context, std::move(*store), options, clock);
+  if (!daemon) {
+    std::cerr << "hpo scheduler: " << daemon.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  for (const auto& spec : specs) {
+    if (auto s = (*daemon)->add_study(spec); !s) {
+      std::cerr << "hpo scheduler: " << s.error().message << "\n";
+      return cli::kExitFailure;
+    }
+  }
+  if (on_bound) on_bound((*daemon)->endpoint());
+  if (auto s = (*daemon)->run(g_stop); !s) {
+    std::cerr << "hpo scheduler: " << s.error().message << "\n";
+    return cli::kExitFailure;
+  }
+  if (on_done) on_done();
+  return cli::kExitOk;
+}
+
+Result<search::StudySpec> load_study(const std::string& file) {
+  auto spec = search::load_study_file(file);
+  if (!spec || spec->trial.value("kind", "") != "command") return spec;
+  std::string workdir = spec->trial.value("workdir", ".");
+  if (workdir.empty() || workdir.front() == '/' || !spec->raw.contains("trial")) return spec;
+  std::error_code ec;
+  auto dir = std::filesystem::absolute(std::filesystem::path(file).parent_path() / workdir, ec);
+  if (ec) return spec;
+  std::string absolute = dir.lexically_normal().string();
+  while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
+  nlohmann::json raw = spec->raw;
+  raw["trial"]["workdir"] = absolute;
+  return search::parse_study(raw, file);
+}
+
+}  // namespace hpo::scheduler

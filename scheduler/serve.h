@@ -1,0 +1,42 @@
+// The scheduler daemon's process life, shared by `hpo scheduler`, `hpo resume` and the
+// command line on top (`hpo run`, cli/run.cpp): the loop's options, study files as the daemon
+// takes them, the stop signals, and one run of the daemon on a store until it is told to stop.
+// Called from the process's main thread.
+#pragma once
+
+#include <cxxopts.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "scheduler/daemon.h"
+#include "search/study.h"
+
+namespace hpo::scheduler {
+
+// The options every command that runs the daemon takes (heartbeat, liveness, recovery and
+// shutdown windows, --verbose, --help), and the DaemonOptions they give.
+void add_loop_options(cxxopts::Options& options);
+DaemonOptions loop_options(const cxxopts::ParseResult& parsed);
+
+// load_study_file, plus: a command trial's relative "workdir" is made absolute relative to the
+// study file, where the file's place is known, so that agents started in any directory (and a
+// later `hpo resume`, which reads the stored spec) find it.
+Result<search::StudySpec> load_study(const std::string& file);
+
+// SIGTERM and SIGINT ask run_daemon to stop (running trials get the shutdown window); SIGPIPE
+// is ignored.
+void install_stop_signals();
+
+// Opens `db` as its writer, creates the daemon, adds `specs` and runs until stopped (or, with
+// options.exit_when_done, until every study is finished). `on_bound` gets the endpoint once
+// bound; `on_done` runs after a successful run while the daemon still holds the store (what it
+// reads then leaves no -wal/-shm files: the writer closes last and removes them). Errors go to
+// stderr; returns the exit code.
+int run_daemon(const std::string& db, DaemonOptions options,
+               const std::vector<search::StudySpec>& specs,
+               const std::function<void(const std::string& endpoint)>& on_bound = {},
+               const std::function<void()>& on_done = {});
+
+}  // namespace hpo::scheduler
