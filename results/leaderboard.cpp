@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "results/sqlite.h"
+#include "results/store_impl.h"
 
 namespace hpo::results {
 namespace {

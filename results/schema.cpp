@@ -8,7 +8,7 @@
 #include <array>
 #include <string>
 
-#include "results/sqlite.h"
+#include "results/store_impl.h"
 
 namespace hpo::results {
 namespace {

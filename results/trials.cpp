@@ -4,7 +4,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "results/sqlite.h"
+#include "results/store_impl.h"
 
 namespace hpo::results {
 namespace {
@@ -45,6 +45,35 @@ Result<std::vector<MetricRow>> read_metrics(Store::Impl& impl, Query& q, std::st
 }
 
 }  // namespace
+
+Result<TrialRow> read_trial(const Store::Impl& impl, const Query& q) {
+  TrialRow t;
+  t.id = q.i64(0);
+  t.study = q.i64(1);
+  t.number = q.i64(2);
+  const std::string state = q.text(3);
+  auto parsed = search::trial_state_from_string(state);
+  if (!parsed) {
+    return fail(impl.path + ": trial " + std::to_string(t.number) + " has unknown state '" + state +
+                "'");
+  }
+  t.state = *parsed;
+  auto config =
+      parse_json(q.text(4), impl.path + ": trial " + std::to_string(t.number) + " config");
+  if (!config) return std::unexpected(config.error());
+  t.config = std::move(*config);
+  t.hash = q.text(5);
+  t.value = q.opt_f64(6);
+  t.attempt = q.i64(7);
+  t.lease = q.text(8);
+  t.agent = q.text(9);
+  t.queued = q.f64(10);
+  t.started = q.opt_f64(11);
+  t.finished = q.opt_f64(12);
+  t.error = q.text(13);
+  t.log_tail = q.text(14);
+  return t;
+}
 
 Result<std::int64_t> Store::add_trial(std::int64_t study, std::int64_t number,
                                       const nlohmann::json& config, std::string_view hash,

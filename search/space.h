@@ -65,7 +65,7 @@ class Decider {
 // The decisions found in one config: key -> value (number, or category index).
 using Decisions = std::unordered_map<std::string, double>;
 
-struct SpaceNode;  // the parameter tree (space.cpp)
+struct SpaceNode;  // the parameter tree (search/space_node.h)
 
 // Immutable after parse; cheap to copy (the tree is shared).
 class Space {

@@ -1,40 +1,19 @@
-#include "search/space.h"
-
+// Space::parse: reads a space file's JSON into the parameter tree, checks
+// everything a file can get wrong, and orders each group so that a parameter
+// comes after those its condition names. Errors read "FILE: space.a.b: what".
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
 #include "search/internal.h"
+#include "search/space.h"
+#include "search/space_node.h"
 
 namespace hpo::search {
 
 using detail::format_number;
 using nlohmann::json;
-
-// A condition "when": {"a.b": v or [v...]}: all of a node's conditions must hold.
-struct Condition {
-  std::string text;                   // the path as written
-  bool relative = false;              // ".x": from the innermost block element
-  std::vector<std::string> segments;  // the path split at '.'
-  std::vector<json> values;           // any of these
-};
-
-struct SpaceNode {
-  enum class Kind { kGroup, kFloat, kInt, kValues, kOptions, kConst, kBlocks };
-  Kind kind = Kind::kGroup;
-  std::string name;   // key in the parent object ("" for the root and option/block groups)
-  std::string where;  // JSON path in the file, for messages
-  const SpaceNode* parent = nullptr;
-  // kGroup: parameters; kOptions: one group per option; kBlocks: the block group.
-  std::vector<std::unique_ptr<SpaceNode>> children;
-  std::vector<std::size_t> order;  // kGroup: children in walk (dependency) order
-  double low = 0, high = 0, step = 0;
-  bool log = false;
-  std::vector<json> values;  // kValues
-  json value;                // kConst
-  std::vector<Condition> when;
-};
 
 namespace {
 
@@ -434,225 +413,6 @@ Status Parser::resolve_and_order(SpaceNode& root) {
   return order_group(root);
 }
 
-// ---- walking ----
-
-const json* lookup(const json& from, const std::vector<std::string>& segments) {
-  const json* at = &from;
-  for (const auto& s : segments) {
-    if (!at->is_object()) return nullptr;
-    auto it = at->find(s);
-    if (it == at->end()) return nullptr;
-    at = &*it;
-  }
-  return at;
-}
-
-bool active(const SpaceNode& n, const json& root, const json* block) {
-  for (const auto& c : n.when) {
-    const json* v = lookup(c.relative && block ? *block : root, c.segments);
-    if (!v) return false;
-    bool match = false;
-    for (const auto& want : c.values) match = match || *v == want;
-    if (!match) return false;
-  }
-  return true;
-}
-
-double snap(const SpaceNode& n, double v) {
-  if (std::isnan(v)) v = n.low;
-  v = std::clamp(v, n.low, n.high);
-  if (n.step > 0) {
-    v = n.low + std::round((v - n.low) / n.step) * n.step;
-    if (v > n.high) v -= n.step;
-    v = std::clamp(v, n.low, n.high);
-  }
-  return v;
-}
-
-Dimension dimension_of(const SpaceNode& n, std::string key) {
-  Dimension d;
-  d.key = std::move(key);
-  switch (n.kind) {
-    case Kind::kFloat:
-      d.kind = Dimension::Kind::kFloat;
-      break;
-    case Kind::kInt:
-    case Kind::kBlocks:
-      d.kind = Dimension::Kind::kInt;
-      d.count = n.kind == Kind::kBlocks;
-      break;
-    default:
-      d.kind = Dimension::Kind::kCategorical;
-      d.choices =
-          static_cast<std::int64_t>(n.kind == Kind::kValues ? n.values.size() : n.children.size());
-      return d;
-  }
-  d.low = n.low;
-  d.high = n.high;
-  d.log = n.log;
-  d.step = n.step;
-  return d;
-}
-
-std::size_t category(double v, std::size_t count) {
-  if (!(v >= 0)) return 0;  // also NaN
-  auto i = static_cast<std::size_t>(std::llround(std::min(v, 1e9)));
-  return std::min(i, count - 1);
-}
-
-class Walker {
- public:
-  Walker(Decider& d, json& root) : decider_(d), root_(root) {}
-
-  void group(const SpaceNode& g, json& out, const std::string& prefix, const json* block) {
-    for (std::size_t i : g.order) {
-      const SpaceNode& c = *g.children[i];
-      if (!active(c, root_, block)) continue;
-      json& slot = out[c.name];
-      value(c, slot, prefix + c.name, block);
-    }
-  }
-
- private:
-  void value(const SpaceNode& n, json& slot, const std::string& key, const json* block) {
-    switch (n.kind) {
-      case Kind::kGroup:
-        slot = json::object();
-        group(n, slot, key + ".", block);
-        return;
-      case Kind::kConst:
-        slot = n.value;
-        return;
-      case Kind::kFloat:
-        slot = snap(n, decider_.decide(dimension_of(n, key)));
-        return;
-      case Kind::kInt:
-        slot =
-            static_cast<std::int64_t>(std::llround(snap(n, decider_.decide(dimension_of(n, key)))));
-        return;
-      case Kind::kValues:
-        slot = n.values[category(decider_.decide(dimension_of(n, key)), n.values.size())];
-        return;
-      case Kind::kOptions: {
-        std::size_t i = category(decider_.decide(dimension_of(n, key)), n.children.size());
-        slot = json::object();
-        group(*n.children[i], slot, key + ".options[" + std::to_string(i) + "].", block);
-        return;
-      }
-      case Kind::kBlocks: {
-        auto count = std::llround(snap(n, decider_.decide(dimension_of(n, key))));
-        slot = json::array();
-        for (long long j = 0; j < count; ++j) {
-          json element = json::object();
-          group(*n.children[0], element, key + "[" + std::to_string(j) + "].", &element);
-          slot.push_back(std::move(element));
-        }
-        return;
-      }
-    }
-  }
-
-  Decider& decider_;
-  json& root_;
-};
-
-// Which option of a nested choice produced `v`: the first whose fixed values
-// all match and which has every key of `v`.
-std::optional<std::size_t> option_of(const SpaceNode& n, const json& v) {
-  if (!v.is_object()) return std::nullopt;
-  for (std::size_t i = 0; i < n.children.size(); ++i) {
-    const SpaceNode& g = *n.children[i];
-    bool ok = true;
-    for (const auto& ch : g.children) {
-      if (ch->kind != Kind::kConst || !ch->when.empty()) continue;
-      auto it = v.find(ch->name);
-      if (it == v.end() || *it != ch->value) ok = false;
-    }
-    for (auto it = v.begin(); ok && it != v.end(); ++it) {
-      bool known = false;
-      for (const auto& ch : g.children) known = known || ch->name == it.key();
-      ok = known;
-    }
-    if (ok) return i;
-  }
-  return std::nullopt;
-}
-
-void decode_group(const SpaceNode& g, const json& obj, const std::string& prefix, Decisions& out);
-
-void decode_value(const SpaceNode& n, const json& v, const std::string& key, Decisions& out) {
-  switch (n.kind) {
-    case Kind::kGroup:
-      if (v.is_object()) decode_group(n, v, key + ".", out);
-      return;
-    case Kind::kConst:
-      return;
-    case Kind::kFloat:
-    case Kind::kInt:
-      if (v.is_number()) out[key] = v.get<double>();
-      return;
-    case Kind::kValues:
-      for (std::size_t i = 0; i < n.values.size(); ++i) {
-        if (n.values[i] == v) {
-          out[key] = static_cast<double>(i);
-          return;
-        }
-      }
-      return;
-    case Kind::kOptions:
-      if (auto i = option_of(n, v)) {
-        out[key] = static_cast<double>(*i);
-        decode_group(*n.children[*i], v, key + ".options[" + std::to_string(*i) + "].", out);
-      }
-      return;
-    case Kind::kBlocks:
-      if (v.is_array()) {
-        out[key] = static_cast<double>(v.size());
-        for (std::size_t j = 0; j < v.size(); ++j) {
-          if (v[j].is_object()) {
-            decode_group(*n.children[0], v[j], key + "[" + std::to_string(j) + "].", out);
-          }
-        }
-      }
-      return;
-  }
-}
-
-void decode_group(const SpaceNode& g, const json& obj, const std::string& prefix, Decisions& out) {
-  for (const auto& c : g.children) {
-    auto it = obj.find(c->name);
-    if (it != obj.end()) decode_value(*c, *it, prefix + c->name, out);
-  }
-}
-
-void paths(const SpaceNode& n, const std::string& key, std::vector<std::string>& out) {
-  switch (n.kind) {
-    case Kind::kGroup:
-      for (std::size_t i : n.order) {
-        const auto& c = *n.children[i];
-        paths(c, key.empty() ? c.name : key + "." + c.name, out);
-      }
-      return;
-    case Kind::kConst:
-      return;
-    case Kind::kFloat:
-    case Kind::kInt:
-    case Kind::kValues:
-      out.push_back(key);
-      return;
-    case Kind::kOptions:
-      out.push_back(key);
-      for (std::size_t i = 0; i < n.children.size(); ++i) {
-        paths(*n.children[i], key + ".options[" + std::to_string(i) + "]", out);
-      }
-      return;
-    case Kind::kBlocks:
-      out.push_back(key);
-      paths(*n.children[0], key + "[]", out);
-      return;
-  }
-}
-
 }  // namespace
 
 Result<Space> Space::parse(const nlohmann::json& space, std::string_view file) {
@@ -668,27 +428,5 @@ Result<Space> Space::parse(const nlohmann::json& space, std::string_view file) {
   out.root_ = std::shared_ptr<const SpaceNode>(std::move(*root));
   return out;
 }
-
-nlohmann::json Space::sample(Decider& decider) const {
-  json config = json::object();
-  if (!root_) return config;
-  Walker walker(decider, config);
-  walker.group(*root_, config, "", nullptr);
-  return config;
-}
-
-Decisions Space::decode(const nlohmann::json& config) const {
-  Decisions out;
-  if (root_ && config.is_object()) decode_group(*root_, config, "", out);
-  return out;
-}
-
-std::vector<std::string> Space::parameter_paths() const {
-  std::vector<std::string> out;
-  if (root_) paths(*root_, "", out);
-  return out;
-}
-
-std::size_t Space::parameter_count() const { return parameter_paths().size(); }
 
 }  // namespace hpo::search

@@ -1,0 +1,223 @@
+// Store: studies, agents and the event log; the rows around the trials.
+#include <string>
+
+#include "results/store_impl.h"
+
+namespace hpo::results {
+namespace {
+
+using detail::dump_json;
+using detail::parse_json;
+using detail::Query;
+
+Result<StudyRow> read_study(const Store::Impl& impl, const Query& q) {
+  StudyRow s;
+  s.id = q.i64(0);
+  s.name = q.text(1);
+  auto spec = parse_json(q.text(2), impl.path + ": study '" + s.name + "' spec");
+  if (!spec) return std::unexpected(spec.error());
+  s.spec = std::move(*spec);
+  s.metric = q.text(3);
+  s.direction = search::direction_from_string(q.text(4)).value_or(Direction::kMinimize);
+  s.seed = q.i64(5);
+  s.status = q.text(6);
+  s.created = q.f64(7);
+  s.updated = q.f64(8);
+  return s;
+}
+
+constexpr const char* kStudyColumns =
+    "id, name, spec, metric, direction, seed, status, created, updated";
+
+bool is_study_status(std::string_view status) {
+  return status == "running" || status == "finished" || status == "interrupted";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- studies
+
+Result<std::int64_t> Store::create_study(const StudyRow& study) {
+  if (auto ok = impl_->writable("create study"); !ok) return std::unexpected(ok.error());
+  if (!is_study_status(study.status)) {
+    return fail(impl_->path + ": study '" + study.name + "': unknown status '" + study.status +
+                "'");
+  }
+  auto spec = dump_json(study.spec, "study spec");
+  if (!spec) return std::unexpected(spec.error());
+  auto q = impl_->prepare(
+      "INSERT INTO studies(name, spec, metric, direction, seed, status, created, updated) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, std::string_view(study.name))
+      .bind(2, std::string_view(*spec))
+      .bind(3, std::string_view(study.metric))
+      .bind(4, search::to_string(study.direction))
+      .bind(5, study.seed)
+      .bind(6, std::string_view(study.status))
+      .bind(7, study.created)
+      .bind(8, study.created);
+  if (q->step() != SQLITE_DONE) {
+    if (sqlite3_extended_errcode(impl_->db.get()) == SQLITE_CONSTRAINT_UNIQUE) {
+      return fail(impl_->path + ": a study named '" + study.name + "' already exists");
+    }
+    return std::unexpected(impl_->error("creating study '" + study.name + "'"));
+  }
+  return sqlite3_last_insert_rowid(impl_->db.get());
+}
+
+Result<std::optional<StudyRow>> Store::find_study(std::string_view name) {
+  auto q = impl_->prepare(std::string("SELECT ") + kStudyColumns + " FROM studies WHERE name = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, name);
+  int rc = q->step();
+  if (rc == SQLITE_DONE) return std::optional<StudyRow>();
+  if (rc != SQLITE_ROW) return std::unexpected(impl_->error("finding a study"));
+  auto row = read_study(*impl_, *q);
+  if (!row) return std::unexpected(row.error());
+  return std::optional<StudyRow>(std::move(*row));
+}
+
+Result<std::optional<StudyRow>> Store::get_study(std::int64_t id) {
+  auto q = impl_->prepare(std::string("SELECT ") + kStudyColumns + " FROM studies WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, id);
+  int rc = q->step();
+  if (rc == SQLITE_DONE) return std::optional<StudyRow>();
+  if (rc != SQLITE_ROW) return std::unexpected(impl_->error("reading a study"));
+  auto row = read_study(*impl_, *q);
+  if (!row) return std::unexpected(row.error());
+  return std::optional<StudyRow>(std::move(*row));
+}
+
+Result<std::vector<StudyRow>> Store::list_studies() {
+  auto q = impl_->prepare(std::string("SELECT ") + kStudyColumns + " FROM studies ORDER BY id");
+  if (!q) return std::unexpected(q.error());
+  std::vector<StudyRow> out;
+  int rc;
+  while ((rc = q->step()) == SQLITE_ROW) {
+    auto row = read_study(*impl_, *q);
+    if (!row) return std::unexpected(row.error());
+    out.push_back(std::move(*row));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing studies"));
+  return out;
+}
+
+Status Store::set_study_status(std::int64_t study, std::string_view status, double time) {
+  if (auto ok = impl_->writable("set study status"); !ok) return ok;
+  if (!is_study_status(status)) {
+    return fail(impl_->path + ": unknown study status '" + std::string(status) +
+                "' (running, finished, interrupted)");
+  }
+  auto q = impl_->prepare("UPDATE studies SET status = ?, updated = ? WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, status).bind(2, time).bind(3, study);
+  if (auto ok = impl_->run(*q, "setting study status"); !ok) return ok;
+  if (sqlite3_changes(impl_->db.get()) == 0) {
+    return fail(impl_->path + ": no study with id " + std::to_string(study));
+  }
+  return {};
+}
+
+Status Store::update_study_spec(std::int64_t study, const nlohmann::json& spec, double time) {
+  if (auto ok = impl_->writable("update study spec"); !ok) return ok;
+  auto text = dump_json(spec, "study spec");
+  if (!text) return std::unexpected(text.error());
+  auto q = impl_->prepare("UPDATE studies SET spec = ?, updated = ? WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, std::string_view(*text)).bind(2, time).bind(3, study);
+  if (auto ok = impl_->run(*q, "updating study spec"); !ok) return ok;
+  if (sqlite3_changes(impl_->db.get()) == 0) {
+    return fail(impl_->path + ": no study with id " + std::to_string(study));
+  }
+  return {};
+}
+
+Result<std::map<TrialState, std::int64_t>> Store::count_trials(std::int64_t study) {
+  auto q = impl_->prepare("SELECT state, count(*) FROM trials WHERE study = ? GROUP BY state");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, study);
+  std::map<TrialState, std::int64_t> out;
+  int rc;
+  while ((rc = q->step()) == SQLITE_ROW) {
+    if (auto s = search::trial_state_from_string(q->text(0))) out[*s] = q->i64(1);
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("counting trials"));
+  return out;
+}
+
+// ---------------------------------------------------------------- agents and events
+
+Status Store::upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
+                           int slots, double time) {
+  if (auto ok = impl_->writable("record agent"); !ok) return ok;
+  auto text = dump_json(gpus, "agent gpus");
+  if (!text) return std::unexpected(text.error());
+  auto q = impl_->prepare(
+      "INSERT INTO agents(id, host, gpus, slots, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, "
+      "?5, ?5) ON CONFLICT(id) DO UPDATE SET host = ?2, gpus = ?3, slots = ?4, last_seen = ?5");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, id).bind(2, host).bind(3, std::string_view(*text)).bind(4, slots).bind(5, time);
+  return impl_->run(*q, "recording agent");
+}
+
+Result<std::vector<AgentRow>> Store::agents() {
+  auto q = impl_->prepare(
+      "SELECT id, host, gpus, slots, first_seen, last_seen FROM agents ORDER BY first_seen, id");
+  if (!q) return std::unexpected(q.error());
+  std::vector<AgentRow> out;
+  int rc;
+  while ((rc = q->step()) == SQLITE_ROW) {
+    AgentRow a;
+    a.id = q->text(0);
+    a.host = q->text(1);
+    auto gpus = parse_json(q->text(2), impl_->path + ": agent '" + a.id + "' gpus");
+    if (!gpus) return std::unexpected(gpus.error());
+    a.gpus = std::move(*gpus);
+    a.slots = static_cast<int>(q->i64(3));
+    a.first_seen = q->f64(4);
+    a.last_seen = q->f64(5);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing agents"));
+  return out;
+}
+
+Status Store::append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,
+                           std::string_view kind, const nlohmann::json& detail, double time) {
+  if (auto ok = impl_->writable("append event"); !ok) return ok;
+  auto text = dump_json(detail, "event detail");
+  if (!text) return std::unexpected(text.error());
+  auto q =
+      impl_->prepare("INSERT INTO events(study, trial, kind, detail, time) VALUES (?, ?, ?, ?, ?)");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, study).bind(2, trial).bind(3, kind).bind(4, std::string_view(*text)).bind(5, time);
+  return impl_->run(*q, "appending event '" + std::string(kind) + "'");
+}
+
+Result<std::vector<EventRow>> Store::events(std::optional<std::int64_t> study, std::size_t limit) {
+  auto q = impl_->prepare(
+      "SELECT id, study, trial, kind, detail, time FROM (SELECT * FROM events WHERE ?1 IS NULL "
+      "OR study = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, study).bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+  std::vector<EventRow> out;
+  int rc;
+  while ((rc = q->step()) == SQLITE_ROW) {
+    EventRow e;
+    e.id = q->i64(0);
+    e.study = q->opt_i64(1);
+    e.trial = q->opt_i64(2);
+    e.kind = q->text(3);
+    auto detail = parse_json(q->text(4), impl_->path + ": event " + std::to_string(e.id));
+    if (!detail) return std::unexpected(detail.error());
+    e.detail = std::move(*detail);
+    e.time = q->f64(5);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing events"));
+  return out;
+}
+
+}  // namespace hpo::results
