@@ -26,6 +26,12 @@
 //
 // Threads: one thread creates the Daemon and calls everything; `stop` may be
 // set from a signal handler.
+//
+// Inside, the loop asks its pieces, each a header of its own: agents.h (the
+// agent registry and liveness), leases.h (leases, fencing, the recovery
+// window), dispatcher.h (free slots to trials), studies.h (the loaded studies
+// and SUBMIT), outcomes.h (what REPORT and FINISH write), outbox.h (replies
+// sent after the commit, heartbeats).
 #pragma once
 
 #include <atomic>
@@ -35,9 +41,9 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "results/store.h"
 #include "base/clock.h"
 #include "base/error.h"
+#include "results/store.h"
 #include "search/study.h"
 
 namespace hpo::scheduler {

@@ -1,0 +1,90 @@
+// The agents the scheduler knows: who is connected on which ROUTER routing id,
+// how many slots each has and how many it may still be given, and when each
+// was last heard from and last sent to (the ZeroMQ guide's liveness counters).
+//
+// Contract
+// - An agent is keyed by the routing id of the connection it said HELLO on;
+//   its name (from HELLO) maps to the latest such connection. An agent that
+//   reconnects shows up under a new routing id with the same name.
+// - Slots: `free` is what READY allowed minus what was leased since, never
+//   more than slots - leases; a draining agent (READY draining) is not
+//   refilled when a trial of it finishes.
+// - Liveness: an agent is lost when it has been silent for more than
+//   window() = heartbeat_s * liveness seconds; any message counts as heard.
+// - Pure bookkeeping: no I/O, no clock of its own (every time is passed in,
+//   monotonic seconds), no failures. Leases and the store are the caller's.
+//
+// Threads: owned and used by the scheduler's one loop thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hpo::scheduler {
+
+struct Agent {
+  std::string routing_id;
+  std::string name;
+  int slots = 0;
+  int free = 0;           // slots the scheduler may still lease on this agent
+  bool stopping = false;  // said READY draining: do not refill
+  std::int64_t leases = 0;
+  double last_heard = 0;  // monotonic
+  double last_sent = 0;
+};
+
+class AgentRegistry {
+ public:
+  // heartbeat_s: the interval told to agents; liveness: beats missed before
+  // an agent is lost. Both are taken as given (the daemon clamps them).
+  AgentRegistry(double heartbeat_s, int liveness);
+
+  double heartbeat_s() const { return heartbeat_s_; }
+  // Silence after which an agent is lost.
+  double window() const { return heartbeat_s_ * liveness_; }
+
+  // The agent on `routing_id`, or nullptr. The pointer is valid until the
+  // next join() or remove().
+  Agent* find(const std::string& routing_id);
+  bool contains(const std::string& routing_id) const { return agents_.count(routing_id) != 0; }
+  // The routing id the agent called `name` last joined on; empty if none.
+  std::string routing_of(const std::string& name) const;
+
+  // Registers the agent on `routing_id` (replacing any there), heard and sent
+  // to at `now`, holding `leases` trials and no free slot until its READY.
+  Agent& join(const std::string& routing_id, const std::string& name, int slots,
+              std::int64_t leases, double now);
+  // Forgets the agent on `routing_id` (and its name, if the name still maps
+  // here). Nothing when unknown.
+  void remove(const std::string& routing_id);
+
+  // READY: how many slots it offers now (clamped to slots - leases) and
+  // whether it is draining.
+  static void ready(Agent& a, std::int64_t free_slots, bool draining);
+  // A trial leased to it / one of its trials ended.
+  static void leased(Agent& a);
+  static void released(Agent& a);
+
+  // Routing ids of the agents silent for more than window() at `now`.
+  std::vector<std::string> silent(double now) const;
+  // The agents with a free slot, for the dispatcher.
+  std::vector<Agent*> with_free_slots();
+  // Routing ids of the agents sent nothing for a heartbeat interval.
+  std::vector<std::string> heartbeat_due(double now) const;
+  // Something was sent to `routing_id` at `now` (nothing when unknown).
+  void sent(const std::string& routing_id, double now);
+  // When the next heartbeat or loss is due, at most a heartbeat after `now`.
+  double next_deadline(double now) const;
+
+  std::size_t size() const { return agents_.size(); }
+
+ private:
+  double heartbeat_s_;
+  int liveness_;
+  std::unordered_map<std::string, Agent> agents_;       // by routing id
+  std::unordered_map<std::string, std::string> names_;  // name -> routing id
+};
+
+}  // namespace hpo::scheduler

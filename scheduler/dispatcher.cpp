@@ -1,0 +1,55 @@
+#include "scheduler/dispatcher.h"
+
+#include <optional>
+
+#include "scheduler/log.h"
+
+namespace hpo::scheduler {
+
+Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& store,
+                                                             Studies& studies,
+                                                             AgentRegistry& agents,
+                                                             LeaseTable& leases, double now) {
+  std::vector<Assignment> out;
+  if (studies.empty()) return out;
+  std::vector<Agent*> free = agents.with_free_slots();
+  bool progress = true;
+  while (progress && !free.empty()) {
+    progress = false;
+    for (Agent* a : free) {
+      if (a->free <= 0) continue;
+      // The next study (round-robin) that can lease and has a trial.
+      std::optional<std::int64_t> number;
+      std::size_t si = 0;
+      for (std::size_t k = 0; k < studies.size() && !number; ++k) {
+        si = (next_study_ + k) % studies.size();
+        if (!studies[si].can_lease(now)) continue;
+        auto n = studies[si].next_trial(store, now);
+        if (!n) return std::unexpected(n.error());
+        number = *n;
+      }
+      if (!number) return out;
+      next_study_ = (si + 1) % studies.size();
+      auto& s = studies[si];
+      std::int64_t attempt = s.next_attempt(*number);
+      std::string id = LeaseTable::lease_id(s.id(), *number, attempt);
+      if (auto r = store.start_trial(s.trial_id(*number), attempt, id, a->name, now); !r) {
+        return std::unexpected(r.error());
+      }
+      s.started(*number, attempt);
+      leases.grant(id, Lease{si, *number, attempt, a->routing_id, 0});
+      AgentRegistry::leased(*a);
+      if (verbose_) {
+        log_line("lease " + id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +
+                 std::to_string(attempt) + " -> " + a->name);
+      }
+      out.emplace_back(a->routing_id,
+                       protocol::Assign{s.name(), *number, attempt, id, s.history()[*number].config,
+                                        s.spec().trial});
+      progress = true;
+    }
+  }
+  return out;
+}
+
+}  // namespace hpo::scheduler

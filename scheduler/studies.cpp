@@ -1,0 +1,128 @@
+#include "scheduler/studies.h"
+
+#include "scheduler/log.h"
+#include "search/study.h"
+
+namespace hpo::scheduler {
+
+using nlohmann::json;
+namespace p = protocol;
+
+Result<std::vector<Recovering>> Studies::load_unfinished(results::Store& store, double now) {
+  // Remember what was RUNNING, then mark it INTERRUPTED.
+  auto rows = store.list_studies();
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<std::pair<const results::StudyRow*, std::vector<RecoveringTrial>>> unfinished;
+  for (const auto& row : *rows) {
+    if (row.status == "finished") continue;
+    auto running = store.trials(row.id, search::TrialState::kRunning);
+    if (!running) return std::unexpected(running.error());
+    std::vector<RecoveringTrial> rec;
+    for (const auto& t : *running) rec.push_back({t.number, t.id, t.attempt, t.lease});
+    unfinished.emplace_back(&row, std::move(rec));
+  }
+  if (auto m = store.mark_running_interrupted(now); !m) return std::unexpected(m.error());
+  std::vector<Recovering> recovering;
+  for (auto& [row, rec] : unfinished) {
+    auto index = load(store, *row, rec, now);
+    if (!index) return std::unexpected(index.error());
+    for (auto& r : rec) recovering.push_back(Recovering{*index, r});
+    if (auto u = store.set_study_status(row->id, "running", now); !u) {
+      return std::unexpected(u.error());
+    }
+  }
+  return recovering;
+}
+
+Result<std::size_t> Studies::load(results::Store& store, const results::StudyRow& row,
+                                  const std::vector<RecoveringTrial>& recovering, double now) {
+  auto s = StudyRuntime::load(store, row, recovering, now);
+  if (!s) return std::unexpected(s.error());
+  std::size_t index = studies_.size();
+  index_[row.name] = index;
+  studies_.push_back(std::move(*s));
+  return index;
+}
+
+Result<p::Message> Studies::submit(results::Store& store, const json& study, double now) {
+  auto spec = search::parse_study(study, "SUBMIT");
+  if (!spec) return p::ErrorReply{spec.error().message, false};
+  auto row = store.find_study(spec->name);
+  if (!row) return std::unexpected(row.error());
+  std::int64_t id = 0;
+  if (!*row) {
+    results::StudyRow r;
+    r.name = spec->name;
+    r.spec = spec->raw;
+    r.metric = spec->objective_metric;
+    r.direction = spec->direction;
+    r.seed = static_cast<std::int64_t>(spec->seed);
+    r.status = "running";
+    r.created = now;
+    r.updated = now;
+    auto created = store.create_study(r);
+    if (!created) return std::unexpected(created.error());
+    auto fresh = store.get_study(*created);
+    if (!fresh) return std::unexpected(fresh.error());
+    if (!*fresh) return fail("study '" + spec->name + "' vanished after create");
+    if (auto l = load(store, **fresh, {}, now); !l) return std::unexpected(l.error());
+    id = *created;
+    log_line("study " + spec->name + " added");
+  } else {
+    id = (*row)->id;
+    const bool changed = (*row)->spec != spec->raw;
+    if (changed) {
+      if (auto u = store.update_study_spec(id, spec->raw, now); !u)
+        return std::unexpected(u.error());
+    }
+    if (auto u = store.set_study_status(id, "running", now); !u) return std::unexpected(u.error());
+    if (auto index = find(spec->name)) {
+      auto& s = *studies_[*index];
+      if (changed) {
+        if (auto u = s.update_spec(*spec); !u) return p::ErrorReply{u.error().message, false};
+        log_line("study " + spec->name + " updated (new spec)");
+      }
+      s.marked_finished = false;
+    } else {
+      auto fresh = store.get_study(id);
+      if (!fresh) return std::unexpected(fresh.error());
+      if (auto l = load(store, **fresh, {}, now); !l) return std::unexpected(l.error());
+      log_line("study " + spec->name + " continued");
+    }
+  }
+  return p::Ok{json{{"study", spec->name}, {"id", id}}};
+}
+
+Status Studies::record_finished(results::Store& store, double now) {
+  for (auto& sp : studies_) {
+    auto& s = *sp;
+    std::string why;
+    if (s.marked_finished || !s.finished(now, &why)) continue;
+    s.marked_finished = true;
+    if (auto r = store.set_study_status(s.id(), "finished", now); !r) return r;
+    std::string best = s.best() ? std::to_string(*s.best()) : "none";
+    log_line("study " + s.name() + " finished (" + why + "): " + std::to_string(s.trial_count()) +
+             " trial(s), best " + best);
+    if (auto r = store.append_event(s.id(), std::nullopt, "study_finished",
+                                    json{{"reason", why}, {"trials", s.trial_count()}}, now);
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+bool Studies::all_done() const {
+  for (const auto& s : studies_) {
+    if (!s->marked_finished) return false;
+  }
+  return true;
+}
+
+std::optional<std::size_t> Studies::find(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace hpo::scheduler
