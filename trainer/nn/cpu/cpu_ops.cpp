@@ -1,6 +1,9 @@
 // The op plans of the CPU backend: oneDNN primitives created once per shape (format_tag::any,
 // so the primitive picks its blocked layout), memory objects rebound per call, reorders only
 // where neighbours disagree on a layout. dnnl::error is caught here and turned into Result.
+// Longer than 450 lines on purpose: one section per op of the backend interface (backend.h),
+// each self-contained and read on its own beside the same op of the other backend; a file per
+// op would only repeat the shared helpers above.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
