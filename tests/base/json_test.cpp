@@ -1,11 +1,10 @@
 #include "base/json.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "tests/support/temp_dir.h"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
@@ -63,15 +62,13 @@ TEST_CASE("bounded JSON: a text over the size limit is refused before parsing") 
 
 TEST_CASE(
     "bounded JSON: files: missing is not-found, too large is refused, comments when allowed") {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("hpo-json-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  auto missing = hpo::read_json_file((dir / "nope.json").string());
+  const hpo::test::TempDir dir("json-test");
+  auto missing = hpo::read_json_file(dir / "nope.json");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().code == hpo::ErrorCode::kNotFound);
   CHECK_THAT(missing.error().message, Contains("nope.json: cannot read: "));
 
-  auto path = (dir / "c.json").string();
+  auto path = dir / "c.json";
   std::ofstream(path) << "{\"a\": 1 // one\n}";
   CHECK_FALSE(hpo::read_json_file(path).has_value());
   hpo::JsonLimits comments;
@@ -84,5 +81,4 @@ TEST_CASE(
   auto big = hpo::read_json_file(path, comments);
   REQUIRE_FALSE(big.has_value());
   CHECK_THAT(big.error().message, Contains("too large"));
-  std::filesystem::remove_all(dir);
 }

@@ -1,8 +1,10 @@
 // End to end with the native engine: `hpo train` as the trial of real agents.
 #include <poll.h>
 
-#include "tests/e2e/agent_harness.h"
-#include "tests/skip.h"
+#include <set>
+
+#include "tests/e2e/harness.h"
+#include "tests/support/skip.h"
 #include "trainer/agent/process_runner.h"
 
 using namespace hpo::e2e;

@@ -1,6 +1,8 @@
 // End to end: a real scheduler and real agents on 127.0.0.1 running command
 // trials (Python scripts): success, crash, hang, malformed metric lines, STOP.
-#include "tests/e2e/agent_harness.h"
+#include <fstream>
+
+#include "tests/e2e/harness.h"
 
 using namespace hpo::e2e;
 using hpo::search::TrialState;

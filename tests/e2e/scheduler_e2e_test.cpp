@@ -1,14 +1,19 @@
 // The scheduler end to end: the real `hpo` binary, real agent processes on
 // 127.0.0.1, crashes by SIGKILL, and the database read back afterwards.
+#include <fstream>
 #include <regex>
+#include <thread>
 
-#include "tests/e2e/scheduler_harness.h"
+#include "tests/e2e/harness.h"
 
-using namespace hpo::sched_e2e;
+using namespace hpo::e2e;
 using hpo::search::TrialState;
 using nlohmann::json;
 
 namespace {
+
+// The scheduler tests' word for wait_until.
+constexpr auto& eventually = wait_until;
 
 const std::vector<std::string> kFastBeats = {"--heartbeat-ms", "100", "--liveness", "5"};
 
@@ -17,18 +22,18 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-std::vector<std::unique_ptr<Proc>> start_agents(const TempDir& dir, const std::string& endpoint,
-                                                int n, int first = 0) {
-  std::vector<std::unique_ptr<Proc>> agents;
+std::vector<std::unique_ptr<Process>> start_agents(const TempDir& dir, const std::string& endpoint,
+                                                   int n, int first = 0) {
+  std::vector<std::unique_ptr<Process>> agents;
   for (int i = first; i < first + n; ++i) {
-    agents.push_back(std::make_unique<Proc>(
+    agents.push_back(std::make_unique<Process>(
         with({"agent", "--connect", endpoint, "--name", "agent-" + std::to_string(i)}, kFastBeats),
         dir / ("agent-" + std::to_string(i) + ".log")));
   }
   return agents;
 }
 
-void stop_agents(std::vector<std::unique_ptr<Proc>>& agents) {
+void stop_agents(std::vector<std::unique_ptr<Process>>& agents) {
   for (auto& a : agents) {
     if (a->running()) a->signal(SIGTERM);
   }
@@ -53,17 +58,6 @@ std::map<std::tuple<std::int64_t, std::string, std::int64_t>, int> metric_rows(
   return out;
 }
 
-std::vector<hpo::results::TrialRow> trials_of(const fs::path& db, const std::string& study) {
-  auto store = hpo::results::Store::open(db.string(), hpo::results::OpenMode::kReadOnly);
-  REQUIRE(store);
-  auto row = store->find_study(study);
-  REQUIRE(row);
-  REQUIRE(*row);
-  auto t = store->trials((*row)->id);
-  REQUIRE(t);
-  return *t;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -71,18 +65,18 @@ TEST_CASE(
     "exactly 200 COMPLETED trials",
     "[e2e][scheduler]") {
   TempDir dir("branin");
-  auto db = dir / "b.db";
+  const fs::path db = dir / "b.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
   json study = json::parse(read_text(fs::path(HPO_SOURCE_DIR) / "experiments/branin.json"));
   study["budget"]["max_trials"] = 200;
   study["budget"]["max_parallel"] = 4;
   write_json(dir / "branin.json", study);
 
-  Proc scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint}, kFastBeats),
-                 dir / "scheduler.log");
+  Process scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint}, kFastBeats),
+                    dir / "scheduler.log");
   auto agents = start_agents(dir, endpoint, 4);
-  auto [code, out] = run_hpo({"submit", (dir / "branin.json").string(), "--connect", endpoint},
-                             dir / "submit.log");
+  auto [code, out, err] =
+      run_hpo(dir, "submit " + dir / "branin.json" + " --connect " + endpoint + " 2>&1");
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Catch::Contains("submitted study branin"));
@@ -96,7 +90,7 @@ TEST_CASE(
   auto c = counts(db, "branin");
   CHECK(c.size() == 1);
   CHECK(c[TrialState::kCompleted] == 200);
-  for (const auto& t : trials_of(db, "branin")) CHECK(t.attempt == 1);
+  for (const auto& t : stored_trials(db, "branin")) CHECK(t.attempt == 1);
 }
 
 TEST_CASE(
@@ -104,13 +98,13 @@ TEST_CASE(
     "is counted twice",
     "[e2e][scheduler]") {
   TempDir dir("agent-kill");
-  auto db = dir / "s.db";
+  const fs::path db = dir / "s.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
   write_json(dir / "sleep.json", sleep_study("sleepy", 24, 3, 0.4, 4));
-  Proc scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
-                       (dir / "sleep.json").string(), "--exit-when-done"},
-                      kFastBeats),
-                 dir / "scheduler.log");
+  Process scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
+                          dir / "sleep.json", "--exit-when-done"},
+                         kFastBeats),
+                    dir / "scheduler.log");
   auto agents = start_agents(dir, endpoint, 3);
   REQUIRE(eventually([&] { return completed(db, "sleepy") >= 6; }, 30s));
   agents[0]->signal(SIGKILL);  // trials run back to back: it is mid-trial
@@ -129,7 +123,7 @@ TEST_CASE(
   CHECK(c.size() == 1);
   CHECK(c[TrialState::kCompleted] == 24);
   int retried = 0;
-  for (const auto& t : trials_of(db, "sleepy")) {
+  for (const auto& t : stored_trials(db, "sleepy")) {
     retried += t.attempt > 1;
     CHECK(t.value.has_value());
   }
@@ -145,20 +139,20 @@ TEST_CASE(
     "are re-adopted, the budget is exact and the leaderboard's best is the best recorded",
     "[e2e][scheduler]") {
   TempDir dir("scheduler-kill");
-  auto db = dir / "s.db";
+  const fs::path db = dir / "s.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
   write_json(dir / "sleep.json", sleep_study("sleepy", 30, 4, 0.3, 3));
   auto scheduler_args = with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
-                              (dir / "sleep.json").string(), "--exit-when-done"},
+                              dir / "sleep.json", "--exit-when-done"},
                              kFastBeats);
-  auto first = std::make_unique<Proc>(scheduler_args, dir / "scheduler-1.log");
+  auto first = std::make_unique<Process>(scheduler_args, dir / "scheduler-1.log");
   auto agents = start_agents(dir, endpoint, 4);
   REQUIRE(eventually([&] { return completed(db, "sleepy") >= 8; }, 30s));
   first->signal(SIGKILL);
   REQUIRE(first->wait(5s) == 128 + SIGKILL);
   std::this_thread::sleep_for(200ms);
 
-  Proc second(scheduler_args, dir / "scheduler-2.log");
+  Process second(scheduler_args, dir / "scheduler-2.log");
   auto code = second.wait(60s);
   INFO(second.log());
   REQUIRE(code == 0);
@@ -179,7 +173,7 @@ TEST_CASE(
   for (const auto& [key, n] : metrics) CHECK(n == 1);
 
   double best = 1e300;
-  for (const auto& t : trials_of(db, "sleepy")) {
+  for (const auto& t : stored_trials(db, "sleepy")) {
     REQUIRE(t.value);
     best = std::min(best, *t.value);
   }
@@ -196,13 +190,13 @@ TEST_CASE(
 TEST_CASE("SIGTERM stops the scheduler with exit 0 and hpo resume finishes a raised budget",
           "[e2e][scheduler]") {
   TempDir dir("resume");
-  auto db = dir / "s.db";
+  const fs::path db = dir / "s.db";
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
   write_json(dir / "sleep.json", sleep_study("sleepy", 6, 2, 0.5, 2));
-  Proc scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
-                       (dir / "sleep.json").string(), "--grace-seconds", "0.1"},
-                      kFastBeats),
-                 dir / "scheduler.log");
+  Process scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
+                          dir / "sleep.json", "--grace-seconds", "0.1"},
+                         kFastBeats),
+                    dir / "scheduler.log");
   auto agents = start_agents(dir, endpoint, 2);
   REQUIRE(eventually([&] { return completed(db, "sleepy") >= 2; }, 30s));
   scheduler.signal(SIGTERM);
@@ -210,10 +204,10 @@ TEST_CASE("SIGTERM stops the scheduler with exit 0 and hpo resume finishes a rai
   auto c = counts(db, "sleepy");
   CHECK(c.count(TrialState::kRunning) == 0);
 
-  Proc resumed(with({"resume", "sleepy", "--db", db.string(), "--bind", endpoint, "--max-trials",
-                     "8", "--exit-when-done"},
-                    kFastBeats),
-               dir / "resume.log");
+  Process resumed(with({"resume", "sleepy", "--db", db.string(), "--bind", endpoint, "--max-trials",
+                        "8", "--exit-when-done"},
+                       kFastBeats),
+                  dir / "resume.log");
   auto code = resumed.wait(60s);
   INFO(resumed.log());
   REQUIRE(code == 0);
@@ -228,9 +222,8 @@ TEST_CASE("hpo run searches with local agents and prints the leaderboard", "[e2e
   json study = json::parse(read_text(fs::path(HPO_SOURCE_DIR) / "experiments/branin.json"));
   study["budget"]["max_trials"] = 20;
   write_json(dir / "branin.json", study);
-  auto [code, out] = run_hpo(
-      {"run", (dir / "branin.json").string(), "--agents", "2", "--db", (dir / "r.db").string()},
-      dir / "run.log");
+  auto [code, out, err] =
+      run_hpo(dir, "run " + dir / "branin.json" + " --agents 2 --db " + dir / "r.db" + " 2>&1");
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Catch::Contains("rank"));
@@ -244,9 +237,8 @@ TEST_CASE("after hpo run ends only the database stays: no -wal, -shm or .lock fi
   study["budget"]["max_trials"] = 6;
   write_json(dir / "branin.json", study);
   const fs::path db = dir / "r.db";
-  auto [code, out] =
-      run_hpo({"run", (dir / "branin.json").string(), "--agents", "2", "--db", db.string()},
-              dir / "run.log");
+  auto [code, out, err] =
+      run_hpo(dir, "run " + dir / "branin.json" + " --agents 2 --db " + db.string() + " 2>&1");
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Catch::Contains("rank"));  // the closing leaderboard read it too
@@ -262,19 +254,18 @@ TEST_CASE("a bad study file or database is a clear error with exit 2 or 1", "[e2
   TempDir dir("bad");
   json bad = sleep_study("bad", 0, 1, 0.1, 1);
   write_json(dir / "bad.json", bad);
-  auto [code, out] = run_hpo(
-      {"scheduler", "--db", (dir / "x.db").string(), "--study", (dir / "bad.json").string()},
-      dir / "a.log");
+  auto [code, out, err] =
+      run_hpo(dir, "scheduler --db " + dir / "x.db" + " --study " + dir / "bad.json" + " 2>&1");
   CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("bad.json") && Catch::Contains("max_trials"));
 
   std::ofstream(dir / "junk.db") << "this is not a database, not even close...............";
-  auto [code2, out2] = run_hpo({"scheduler", "--db", (dir / "junk.db").string()}, dir / "b.log");
+  auto [code2, out2, err2] = run_hpo(dir, "scheduler --db " + dir / "junk.db" + " 2>&1");
   CHECK(code2 == 1);
   CHECK_THAT(out2, Catch::Contains("junk.db"));
 
-  auto [code3, out3] = run_hpo(
-      {"submit", (dir / "missing.json").string(), "--connect", "tcp://127.0.0.1:1"}, dir / "c.log");
+  auto [code3, out3, err3] =
+      run_hpo(dir, "submit " + dir / "missing.json" + " --connect tcp://127.0.0.1:1 2>&1");
   CHECK(code3 == 2);
   CHECK_THAT(out3, Catch::Contains("missing.json"));
 }

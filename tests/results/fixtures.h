@@ -1,35 +1,16 @@
-// Helpers shared by the results/ tests: a temporary directory and a study.
+// Helpers shared by the results/ tests: stores opened or filled through the API, on
+// tests/support's temporary directories.
 #pragma once
 
-#include <stdlib.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <string>
 
 #include "results/store.h"
+#include "tests/support/temp_dir.h"
 
 namespace hpo::results::testing {
 
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hpo-results-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 inline StudyRow study_row(const std::string& name, Direction direction = Direction::kMaximize,
                           const std::string& metric = "val_accuracy") {

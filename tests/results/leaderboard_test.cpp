@@ -1,7 +1,7 @@
 // Store::leaderboard and parse_filter.
 #include <catch2/catch.hpp>
 
-#include "fixtures.h"
+#include "tests/results/fixtures.h"
 
 using namespace hpo::results;
 using namespace hpo::results::testing;
@@ -18,7 +18,7 @@ std::vector<std::int64_t> numbers(const std::vector<LeaderboardEntry>& entries) 
 // Five completed trials with nested configs, one failed and one running.
 struct Board {
   TempDir dir;
-  Store store = open_writer(dir.file("hpo.db"));
+  Store store = open_writer(dir / "hpo.db");
   std::int64_t study = 0;
 
   explicit Board(Direction direction) {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "fixtures.h"
+#include "tests/results/fixtures.h"
 
 using namespace hpo::results;
 using namespace hpo::results::testing;
@@ -72,7 +72,7 @@ PRAGMA user_version = 1;
 
 TEST_CASE("a writer creates a missing database with the current schema version") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   { auto store = open_writer(path); }
   REQUIRE(fs::exists(path));
   CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
@@ -82,7 +82,7 @@ TEST_CASE("a writer creates a missing database with the current schema version")
 
 TEST_CASE("a reader never creates a missing database and says the file is missing") {
   TempDir dir;
-  const auto path = dir.file("nothing.db");
+  const auto path = dir / "nothing.db";
   auto store = Store::open(path, OpenMode::kReadOnly);
   REQUIRE_FALSE(store);
   CHECK_THAT(store.error().message, Catch::Contains("no such database"));
@@ -93,7 +93,7 @@ TEST_CASE("a reader never creates a missing database and says the file is missin
 
 TEST_CASE("a file that is not SQLite is refused as not an hpo database") {
   TempDir dir;
-  const auto path = dir.file("notes.txt");
+  const auto path = dir / "notes.txt";
   std::ofstream(path) << std::string(4096, 'x') << "\nthis is not a database\n";
   for (auto mode : {OpenMode::kReadOnly, OpenMode::kWriter}) {
     auto store = Store::open(path, mode);
@@ -105,7 +105,7 @@ TEST_CASE("a file that is not SQLite is refused as not an hpo database") {
 
 TEST_CASE("an SQLite file of another program is refused and left unchanged") {
   TempDir dir;
-  const auto path = dir.file("other.db");
+  const auto path = dir / "other.db";
   raw_sql(path, "CREATE TABLE songs(title TEXT); INSERT INTO songs VALUES ('x');");
   for (auto mode : {OpenMode::kReadOnly, OpenMode::kWriter}) {
     auto store = Store::open(path, mode);
@@ -117,7 +117,7 @@ TEST_CASE("an SQLite file of another program is refused and left unchanged") {
 
 TEST_CASE("an empty file is not an hpo database to a reader") {
   TempDir dir;
-  const auto path = dir.file("empty.db");
+  const auto path = dir / "empty.db";
   std::ofstream{path};
   auto store = Store::open(path, OpenMode::kReadOnly);
   REQUIRE_FALSE(store);
@@ -126,7 +126,7 @@ TEST_CASE("an empty file is not an hpo database to a reader") {
 
 TEST_CASE("a database from a newer hpo is refused by readers and writers") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   { auto store = open_writer(path); }
   raw_sql(path, "PRAGMA user_version = 99");
   for (auto mode : {OpenMode::kReadOnly, OpenMode::kWriter}) {
@@ -140,7 +140,7 @@ TEST_CASE("a database from a newer hpo is refused by readers and writers") {
 
 TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
   TempDir dir;
-  const auto path = dir.file("old.db");
+  const auto path = dir / "old.db";
   raw_sql(path, kVersion1);
 
   auto reader = Store::open(path, OpenMode::kReadOnly);
@@ -178,7 +178,7 @@ TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
 
 TEST_CASE("a second writer of the same file is refused with the holder's pid") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   auto first = open_writer(path);
   auto second = Store::open(path, OpenMode::kWriter);
   REQUIRE_FALSE(second);
@@ -190,7 +190,7 @@ TEST_CASE("a second writer of the same file is refused with the holder's pid") {
 
 TEST_CASE("a writer in another process keeps this one out until it exits") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   { auto init = open_writer(path); }
   int ready[2], release[2];
   REQUIRE(pipe(ready) == 0);
@@ -219,7 +219,7 @@ TEST_CASE("a writer in another process keeps this one out until it exits") {
 
 TEST_CASE("a read-only store refuses every write") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   {
     auto w = open_writer(path);
     ok(w.create_study(study_row("s")));
@@ -238,7 +238,7 @@ TEST_CASE("a read-only store refuses every write") {
 
 TEST_CASE("a writer closed cleanly leaves no -wal, -shm or .lock file beside the database") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   {
     auto w = open_writer(path);
     ok(w.create_study(study_row("s")));

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <thread>
 
-#include "fixtures.h"
+#include "tests/results/fixtures.h"
 
 using namespace hpo::results;
 using namespace hpo::results::testing;
@@ -64,7 +64,7 @@ std::string integrity(const std::string& path) {
 
 TEST_CASE("a writer killed with SIGKILL mid-stream loses only its open transaction") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   {
     auto store = open_writer(path);
     ok(store.create_study(study_row("s")));
@@ -116,7 +116,7 @@ TEST_CASE("a writer killed with SIGKILL mid-stream loses only its open transacti
 
 TEST_CASE("readers see whole transactions while another process writes") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   {
     auto store = open_writer(path);
     ok(store.create_study(study_row("s")));

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "fixtures.h"
+#include "tests/results/fixtures.h"
 
 using namespace hpo::results;
 using namespace hpo::results::testing;
@@ -11,7 +11,7 @@ using nlohmann::json;
 
 TEST_CASE("a study is stored with its spec and found by name and id") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto id = ok(store.create_study(study_row("mlp", Direction::kMinimize, "val_loss")));
   auto found = ok(store.find_study("mlp"));
   REQUIRE(found);
@@ -29,7 +29,7 @@ TEST_CASE("a study is stored with its spec and found by name and id") {
 
 TEST_CASE("a second study with the same name is refused") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   ok(store.create_study(study_row("mlp")));
   auto again = store.create_study(study_row("mlp"));
   REQUIRE_FALSE(again);
@@ -38,7 +38,7 @@ TEST_CASE("a second study with the same name is refused") {
 
 TEST_CASE("study status and spec can be updated and unknown ones are refused") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto id = ok(store.create_study(study_row("a")));
   ok(store.create_study(study_row("b")));
   ok(store.set_study_status(id, "interrupted", 2000.0));
@@ -60,7 +60,7 @@ TEST_CASE("study status and spec can be updated and unknown ones are refused") {
 
 TEST_CASE("a trial goes from queued to running to completed with its metrics") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto id = ok(store.add_trial(study, 0, json{{"lr", 0.1}}, "abc", 5.0));
   auto t = ok(store.get_trial(id));
@@ -100,7 +100,7 @@ TEST_CASE("a trial goes from queued to running to completed with its metrics") {
 
 TEST_CASE("trial writes name a missing trial or study and a duplicate number") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   ok(store.add_trial(study, 0, json::object(), "h", 1.0));
   auto dup = store.add_trial(study, 0, json::object(), "h", 1.0);
@@ -124,7 +124,7 @@ TEST_CASE("trial writes name a missing trial or study and a duplicate number") {
 
 TEST_CASE("a requeued trial starts its next attempt with clean metrics") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto id = ok(store.add_trial(study, 0, json::object(), "h", 1.0));
   ok(store.start_trial(id, 1, "L1", "a", 2.0));
@@ -154,7 +154,7 @@ TEST_CASE("a requeued trial starts its next attempt with clean metrics") {
 
 TEST_CASE("recovery marks every running trial interrupted and logs each") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   for (int n = 0; n < 4; ++n) ok(store.add_trial(study, n, json::object(), "h", 1.0));
   ok(store.start_trial(1, 1, "L1", "a", 2.0));
@@ -178,7 +178,7 @@ TEST_CASE("recovery marks every running trial interrupted and logs each") {
 
 TEST_CASE("the history lists every trial in number order with its objective steps") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto other = ok(store.create_study(study_row("other")));
   // Added out of order: the history follows numbers, not ids.
@@ -213,7 +213,7 @@ TEST_CASE("the history lists every trial in number order with its objective step
 
 TEST_CASE("study metrics come in trial number order for export") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   completed_trial(store, study, 1, json{{"x", 1}}, 0.5);
   completed_trial(store, study, 0, json{{"x", 0}}, 0.6);
@@ -226,7 +226,7 @@ TEST_CASE("study metrics come in trial number order for export") {
 
 TEST_CASE("an agent is recorded once and its last sighting is updated") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   ok(store.upsert_agent("a1", "gpu-01", json::array({"0", "1"}), 2, 100.0));
   ok(store.upsert_agent("a1", "gpu-01", json::array({"0", "1"}), 2, 150.0));
   ok(store.upsert_agent("a2", "cpu-01", json::array(), 4, 120.0));
@@ -241,7 +241,7 @@ TEST_CASE("an agent is recorded once and its last sighting is updated") {
 
 TEST_CASE("events are appended in order and the newest can be limited") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   ok(store.append_event(std::nullopt, std::nullopt, "agent_joined", json{{"agent", "a1"}}, 1.0));
   ok(store.append_event(study, std::nullopt, "study_started", json::object(), 2.0));
@@ -260,7 +260,7 @@ TEST_CASE("events are appended in order and the newest can be limited") {
 
 TEST_CASE("a transaction that is not committed leaves nothing behind") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   auto store = open_writer(path);
   auto study = ok(store.create_study(study_row("s")));
   {
@@ -287,7 +287,7 @@ TEST_CASE("a transaction that is not committed leaves nothing behind") {
 
 TEST_CASE("a failed write inside a transaction keeps the transaction usable") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto tx = ok(store.begin());
   ok(store.add_trial(study, 0, json::object(), "h", 1.0));
@@ -300,7 +300,7 @@ TEST_CASE("a failed write inside a transaction keeps the transaction usable") {
 
 TEST_CASE("a transaction stays valid when its store is moved") {
   TempDir dir;
-  auto store = open_writer(dir.file("hpo.db"));
+  auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto tx = ok(store.begin());
   Store moved = std::move(store);
@@ -311,7 +311,7 @@ TEST_CASE("a transaction stays valid when its store is moved") {
 
 TEST_CASE("a damaged config in the file is an error that names the trial, not a crash") {
   TempDir dir;
-  const auto path = dir.file("hpo.db");
+  const auto path = dir / "hpo.db";
   std::int64_t study = 0;
   {
     auto store = open_writer(path);

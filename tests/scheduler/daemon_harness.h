@@ -3,12 +3,9 @@
 // protocol by hand, so every message is the test's choice.
 #pragma once
 
-#include <unistd.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,9 +14,9 @@
 #include "scheduler/daemon.h"
 #include "scheduler/protocol.h"
 #include "search/study.h"
+#include "tests/support/temp_dir.h"
 
 namespace p = hpo::scheduler::protocol;
-namespace fs = std::filesystem;
 using hpo::FakeClock;
 using hpo::scheduler::Daemon;
 using hpo::scheduler::DaemonOptions;
@@ -27,23 +24,6 @@ using hpo::search::TrialState;
 using nlohmann::json;
 
 namespace hpo_test {
-
-inline int next_temp() {
-  static int n = 0;
-  return n++;
-}
-
-struct TempDb {
-  fs::path dir;
-  TempDb() {
-    dir = fs::temp_directory_path() /
-          ("hpo-daemon-test-" + std::to_string(getpid()) + "-" + std::to_string(next_temp()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDb() { fs::remove_all(dir); }
-  std::string path() const { return (dir / "t.db").string(); }
-};
 
 inline json study_json(const std::string& name, int max_trials, int max_parallel,
                        int max_retries = 0) {
@@ -67,14 +47,15 @@ inline hpo::search::StudySpec spec_of(const json& j) {
 }
 
 struct Fixture {
-  TempDb db;
+  hpo::test::TempDir dir{"daemon-test"};
+  std::string db_path = dir / "t.db";
   zmq::context_t ctx{1};
   FakeClock clock;
   std::unique_ptr<Daemon> daemon;
 
   void start(DaemonOptions o = {}) {
     o.bind = "tcp://127.0.0.1:*";
-    auto store = hpo::results::Store::open(db.path(), hpo::results::OpenMode::kWriter);
+    auto store = hpo::results::Store::open(db_path, hpo::results::OpenMode::kWriter);
     REQUIRE(store);
     auto d = Daemon::create(ctx, std::move(*store), o, clock);
     REQUIRE(d);
@@ -84,7 +65,7 @@ struct Fixture {
   void crash() { daemon.reset(); }
 
   hpo::results::Store reader() {
-    auto s = hpo::results::Store::open(db.path(), hpo::results::OpenMode::kReadOnly);
+    auto s = hpo::results::Store::open(db_path, hpo::results::OpenMode::kReadOnly);
     REQUIRE(s);
     return std::move(*s);
   }

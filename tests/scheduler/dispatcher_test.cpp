@@ -2,16 +2,13 @@
 // trial goes to which free slot. No sockets, no clock.
 #include "scheduler/dispatcher.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <map>
 #include <string>
 
 #include "results/store.h"
+#include "tests/support/temp_dir.h"
 
-namespace fs = std::filesystem;
 using hpo::scheduler::AgentRegistry;
 using hpo::scheduler::Dispatcher;
 using hpo::scheduler::LeaseTable;
@@ -33,23 +30,16 @@ json study_json(const std::string& name, int max_trials, int max_parallel) {
 }
 
 struct World {
-  fs::path dir;
+  hpo::test::TempDir dir{"dispatcher-test"};  // declared first: goes after the store
   std::optional<hpo::results::Store> store;
   Studies studies;
   AgentRegistry agents{1.0, 5};
   LeaseTable leases;
 
   World() {
-    dir = fs::temp_directory_path() / ("hpo-dispatcher-test-" + std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    auto s = hpo::results::Store::open((dir / "t.db").string(), hpo::results::OpenMode::kWriter);
+    auto s = hpo::results::Store::open(dir / "t.db", hpo::results::OpenMode::kWriter);
     REQUIRE(s);
     store.emplace(std::move(*s));
-  }
-  ~World() {
-    store.reset();
-    fs::remove_all(dir);
   }
   void add(const json& study) {
     auto answer = studies.submit(*store, study, kNow);

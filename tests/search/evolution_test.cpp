@@ -2,7 +2,7 @@
 // mutation and always stays inside the space.
 #include <set>
 
-#include "helpers.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

@@ -2,7 +2,7 @@
 // same step stops, after warm-up and once enough trials completed.
 #include "search/pruner.h"
 
-#include "helpers.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

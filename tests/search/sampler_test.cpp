@@ -2,8 +2,8 @@
 // give the same config; grid walks a fixed order and reports exhaustion.
 #include <set>
 
-#include "helpers.h"
 #include "search/config.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

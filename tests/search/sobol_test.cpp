@@ -2,8 +2,8 @@
 // of its first 2^m points survives the scrambling.
 #include <set>
 
-#include "helpers.h"
 #include "search/internal.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

@@ -1,33 +1,19 @@
 // `hpo space validate` and `hpo space sample`: exit codes, messages, formats.
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <array>
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "helpers.h"
+#include "tests/search/helpers.h"
+#include "tests/support/process.h"
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run run(const std::string& args, bool with_stderr = false) {
-  std::string cmd = std::string(HPO_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+// `hpo args`; stderr joins stdout when asked for.
+hpo::test::RunResult run(const std::string& args, bool with_stderr = false) {
+  return hpo::test::run_hpo(args + (with_stderr ? " 2>&1" : ""));
 }
 
 std::string experiment(const char* name) {

@@ -4,8 +4,8 @@
 #include <random>
 #include <set>
 
-#include "helpers.h"
 #include "search/internal.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

@@ -1,6 +1,6 @@
 // Every validation error of the space language gives one message that names
 // the file and the JSON path; none throws.
-#include "helpers.h"
+#include "tests/search/helpers.h"
 
 using hpo::search::test::space_error;
 using nlohmann::json;

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "helpers.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <set>
 
-#include "helpers.h"
+#include "tests/search/helpers.h"
 
 using nlohmann::json;
 using namespace hpo::search;

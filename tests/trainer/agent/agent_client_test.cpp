@@ -1,10 +1,6 @@
 // The agent's client loop (trainer/agent.h) against a scheduler played by
 // the test: a bare ROUTER socket that answers by hand, goes quiet, and comes
 // back as a "restarted" scheduler on the same endpoint.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -12,6 +8,7 @@
 #include <thread>
 
 #include "scheduler/protocol.h"
+#include "tests/support/ports.h"
 #include "trainer/agent/agent.h"
 #include "trainer/agent/builtin_objectives.h"
 
@@ -69,24 +66,12 @@ struct FakeScheduler {
   void send(const p::Message& m) { REQUIRE(p::send(router, m, agent)); }
 };
 
-std::string endpoint_of(zmq::context_t&) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-}
-
 }  // namespace
 
 TEST_CASE("an agent whose scheduler goes quiet reconnects and re-announces its running trial",
           "[agent]") {
   zmq::context_t ctx(1);
-  const std::string endpoint = endpoint_of(ctx);
+  const std::string endpoint = hpo::test::local_endpoint();
   auto first = std::make_unique<FakeScheduler>(ctx, endpoint);
 
   hpo::agent::AgentOptions o;
@@ -132,7 +117,7 @@ TEST_CASE("an agent whose scheduler goes quiet reconnects and re-announces its r
 
 TEST_CASE("an agent keeps an unacknowledged FINISH and delivers it after a restart", "[agent]") {
   zmq::context_t ctx(1);
-  const std::string endpoint = endpoint_of(ctx);
+  const std::string endpoint = hpo::test::local_endpoint();
   auto first = std::make_unique<FakeScheduler>(ctx, endpoint);
   hpo::agent::AgentOptions o;
   o.endpoint = endpoint;
@@ -167,7 +152,7 @@ TEST_CASE("an agent keeps an unacknowledged FINISH and delivers it after a resta
 
 TEST_CASE("an agent stops a trial the scheduler no longer counts and frees its slot", "[agent]") {
   zmq::context_t ctx(1);
-  const std::string endpoint = endpoint_of(ctx);
+  const std::string endpoint = hpo::test::local_endpoint();
   FakeScheduler s(ctx, endpoint);
   hpo::agent::AgentOptions o;
   o.endpoint = endpoint;

@@ -9,8 +9,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
+
+#include "tests/support/temp_dir.h"
 
 using hpo::agent::ChildExit;
 using hpo::agent::ChildProcess;
@@ -19,21 +20,15 @@ using hpo::agent::SteadyClock;
 
 namespace {
 
+// Logs live in one directory for the whole run, removed at exit.
 std::string temp_log(const std::string& name) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("hpo-child-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  static const hpo::test::TempDir dir("child-test");
   auto path = dir / (name + ".txt");
   std::filesystem::remove(path);
-  return path.string();
+  return path;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_file(const std::string& path) { return hpo::test::read_text(path); }
 
 ChildSpec shell(const std::string& script, const std::string& log_name) {
   ChildSpec spec;

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "tests/support/temp_dir.h"
+
 using hpo::agent::ProcessRunner;
 using hpo::agent::ProcessRunnerOptions;
 using hpo::agent::StopReason;
@@ -15,10 +17,10 @@ using nlohmann::json;
 
 namespace {
 
+// The trials' directory for the whole run, removed at exit.
 std::string workdir() {
-  return (std::filesystem::temp_directory_path() /
-          ("hpo-runner-test-" + std::to_string(::getpid())))
-      .string();
+  static const hpo::test::TempDir dir("runner-test");
+  return dir.path.string();
 }
 
 protocol::Assign command_trial(std::int64_t number, const std::string& command,

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/temp_dir.h"
+
 using hpo::agent::build_launch;
 using hpo::agent::deep_merge;
 using hpo::agent::fill_placeholders;
@@ -213,9 +215,8 @@ TEST_CASE("builtin trials are not run as child processes", "[trial_spec]") {
 
 TEST_CASE("the trial directory gets the config file", "[trial_spec]") {
   auto ctx = context();
-  ctx.workdir =
-      (std::filesystem::temp_directory_path() / ("hpo-spec-test-" + std::to_string(::getpid())))
-          .string();
+  const hpo::test::TempDir dir("spec-test");
+  ctx.workdir = dir.path.string();
   ctx.study = "a/b";  // a slash cannot escape the study's directory
   auto launch = build_launch(json{{"kind", "native"}}, json{{"lr", 0.1}}, ctx);
   REQUIRE(launch.has_value());
@@ -223,7 +224,6 @@ TEST_CASE("the trial directory gets the config file", "[trial_spec]") {
   REQUIRE(hpo::agent::write_trial_files(*launch).has_value());
   std::ifstream in(launch->config_path);
   CHECK(json::parse(in) == json{{"lr", 0.1}});
-  std::filesystem::remove_all(ctx.workdir);
 }
 
 TEST_CASE("the shell execs a command trial so that the trial dies with the agent", "[trial_spec]") {

@@ -1,6 +1,6 @@
 // Every op of the CUDA backend against the CPU (oneDNN) backend on small shapes: the same
 // inputs uploaded to both, the outputs downloaded and compared. Without a GPU each test is
-// skipped (tests/skip.h: ctest reports it so) with the driver's words as the reason.
+// skipped (tests/support/skip.h: ctest reports it so) with the driver's words as the reason.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/skip.h"
+#include "tests/support/skip.h"
 #include "trainer/nn/backend.h"
 
 namespace {

@@ -1,15 +1,11 @@
 // The no-GPU path of `hpo train --device cuda:0` and of make_backend(), end to end: clear
 // messages, exit 1, no crash; and hpo without its CUDA module still trains on the CPU.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-#include "tests/skip.h"
+#include "tests/support/process.h"
+#include "tests/support/skip.h"
+#include "tests/support/temp_dir.h"
 #include "trainer/nn/backend.h"
 #include "trainer/nn/cuda/device.h"
 
@@ -36,25 +32,15 @@ struct Run {
 
 // Runs `hpo train` with a tiny config (a linear model on 200 Fashion-MNIST images).
 Run run_train(const std::string& env, const std::string& device) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("hpo_cuda_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const fs::path config = dir / "config.json";
-  std::ofstream(config)
-      << R"({"net": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]},
+  const hpo::test::TempDir dir("cuda-cli");
+  const std::string config = dir / "config.json";
+  hpo::test::write_text(
+      config, R"({"net": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]},
       "data": {"train_limit": 200, "validation": 100, "test_limit": 100},
-      "solver": {"epochs": 1, "batch_size": 50}})";
-  const std::string command = env + " " + HPO_BINARY + " train --config " + config.string() +
-                              " --device " + device + " 2>&1";
-  Run run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) run.output += buffer;
-  const int status = ::pclose(pipe);
-  fs::remove_all(dir);
-  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-  return run;
+      "solver": {"epochs": 1, "batch_size": 50}})");
+  const auto r =
+      hpo::test::run_hpo("train --config " + config + " --device " + device + " 2>&1", env);
+  return Run{r.code, r.out};
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "nn_test_util.h"
+#include "tests/trainer/nn/nn_test_util.h"
 #include "trainer/nn/data.h"
 
 namespace hpo::nn::test {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <functional>
 
-#include "nn_test_util.h"
+#include "tests/trainer/nn/nn_test_util.h"
 #include "trainer/nn/backend.h"
 
 namespace hpo::nn::test {

@@ -1,7 +1,7 @@
 // Each solver's update against values computed by hand (two steps, so state is exercised).
 #include <cmath>
 
-#include "nn_test_util.h"
+#include "tests/trainer/nn/nn_test_util.h"
 
 namespace hpo::nn::test {
 namespace {

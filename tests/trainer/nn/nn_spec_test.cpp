@@ -1,7 +1,7 @@
 // The trainer config: refusals name the layer and field; the BLOCKS form expands; lr policies.
 #include <nlohmann/json.hpp>
 
-#include "nn_test_util.h"
+#include "tests/trainer/nn/nn_test_util.h"
 #include "trainer/nn/spec.h"
 
 namespace hpo::nn::test {

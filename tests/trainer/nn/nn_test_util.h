@@ -1,18 +1,20 @@
 // Helpers shared by the trainer/nn tests: tensors from host vectors, deterministic random data,
-// temporary directories.
+// and tests/support's temporary directories.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
 #include "trainer/nn/backend.h"
 
 namespace hpo::nn::test {
+
+using hpo::test::TempDir;
 
 inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.0f,
                                         float hi = 1.0f) {
@@ -58,20 +60,5 @@ inline void require_close(const std::vector<float>& got, const std::vector<float
     REQUIRE(std::abs(double(got[i]) - want[i]) <= atol + rtol * std::abs(double(want[i])));
   }
 }
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("hpo-nn-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 }  // namespace hpo::nn::test

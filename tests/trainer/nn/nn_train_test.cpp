@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "nn_test_util.h"
+#include "tests/trainer/nn/nn_test_util.h"
 #include "trainer/nn/train.h"
 
 namespace hpo::nn::test {
