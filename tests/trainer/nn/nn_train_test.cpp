@@ -175,7 +175,7 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-TEST_CASE("hpo train on SIGTERM finishes the step, checkpoints and exits 75; --resume finishes",
+TEST_CASE("hpo train on SIGTERM finishes the step, checkpoints and exits 75, and --resume finishes",
           "[nn][train][cli]") {
   TempDir dir;
   write_synthetic_idx(dir, "train", 200, 1);
