@@ -257,7 +257,7 @@ void ChildProcess::stop(SteadyClock::time_point now) {
   signal_group(SIGTERM);
   if (!kill_at_) {
     kill_at_ = now + std::chrono::duration_cast<SteadyClock::duration>(
-                         std::chrono::duration<double>(spec_.grace_seconds));
+                         std::chrono::duration<double>(spec_.kill_grace_s));
   }
 }
 
@@ -275,7 +275,7 @@ void ChildProcess::pump(SteadyClock::time_point now) {
                              " s: SIGTERM to the trial's process group");
       signal_group(SIGTERM);
       kill_at_ = now + std::chrono::duration_cast<SteadyClock::duration>(
-                           std::chrono::duration<double>(spec_.grace_seconds));
+                           std::chrono::duration<double>(spec_.kill_grace_s));
     }
     if (kill_at_ && now >= *kill_at_) {
       log_line("[hpo] ", "still running after the grace period: SIGKILL");

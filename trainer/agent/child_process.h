@@ -35,7 +35,7 @@ struct ChildSpec {
   std::string cwd;                                       // working directory; empty = the agent's
   std::string log_path;            // stdout+stderr are appended here (created if missing)
   double timeout_seconds = 0;      // wall-clock limit; 0 = none
-  double grace_seconds = 5;        // SIGTERM -> SIGKILL delay (timeout and stop())
+  double kill_grace_s = 5;         // SIGTERM -> SIGKILL delay (timeout and stop())
   bool metrics_fd = true;          // open a metrics pipe and pass $HPO_METRICS_FD
   bool bare_json_metrics = false;  // metric_lines.h rule 3 (native trials)
   size_t log_tail_lines = 30;      // how many last lines FINISH carries
@@ -81,12 +81,12 @@ class ChildProcess {
   // the child exits). Changes as pipes close; ask again after each pump().
   std::vector<int> poll_fds() const;
 
-  // When pump() must run next even if no fd is readable (timeout or grace_seconds);
+  // When pump() must run next even if no fd is readable (timeout or kill_grace_s);
   // nullopt = only fds matter.
   std::optional<SteadyClock::time_point> next_deadline() const;
 
   // Reads what is available without blocking, logs it, reads metric lines,
-  // enforces the time limit and grace_seconds, and reaps the child. Once the
+  // enforces the time limit and kill_grace_s, and reaps the child. Once the
   // child has exited, its remaining output is drained (at most ~1 s, since a
   // grandchild could hold a pipe open: the group gets SIGKILL then).
   void pump(SteadyClock::time_point now = SteadyClock::now());
@@ -94,7 +94,7 @@ class ChildProcess {
   // Metric records parsed since the last call, oldest first.
   std::vector<MetricRecord> take_metrics();
 
-  // Asks the group to stop: SIGTERM now, SIGKILL after grace_seconds.
+  // Asks the group to stop: SIGTERM now, SIGKILL after kill_grace_s.
   // Idempotent; no effect once it has exited.
   void stop(SteadyClock::time_point now = SteadyClock::now());
 

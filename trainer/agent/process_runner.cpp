@@ -60,7 +60,7 @@ Status ProcessRunner::start(const protocol::Assign& assign) {
   ctx.attempt = static_cast<int>(assign.attempt);
   ctx.workdir = options_.workdir;
   ctx.hpo_binary = options_.hpo_binary;
-  ctx.grace_seconds = options_.grace_seconds;
+  ctx.kill_grace_s = options_.kill_grace_s;
   if (options_.slots[slot].gpu) ctx.gpu = options_.slots[slot].gpu->visible_id;
 
   auto launch = build_launch(assign.spec, assign.config, ctx);

@@ -8,7 +8,7 @@
 //   - exit 0 -> FINISH ok with the final metrics (failed if it reported none);
 //     non-zero, a signal or a timeout -> FINISH failed, error = the reason and the
 //     last line of output, log_tail = the last 30 lines; stop() -> FINISH pruned or
-//     interrupted (per StopReason) after SIGTERM, and SIGKILL after grace_seconds.
+//     interrupted (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s.
 // Threading: the agent's thread only (like every TrialRunner).
 #pragma once
 
@@ -30,7 +30,7 @@ struct ProcessRunnerOptions {
   std::vector<Slot> slots;           // where trials run; one trial per slot at a time
   std::string workdir = "hpo-work";  // root of trial directories (created on demand)
   std::string hpo_binary;            // `hpo` for native trials; "" = this executable
-  double grace_seconds = 5;          // SIGTERM -> SIGKILL on stop and timeout
+  double kill_grace_s = 5;           // SIGTERM -> SIGKILL on stop and timeout
   bool verbose = false;              // log start/exit timings of every trial to stderr
 };
 
