@@ -41,16 +41,26 @@ int run_command(int argc, char** argv) {
   cxxopts::Options options("hpo run",
                            "Run a whole search on this machine: an in-process scheduler on a free "
                            "127.0.0.1 port plus N local agent processes; prints the leaderboard.");
-  options.add_options()("file", "study file", cxxopts::value<std::string>())(
-      "agents",
-      "local agent processes (default: one per GPU, else enough CPU agents for "
-      "the cores: cores / trial.threads, at most budget.max_parallel)",
-      cxxopts::value<int>()->default_value("0"))("slots",
-                                                 "trial slots per agent (per GPU on a GPU agent)",
-                                                 cxxopts::value<int>()->default_value("1"))(
-      "workdir", "trial directories (config.json, log.txt) go under DIR",
-      cxxopts::value<std::string>()->default_value("hpo-work"))(
-      "db", "results database", cxxopts::value<std::string>()->default_value("hpo.db"));
+  // clang-format off
+  options.add_options()
+      ("file", "study file", cxxopts::value<std::string>())
+      ("agents",
+       "local agent processes (default: one per GPU, else enough CPU agents for "
+       "the cores: cores / trial.threads, at most budget.max_parallel)",
+       cxxopts::value<int>()->default_value("0"))
+      ("slots-per-gpu", "trials run at once on each GPU (GPU agents)",
+       cxxopts::value<int>()->default_value("1"))
+      ("cpu-slots",
+       "CPU trials run at once per agent (default: 1 on a CPU agent, 0 on a GPU agent)",
+       cxxopts::value<int>()->default_value("-1"))
+      ("workdir", "trial directories (config.json, log.txt) go under DIR",
+       cxxopts::value<std::string>()->default_value("hpo-work"))
+      ("db", "results database", cxxopts::value<std::string>()->default_value("hpo.db"));
+  // Old spellings, accepted for one release (base/cli.h).
+  options.add_options(cli::kHiddenGroup)
+      ("slots", "use --slots-per-gpu (GPU agents) or --cpu-slots (CPU agents)",
+       cxxopts::value<int>());
+  // clang-format on
   add_loop_options(options);
   options.parse_positional({"file"});
   options.positional_help("STUDY.json");
@@ -63,15 +73,30 @@ int run_command(int argc, char** argv) {
     std::cerr << "hpo run: " << spec.error().message << "\n";
     return cli::kExitUsage;
   }
-  int n_agents = (*parsed)["agents"].as<int>();
-  const int slots = (*parsed)["slots"].as<int>();
-  if (n_agents < 0 || slots < 1) {
-    std::cerr << "hpo run: --agents must be >= 0 (0 = automatic) and --slots >= 1\n";
+  auto loop = loop_options(*parsed);
+  if (!loop) {
+    std::cerr << "hpo run: " << loop.error().message << "\n";
     return cli::kExitUsage;
   }
   // Local agents: agent i gets GPU i (modulo the GPUs found), or CPU slots.
   // GPU discovery is the agent's own code (dlopen of libcudart: no GPU, no driver = none).
   const auto gpus = agent::discover_gpus().gpus;
+  // The old --slots N meant N per GPU on a GPU agent, N CPU slots on a CPU agent.
+  auto same = [](int n) { return n; };
+  int n_agents = (*parsed)["agents"].as<int>();
+  const int slots_per_gpu = cli::renamed<int, int>(*parsed, "slots-per-gpu", "slots", same);
+  int cpu_slots = gpus.empty() ? cli::renamed<int, int>(*parsed, "cpu-slots", "slots", same)
+                               : (*parsed)["cpu-slots"].as<int>();
+  if (n_agents < 0 || slots_per_gpu < 1 || cpu_slots < -1) {
+    std::cerr << "hpo run: --agents must be >= 0 (0 = automatic), --slots-per-gpu >= 1 and "
+                 "--cpu-slots >= 0\n";
+    return cli::kExitUsage;
+  }
+  if (cpu_slots < 0) cpu_slots = gpus.empty() ? 1 : 0;
+  if (gpus.empty() && cpu_slots == 0) {
+    std::cerr << "hpo run: no GPU found, so --cpu-slots must be >= 1\n";
+    return cli::kExitUsage;
+  }
   if (n_agents == 0) {
     int threads = std::max(1, spec->trial.value("threads", 1));
     int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -85,19 +110,20 @@ int run_command(int argc, char** argv) {
                                   "--name",
                                   "local-" + std::to_string(getpid()) + "-" + std::to_string(i),
                                   "--heartbeat-ms",
-                                  std::to_string(loop_options(*parsed).heartbeat_ms),
+                                  std::to_string(loop->heartbeat_ms),
                                   "--workdir",
                                   (*parsed)["workdir"].as<std::string>()};
     if (gpus.empty()) {
-      a.insert(a.end(), {"--gpus", "none", "--cpu-slots", std::to_string(slots)});
+      a.insert(a.end(), {"--gpus", "none", "--cpu-slots", std::to_string(cpu_slots)});
     } else {
       a.insert(a.end(), {"--gpus", std::to_string(gpus[static_cast<size_t>(i) % gpus.size()].index),
-                         "--slots-per-gpu", std::to_string(slots), "--cpu-slots", "0"});
+                         "--slots-per-gpu", std::to_string(slots_per_gpu), "--cpu-slots",
+                         std::to_string(cpu_slots)});
     }
     agent_args.push_back(std::move(a));
   }
   const std::string db = (*parsed)["db"].as<std::string>();
-  DaemonOptions o = loop_options(*parsed);
+  DaemonOptions o = *loop;
   o.bind = "tcp://127.0.0.1:*";
   o.exit_when_done = true;
   install_stop_signals();

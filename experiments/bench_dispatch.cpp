@@ -123,7 +123,7 @@ RunResult run(const std::string& hpo, const fs::path& dir, const std::string& na
       (void)f;
       execl(hpo.c_str(), "hpo", "agent", "--connect", endpoint.c_str(), "--gpus", "none",
             "--cpu-slots", slots.c_str(), "--workdir", workdir.c_str(), "--name",
-            agent_name.c_str(), "--grace-ms", "1000", static_cast<char*>(nullptr));
+            agent_name.c_str(), "--shutdown-grace-seconds", "1", static_cast<char*>(nullptr));
       _exit(127);
     }
     if (child > 0) children.push_back(child);
@@ -136,7 +136,7 @@ RunResult run(const std::string& hpo, const fs::path& dir, const std::string& na
       hpo::agent::AgentOptions o;
       o.endpoint = endpoint;
       o.name = name + "-agent-" + std::to_string(i);
-      o.shutdown_grace_ms = 1000;
+      o.shutdown_grace_s = 1;
       hpo::agent::Agent agent(context, o, std::make_unique<hpo::agent::BuiltinRunner>());
       (void)agent.run(stop);
     });

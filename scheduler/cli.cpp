@@ -28,9 +28,14 @@ namespace {
 // What `hpo scheduler` and `hpo resume` share once their studies are known:
 // the daemon on --bind until it is told to stop (or, with --exit-when-done,
 // until every study is finished).
-int serve(const cxxopts::ParseResult& parsed, const std::string& db,
+int serve(const char* command, const cxxopts::ParseResult& parsed, const std::string& db,
           const std::vector<search::StudySpec>& specs) {
-  DaemonOptions o = loop_options(parsed);
+  auto loop = loop_options(parsed);
+  if (!loop) {
+    std::cerr << "hpo " << command << ": " << loop.error().message << "\n";
+    return cli::kExitUsage;
+  }
+  DaemonOptions o = *loop;
   o.bind = parsed["bind"].as<std::string>();
   o.exit_when_done = parsed.count("exit-when-done") > 0;
   install_stop_signals();
@@ -42,11 +47,13 @@ int serve(const cxxopts::ParseResult& parsed, const std::string& db,
 int scheduler_command(int argc, char** argv) {
   cxxopts::Options options("hpo scheduler",
                            "Run the scheduler daemon: studies in --db, agents over ZeroMQ.");
+  // clang-format off
   options.add_options()
       ("db", "results database (created if missing)", cxxopts::value<std::string>())
       ("bind", "ROUTER endpoint agents connect to", cxxopts::value<std::string>()->default_value("tcp://*:5555"))
       ("study", "study file to add or continue (repeatable)", cxxopts::value<std::vector<std::string>>())
       ("exit-when-done", "exit once every study is finished");
+  // clang-format on
   add_loop_options(options);
   int code = cli::kExitOk;
   auto parsed = cli::parse(options, argc, argv, code);
@@ -63,17 +70,19 @@ int scheduler_command(int argc, char** argv) {
       specs.push_back(std::move(*spec));
     }
   }
-  return serve(*parsed, (*parsed)["db"].as<std::string>(), specs);
+  return serve("scheduler", *parsed, (*parsed)["db"].as<std::string>(), specs);
 }
 
 int submit_command(int argc, char** argv) {
   cxxopts::Options options("hpo submit",
                            "Add a study to a running scheduler (a SUBMIT message on its ROUTER).");
+  // clang-format off
   options.add_options()
       ("file", "study file", cxxopts::value<std::string>())
       ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
       ("timeout-ms", "how long to wait for the answer", cxxopts::value<int>()->default_value("5000"))
       ("h,help", "show this help");
+  // clang-format on
   options.parse_positional({"file"});
   options.positional_help("STUDY.json");
   int code = cli::kExitOk;
@@ -118,8 +127,8 @@ int submit_command(int argc, char** argv) {
       return cli::kExitUsage;
     }
   }
-  std::cerr << "hpo submit: no answer from " << (*parsed)["connect"].as<std::string>()
-            << " within " << (*parsed)["timeout-ms"].as<int>() << " ms\n";
+  std::cerr << "hpo submit: no answer from " << (*parsed)["connect"].as<std::string>() << " within "
+            << (*parsed)["timeout-ms"].as<int>() << " ms\n";
   return cli::kExitFailure;
 }
 
@@ -127,12 +136,14 @@ int resume_command(int argc, char** argv) {
   cxxopts::Options options("hpo resume",
                            "Continue a study (optionally with a larger budget) and run the "
                            "scheduler as `hpo scheduler` does.");
+  // clang-format off
   options.add_options()
       ("study", "study name", cxxopts::value<std::string>())
       ("db", "results database", cxxopts::value<std::string>())
       ("bind", "ROUTER endpoint agents connect to", cxxopts::value<std::string>()->default_value("tcp://*:5555"))
       ("max-trials", "new trial budget", cxxopts::value<std::int64_t>())
       ("exit-when-done", "exit once every study is finished");
+  // clang-format on
   add_loop_options(options);
   options.parse_positional({"study"});
   options.positional_help("STUDY");
@@ -161,7 +172,8 @@ int resume_command(int argc, char** argv) {
       return cli::kExitUsage;
     }
     nlohmann::json raw = (*row)->spec;
-    if (parsed->count("max-trials")) raw["budget"]["max_trials"] = (*parsed)["max-trials"].as<std::int64_t>();
+    if (parsed->count("max-trials"))
+      raw["budget"]["max_trials"] = (*parsed)["max-trials"].as<std::int64_t>();
     auto spec = search::parse_study(raw, "--max-trials");
     if (!spec) {
       std::cerr << "hpo resume: " << spec.error().message << "\n";
@@ -169,7 +181,7 @@ int resume_command(int argc, char** argv) {
     }
     specs.push_back(std::move(*spec));
   }
-  return serve(*parsed, db, specs);
+  return serve("resume", *parsed, db, specs);
 }
 
 }  // namespace hpo::scheduler

@@ -247,7 +247,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
   if (s.options.liveness < 1) s.options.liveness = 1;
   s.agents = AgentRegistry(s.options.heartbeat_ms / 1000.0, s.options.liveness);
   s.dispatcher = Dispatcher(s.options.verbose);
-  if (s.options.recovery_grace_s < 0) s.options.recovery_grace_s = 2 * s.agents.window();
+  if (s.options.recovery_window_s < 0) s.options.recovery_window_s = 2 * s.agents.window();
   s.store.emplace(std::move(store));
   s.instance = random_hex();
   try {
@@ -264,17 +264,17 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
     return fail("scheduler: cannot bind '" + options.bind + "': " + e.what());
   }
 
-  // Recovery: what was RUNNING waits recovery_grace_s for its agents.
+  // Recovery: what was RUNNING waits recovery_window_s for its agents.
   auto txn = s.store->begin();
   if (!txn) return std::unexpected(txn.error());
   auto recovering = s.studies.load_unfinished(*s.store, s.now());
   if (!recovering) return std::unexpected(recovering.error());
-  s.leases.set_recovery_deadline(s.mono() + s.options.recovery_grace_s);
+  s.leases.set_recovery_deadline(s.mono() + s.options.recovery_window_s);
   for (auto& r : *recovering) s.leases.await(std::move(r));
   if (auto c = txn->commit(); !c) return std::unexpected(c.error());
   if (s.leases.recovering_count() > 0) {
     log_line("recovered " + std::to_string(s.leases.recovering_count()) +
-             " running trial(s); waiting " + std::to_string(s.options.recovery_grace_s) +
+             " running trial(s); waiting " + std::to_string(s.options.recovery_window_s) +
              " s for their agents to re-announce them");
   }
   log_line("listening on " + s.endpoint + " (" + std::to_string(s.studies.size()) + " study(ies))");

@@ -14,7 +14,7 @@
 //   become INTERRUPTED and are requeued (same config, attempt + 1), and any
 //   later message from it is answered ERROR hello_required.
 // - Recovery: on start, RUNNING trials are marked INTERRUPTED and kept aside
-//   for recovery_grace seconds; one an agent re-announces in HELLO (same
+//   for recovery_window_s seconds; one an agent re-announces in HELLO (same
 //   study, trial, attempt, lease) is re-adopted (RUNNING again, same lease),
 //   the rest are requeued when the window closes. They keep their place in
 //   max_parallel meanwhile, so max_parallel holds across restarts.
@@ -52,7 +52,7 @@ struct DaemonOptions {
   std::string bind = "tcp://*:5555";  // ROUTER endpoint; "tcp://127.0.0.1:*" picks a port
   int heartbeat_ms = 1000;            // heartbeat interval told to agents in WELCOME
   int liveness = 5;                   // heartbeats missed before an agent is lost
-  double recovery_grace_s = -1;       // re-adoption window after start; < 0: 2 * liveness beats
+  double recovery_window_s = -1;      // re-adoption window after start; < 0: 2 * liveness beats
   double shutdown_grace_s = 10;       // on stop: how long to wait for running trials
   bool exit_when_done = false;        // run() returns once every study is finished
   std::size_t max_batch = 4096;       // messages handled per loop turn at most

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "base/cli.h"
 #include "base/clock.h"
@@ -29,26 +30,39 @@ void install_stop_signals() {
 }
 
 void add_loop_options(cxxopts::Options& options) {
-  options.add_options()("heartbeat-ms", "heartbeat interval told to agents",
-                        cxxopts::value<int>()->default_value("1000"))(
-      "liveness", "missed heartbeats before an agent is lost",
-      cxxopts::value<int>()->default_value("5"))(
-      "recovery-seconds",
-      "after a restart, how long agents may re-announce running trials "
-      "(default 2 x liveness window)",
-      cxxopts::value<double>()->default_value("-1"))(
-      "grace-seconds", "on SIGTERM/SIGINT, how long to wait for running trials",
-      cxxopts::value<double>()->default_value("10"))("verbose", "log every lease and outcome")(
-      "h,help", "show this help");
+  // clang-format off
+  options.add_options()
+      ("heartbeat-ms", "heartbeat interval told to agents",
+       cxxopts::value<int>()->default_value("1000"))
+      ("liveness", "missed heartbeats before an agent is lost",
+       cxxopts::value<int>()->default_value("5"))
+      ("recovery-seconds",
+       "after a restart, how long agents may re-announce running trials "
+       "(default 2 x liveness window)",
+       cxxopts::value<double>()->default_value("-1"))
+      ("shutdown-grace-seconds", "on SIGTERM/SIGINT, how long to wait for running trials",
+       cxxopts::value<double>()->default_value("10"))
+      ("verbose", "log every lease and outcome")
+      ("h,help", "show this help");
+  // Old spellings, accepted for one release (base/cli.h).
+  options.add_options(cli::kHiddenGroup)
+      ("grace-seconds", "use --shutdown-grace-seconds", cxxopts::value<double>());
+  // clang-format on
 }
 
-DaemonOptions loop_options(const cxxopts::ParseResult& r) {
+Result<DaemonOptions> loop_options(const cxxopts::ParseResult& r) {
   DaemonOptions o;
   o.heartbeat_ms = r["heartbeat-ms"].as<int>();
   o.liveness = r["liveness"].as<int>();
-  o.recovery_grace_s = r["recovery-seconds"].as<double>();
-  o.shutdown_grace_s = r["grace-seconds"].as<double>();
+  o.recovery_window_s = r["recovery-seconds"].as<double>();
+  o.shutdown_grace_s = cli::renamed<double, double>(r, "shutdown-grace-seconds", "grace-seconds",
+                                                    [](double s) { return s; });
   o.verbose = r.count("verbose") > 0;
+  if (!(o.shutdown_grace_s >= 0)) {
+    std::ostringstream why;
+    why << "--shutdown-grace-seconds must be >= 0 (got " << o.shutdown_grace_s << ")";
+    return fail(why.str());
+  }
   return o;
 }
 

@@ -15,10 +15,12 @@
 
 namespace hpo::scheduler {
 
-// The options every command that runs the daemon takes (heartbeat, liveness, recovery and
-// shutdown windows, --verbose, --help), and the DaemonOptions they give.
+// The options every command that runs the daemon takes (--heartbeat-ms, --liveness,
+// --recovery-seconds, --shutdown-grace-seconds, --verbose, --help; the old --grace-seconds is
+// a hidden alias of --shutdown-grace-seconds for one release), and the DaemonOptions they give.
+// Errors (usage errors, naming the option): a negative --shutdown-grace-seconds.
 void add_loop_options(cxxopts::Options& options);
-DaemonOptions loop_options(const cxxopts::ParseResult& parsed);
+Result<DaemonOptions> loop_options(const cxxopts::ParseResult& parsed);
 
 // load_study_file, plus: a command trial's relative "workdir" is made absolute relative to the
 // study file, where the file's place is known, so that agents started in any directory (and a

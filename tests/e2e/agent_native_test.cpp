@@ -101,7 +101,7 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
   options.slots.resize(1);
   options.workdir = (dir.path / "work").string();
   options.hpo_binary = HPO_BINARY;
-  options.grace_seconds = 5;  // SIGKILL would also end it: the test wants SIGTERM to
+  options.kill_grace_s = 5;  // SIGKILL would also end it: the test wants SIGTERM to
   hpo::agent::ProcessRunner runner(options);
   hpo::scheduler::protocol::Assign assign;
   assign.study = "native-stop";

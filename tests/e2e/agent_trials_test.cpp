@@ -249,8 +249,16 @@ print("HPO_METRIC " + json.dumps({"step": 1, "loss": 1.0}), flush=True)
   fs::path file = dir.path / "study.json";
   write_text(file, s.dump());
   fs::path db = dir.path / "hpo.db";
-  std::vector<std::string> args = {"run", file.string(),    "--db", db.string(),       "--agents",
-                                   "2",   "--heartbeat-ms", "200",  "--grace-seconds", "2"};
+  std::vector<std::string> args = {"run",
+                                   file.string(),
+                                   "--db",
+                                   db.string(),
+                                   "--agents",
+                                   "2",
+                                   "--heartbeat-ms",
+                                   "200",
+                                   "--shutdown-grace-seconds",
+                                   "2"};
   {
     Process run(args, dir.path / "run1.out", dir.path);
     REQUIRE(wait_until(
@@ -343,7 +351,7 @@ print("HPO_METRIC " + json.dumps({"step": 1, "loss": 2.0}), flush=True)
   Process first(agent_args(port, dir.path / "work", 1, "first"), dir.path / "first.out");
   REQUIRE(wait_until([&] { return fs::exists(dir.path / "started-1"); }, 20s));
   auto begin = std::chrono::steady_clock::now();
-  first.signal(SIGTERM);  // --grace-ms 1000, then SIGTERM to the trial (--kill-grace-ms 500)
+  first.signal(SIGTERM);  // shutdown grace 1 s, then SIGTERM to the trial (kill grace 0.5 s)
   auto code = first.wait(10s);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   INFO(first.output());

@@ -129,10 +129,10 @@ inline std::vector<std::string> agent_args(int port, const fs::path& workdir, in
           name,
           "--heartbeat-ms",
           "200",
-          "--kill-grace-ms",
-          "500",
-          "--grace-ms",
-          "1000",
+          "--kill-grace-seconds",
+          "0.5",
+          "--shutdown-grace-seconds",
+          "1",
           "--verbose"};
 }
 

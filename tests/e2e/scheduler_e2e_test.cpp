@@ -194,7 +194,7 @@ TEST_CASE("SIGTERM stops the scheduler with exit 0 and hpo resume finishes a rai
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
   write_json(dir / "sleep.json", sleep_study("sleepy", 6, 2, 0.5, 2));
   Process scheduler(with({"scheduler", "--db", db.string(), "--bind", endpoint, "--study",
-                          dir / "sleep.json", "--grace-seconds", "0.1"},
+                          dir / "sleep.json", "--shutdown-grace-seconds", "0.1"},
                          kFastBeats),
                     dir / "scheduler.log");
   auto agents = start_agents(dir, endpoint, 2);

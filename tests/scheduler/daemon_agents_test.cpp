@@ -69,7 +69,7 @@ TEST_CASE("after a restart a re-announced trial is re-adopted and the others req
           "[daemon]") {
   Fixture f;
   DaemonOptions o;
-  o.recovery_grace_s = 10;
+  o.recovery_window_s = 10;
   o.liveness = 30;  // the agent stays alive across the window
   f.start(o);
   REQUIRE(f.daemon->add_study(spec_of(study_json("s", 2, 2))));

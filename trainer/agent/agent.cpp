@@ -301,7 +301,8 @@ Status Agent::run(const std::atomic<bool>& stop) {
     auto now = SteadyClock::now();
     if (stop.load() && !s.stopping) {
       s.stopping = true;
-      stop_deadline = now + milliseconds(s.options.shutdown_grace_ms);
+      stop_deadline = now + std::chrono::duration_cast<SteadyClock::duration>(
+                                std::chrono::duration<double>(s.options.shutdown_grace_s));
       if (s.welcomed) s.send_ready();
       if (!s.running.empty()) s.log("stopping: waiting for running trials");
     }

@@ -21,8 +21,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "scheduler/protocol.h"
 #include "base/error.h"
+#include "scheduler/protocol.h"
 
 namespace hpo::agent {
 
@@ -68,11 +68,11 @@ struct AgentOptions {
   int slots = 1;                                  // trials run at once
   nlohmann::json gpus = nlohmann::json::array();  // advertised in HELLO (issue 6)
   int heartbeat_ms = 1000;                        // until WELCOME says otherwise
-  int liveness = 5;              // heartbeats missed before the scheduler counts as gone
-  int reconnect_min_ms = 100;    // first back-off after the scheduler went quiet
-  int reconnect_max_ms = 4000;   // back-off doubles up to this
-  int shutdown_grace_ms = 5000;  // on stop: how long running trials may take to end
-  bool verbose = false;          // log every assignment
+  int liveness = 5;             // heartbeats missed before the scheduler counts as gone
+  int reconnect_min_ms = 100;   // first back-off after the scheduler went quiet
+  int reconnect_max_ms = 4000;  // back-off doubles up to this
+  double shutdown_grace_s = 5;  // on stop: how long running trials may take to end
+  bool verbose = false;         // log every assignment
 };
 
 class Agent {
@@ -84,7 +84,7 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   // Runs until `stop` becomes true, then stops taking work, lets running
-  // trials end (up to shutdown_grace_ms, then stops them as INTERRUPTED),
+  // trials end (up to shutdown_grace_s, then stops them as INTERRUPTED),
   // delivers their FINISH messages (waiting up to one second for ACKs), says
   // BYE and returns. Errors: a bad endpoint.
   Status run(const std::atomic<bool>& stop);

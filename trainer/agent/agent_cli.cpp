@@ -1,5 +1,6 @@
 // `hpo agent --connect tcp://HOST:PORT [--gpus all|none|0,2] [--slots-per-gpu N] [--cpu-slots N]
-//            [--workdir DIR] [--name NAME] [--heartbeat-ms N]`
+//            [--workdir DIR] [--name NAME] [--heartbeat-ms N] [--liveness N]
+//            [--shutdown-grace-seconds S] [--kill-grace-seconds S] [--verbose]`
 #include <algorithm>
 #include <csignal>
 #include <iostream>
@@ -22,6 +23,7 @@ void on_agent_stop_signal(int) { g_stop.store(true); }
 
 int agent_command(int argc, char** argv) {
   cxxopts::Options options("hpo agent", "Run trials for a scheduler (ZeroMQ DEALER client).");
+  // clang-format off
   options.add_options()
       ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
       ("gpus", "GPUs to use: all, none, or a list like 0,2",
@@ -31,16 +33,21 @@ int agent_command(int argc, char** argv) {
        cxxopts::value<int>()->default_value("-1"))
       ("workdir", "trial directories (config.json, log.txt) go under DIR",
        cxxopts::value<std::string>()->default_value("hpo-work"))
-      ("kill-grace-ms", "a stopped trial gets SIGKILL this long after SIGTERM",
-       cxxopts::value<int>()->default_value("5000"))
+      ("kill-grace-seconds", "a stopped trial gets SIGKILL this long after SIGTERM",
+       cxxopts::value<double>()->default_value("5"))
       ("name", "agent id (default: HOST-PID)", cxxopts::value<std::string>()->default_value(""))
       ("heartbeat-ms", "heartbeat interval until the scheduler sets it",
        cxxopts::value<int>()->default_value("1000"))
       ("liveness", "missed heartbeats before reconnecting", cxxopts::value<int>()->default_value("5"))
-      ("grace-ms", "on SIGTERM, how long running trials may take to end",
-       cxxopts::value<int>()->default_value("5000"))
+      ("shutdown-grace-seconds", "on SIGTERM, how long running trials may take to end",
+       cxxopts::value<double>()->default_value("5"))
       ("verbose", "log every assignment")
       ("h,help", "show this help");
+  // Old spellings, accepted for one release (base/cli.h).
+  options.add_options(cli::kHiddenGroup)
+      ("grace-ms", "use --shutdown-grace-seconds (in seconds)", cxxopts::value<int>())
+      ("kill-grace-ms", "use --kill-grace-seconds (in seconds)", cxxopts::value<int>());
+  // clang-format on
   int code = cli::kExitOk;
   auto parsed = cli::parse(options, argc, argv, code);
   if (!parsed) return code;
@@ -50,8 +57,8 @@ int agent_command(int argc, char** argv) {
   }
   AgentOptions opts;
   opts.endpoint = (*parsed)["connect"].as<std::string>();
-  auto planned = plan_slots((*parsed)["gpus"].as<std::string>(), (*parsed)["slots-per-gpu"].as<int>(),
-                            (*parsed)["cpu-slots"].as<int>());
+  auto planned = plan_slots((*parsed)["gpus"].as<std::string>(),
+                            (*parsed)["slots-per-gpu"].as<int>(), (*parsed)["cpu-slots"].as<int>());
   if (!planned) {
     std::cerr << "hpo agent: " << planned.error().message << "\n";
     return cli::kExitUsage;
@@ -61,11 +68,22 @@ int agent_command(int argc, char** argv) {
   opts.name = (*parsed)["name"].as<std::string>();
   opts.heartbeat_ms = (*parsed)["heartbeat-ms"].as<int>();
   opts.liveness = (*parsed)["liveness"].as<int>();
-  opts.shutdown_grace_ms = (*parsed)["grace-ms"].as<int>();
+  auto ms_to_s = [](int ms) { return ms / 1000.0; };
+  opts.shutdown_grace_s =
+      cli::renamed<double, int>(*parsed, "shutdown-grace-seconds", "grace-ms", ms_to_s);
+  const double kill_grace_s =
+      cli::renamed<double, int>(*parsed, "kill-grace-seconds", "kill-grace-ms", ms_to_s);
   opts.verbose = parsed->count("verbose") > 0;
   if (opts.slots < 1 || opts.heartbeat_ms < 1 || opts.liveness < 1) {
     std::cerr << "hpo agent: --cpu-slots, --heartbeat-ms and --liveness must be >= 1\n";
     return cli::kExitUsage;
+  }
+  for (auto [name, value] : {std::pair{"shutdown-grace-seconds", opts.shutdown_grace_s},
+                             std::pair{"kill-grace-seconds", kill_grace_s}}) {
+    if (!(value >= 0)) {
+      std::cerr << "hpo agent: --" << name << " must be >= 0 (got " << value << ")\n";
+      return cli::kExitUsage;
+    }
   }
   std::signal(SIGTERM, on_agent_stop_signal);
   std::signal(SIGINT, on_agent_stop_signal);
@@ -73,7 +91,7 @@ int agent_command(int argc, char** argv) {
   ProcessRunnerOptions process;
   process.slots = planned->slots;
   process.workdir = (*parsed)["workdir"].as<std::string>();
-  process.grace_seconds = std::max(0, (*parsed)["kill-grace-ms"].as<int>()) / 1000.0;
+  process.kill_grace_s = kill_grace_s;
   process.verbose = opts.verbose;
   if (opts.verbose) std::cerr << "hpo agent: " << planned->summary << "\n";
   Agent agent(context, opts,

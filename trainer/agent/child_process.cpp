@@ -19,7 +19,6 @@ extern char** environ;
 namespace hpo::agent {
 namespace {
 
-constexpr std::string_view kMarker = "HPO_METRIC";
 constexpr int kMetricsFdInChild = 3;
 constexpr size_t kMaxLine = 1 << 20;         // longer lines are cut (and never metrics)
 constexpr size_t kMaxReadPerPump = 4 << 20;  // keeps one chatty trial from starving the loop
@@ -60,23 +59,6 @@ Result<std::string> resolve_program(const std::string& name, const std::string& 
   return fail("child process: '" + name + "' not found in PATH");
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool is_native_metric(const nlohmann::json& j) {
-  if (!j.is_object()) return false;
-  for (const char* key : {"step", "epoch"}) {
-    auto it = j.find(key);
-    if (it != j.end() && it->is_number()) return true;
-  }
-  auto it = j.find("final");
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-
 }  // namespace
 
 std::string to_string(ChildExit::Kind kind) {
@@ -91,20 +73,6 @@ std::string to_string(ChildExit::Kind kind) {
       return "stopped";
   }
   return "unknown";
-}
-
-Result<nlohmann::json> parse_metric_record(std::string_view text) {
-  text = trim(text);
-  if (text.empty()) return fail("empty metric record");
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail("not valid JSON");
-  if (!j.is_object()) return fail("not a JSON object");
-  for (const char* key : {"step", "epoch"}) {
-    auto it = j.find(key);
-    if (it != j.end() && !it->is_number())
-      return fail(std::string("\"") + key + "\" is not a number");
-  }
-  return j;
 }
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ChildSpec& spec,
@@ -231,8 +199,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ChildSpec& spec,
   }
 
   for (auto [fd, kind] :
-       {std::pair{out[0], Stream::Kind::kStdout}, std::pair{err[0], Stream::Kind::kStderr},
-        std::pair{met[0], Stream::Kind::kMetrics}}) {
+       {std::pair{out[0], OutputStream::kStdout}, std::pair{err[0], OutputStream::kStderr},
+        std::pair{met[0], OutputStream::kMetricsFd}}) {
     if (fd < 0) continue;
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     child->streams_.push_back(Stream{fd, {}, kind});
@@ -289,7 +257,7 @@ void ChildProcess::stop(SteadyClock::time_point now) {
   signal_group(SIGTERM);
   if (!kill_at_) {
     kill_at_ = now + std::chrono::duration_cast<SteadyClock::duration>(
-                         std::chrono::duration<double>(spec_.grace_seconds));
+                         std::chrono::duration<double>(spec_.kill_grace_s));
   }
 }
 
@@ -307,7 +275,7 @@ void ChildProcess::pump(SteadyClock::time_point now) {
                              " s: SIGTERM to the trial's process group");
       signal_group(SIGTERM);
       kill_at_ = now + std::chrono::duration_cast<SteadyClock::duration>(
-                           std::chrono::duration<double>(spec_.grace_seconds));
+                           std::chrono::duration<double>(spec_.kill_grace_s));
     }
     if (kill_at_ && now >= *kill_at_) {
       log_line("[hpo] ", "still running after the grace period: SIGKILL");
@@ -379,40 +347,21 @@ void ChildProcess::read_stream(Stream& s, SteadyClock::time_point now) {
   }
 }
 
-void ChildProcess::handle_line(Stream::Kind kind, std::string_view line,
+void ChildProcess::handle_line(OutputStream kind, std::string_view line,
                                SteadyClock::time_point now) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (kind == Stream::Kind::kMetrics) {
-    log_line("[metric] ", line);
-    std::string_view text = trim(line);
-    if (text.empty()) return;
-    if (text.starts_with(kMarker)) text.remove_prefix(kMarker.size());
-    accept_metric(text, "metrics fd line", now);
-    return;
+  log_line(kind == OutputStream::kMetricsFd ? "[metric] " : "", line);
+  MetricLine m = read_metric_line(kind, line, spec_.bare_json_metrics);
+  switch (m.kind) {
+    case MetricLine::Kind::kText:
+      break;
+    case MetricLine::Kind::kRecord:
+      metrics_.push_back(MetricRecord{std::move(m.record), now});
+      break;
+    case MetricLine::Kind::kMalformed:
+      log_line("[hpo] ", m.warning);
+      break;
   }
-  log_line("", line);
-  std::string_view text = trim(line);
-  if (text.starts_with(kMarker) && (text.size() == kMarker.size() || text[kMarker.size()] == ' ' ||
-                                    text[kMarker.size()] == '\t')) {
-    accept_metric(text.substr(kMarker.size()), "HPO_METRIC line", now);
-    return;
-  }
-  if (kind == Stream::Kind::kStdout && spec_.bare_json_metrics && text.starts_with('{')) {
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (is_native_metric(j)) metrics_.push_back(MetricRecord{std::move(j), now});
-  }
-}
-
-void ChildProcess::accept_metric(std::string_view text, std::string_view where,
-                                 SteadyClock::time_point now) {
-  auto record = parse_metric_record(text);
-  if (!record) {
-    std::string shown(trim(text).substr(0, 200));
-    log_line("[hpo] ", "warning: malformed " + std::string(where) + " ignored (" +
-                           record.error().message + "): " + shown);
-    return;
-  }
-  metrics_.push_back(MetricRecord{std::move(*record), now});
 }
 
 void ChildProcess::log_line(std::string_view prefix, std::string_view line) {

@@ -1,19 +1,12 @@
-// One trial as a child process: its own process group, its output in a log file,
-// its metric lines parsed as they arrive, its time limit and its stop request
-// enforced with SIGTERM then SIGKILL. Nothing here blocks: the agent's single
-// loop polls `poll_fds()` (with zmq::poll or poll(2)) and calls `pump()`.
+// One trial as a child process: its own process group, its output in a log file, its time
+// limit and its stop request enforced with SIGTERM then SIGKILL, and its exit reaped. Nothing
+// here blocks: the agent's single loop polls `poll_fds()` (with zmq::poll or poll(2)) and calls
+// `pump()`.
 //
-// Metric lines (the contract with trials, README "Reporting metrics"):
-//   1. stdout line `HPO_METRIC {json object}`: a metric record, for every trial kind.
-//   2. any line written to the pipe whose number is in $HPO_METRICS_FD: a metric
-//      record (a JSON object; the `HPO_METRIC ` marker is allowed there too).
-//   3. when ChildSpec::bare_json_metrics is set (native trials: `hpo train` prints
-//      pure JSON lines), a stdout line that is a JSON object with a numeric
-//      "step" or "epoch", or with "final": true.
-// A record is a JSON object; its numeric fields are metrics, "step"/"epoch" give
-// the step and "final": true marks the last one. A marker or fd line that is not
-// such an object is malformed: it is ignored with a warning in the log, and the
-// trial goes on. Plain stdout/stderr text is only logged.
+// Each line of output goes to the log (lines from the metrics pipe prefixed "[metric] ") and
+// to the metric-line protocol (metric_lines.h); the records it finds are kept for
+// take_metrics(), a malformed one is logged as a warning and the trial goes on. The child gets
+// $HPO_METRICS_FD (the write end of that pipe) when ChildSpec::metrics_fd is set.
 //
 // Threading: a ChildProcess belongs to the thread that started it (the agent loop).
 #pragma once
@@ -30,6 +23,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "trainer/agent/metric_lines.h"
 
 namespace hpo::agent {
 
@@ -41,9 +35,9 @@ struct ChildSpec {
   std::string cwd;                                       // working directory; empty = the agent's
   std::string log_path;            // stdout+stderr are appended here (created if missing)
   double timeout_seconds = 0;      // wall-clock limit; 0 = none
-  double grace_seconds = 5;        // SIGTERM -> SIGKILL delay (timeout and stop())
+  double kill_grace_s = 5;         // SIGTERM -> SIGKILL delay (timeout and stop())
   bool metrics_fd = true;          // open a metrics pipe and pass $HPO_METRICS_FD
-  bool bare_json_metrics = false;  // rule 3 above (native trials)
+  bool bare_json_metrics = false;  // metric_lines.h rule 3 (native trials)
   size_t log_tail_lines = 30;      // how many last lines FINISH carries
 };
 
@@ -87,12 +81,12 @@ class ChildProcess {
   // the child exits). Changes as pipes close; ask again after each pump().
   std::vector<int> poll_fds() const;
 
-  // When pump() must run next even if no fd is readable (timeout or kill grace);
+  // When pump() must run next even if no fd is readable (timeout or kill_grace_s);
   // nullopt = only fds matter.
   std::optional<SteadyClock::time_point> next_deadline() const;
 
-  // Reads what is available without blocking, logs it, parses metric lines,
-  // enforces the time limit and the kill grace, and reaps the child. Once the
+  // Reads what is available without blocking, logs it, reads metric lines,
+  // enforces the time limit and kill_grace_s, and reaps the child. Once the
   // child has exited, its remaining output is drained (at most ~1 s, since a
   // grandchild could hold a pipe open: the group gets SIGKILL then).
   void pump(SteadyClock::time_point now = SteadyClock::now());
@@ -100,7 +94,7 @@ class ChildProcess {
   // Metric records parsed since the last call, oldest first.
   std::vector<MetricRecord> take_metrics();
 
-  // Asks the group to stop: SIGTERM now, SIGKILL after the grace period.
+  // Asks the group to stop: SIGTERM now, SIGKILL after kill_grace_s.
   // Idempotent; no effect once it has exited.
   void stop(SteadyClock::time_point now = SteadyClock::now());
 
@@ -118,13 +112,12 @@ class ChildProcess {
   struct Stream {
     int fd = -1;
     std::string partial;  // bytes after the last newline
-    enum class Kind { kStdout, kStderr, kMetrics } kind;
+    OutputStream kind;
   };
 
   explicit ChildProcess(ChildSpec spec) : spec_(std::move(spec)) {}
   void read_stream(Stream& s, SteadyClock::time_point now);
-  void handle_line(Stream::Kind kind, std::string_view line, SteadyClock::time_point now);
-  void accept_metric(std::string_view text, std::string_view where, SteadyClock::time_point now);
+  void handle_line(OutputStream kind, std::string_view line, SteadyClock::time_point now);
   void log_line(std::string_view prefix, std::string_view line);
   void signal_group(int sig);
   void try_reap(SteadyClock::time_point now);
@@ -148,9 +141,5 @@ class ChildProcess {
   SteadyClock::time_point exited_at_;
   std::optional<ChildExit> exit_;
 };
-
-// Parses one metric record (the text after the marker, or a metrics-fd line).
-// Returns the object, or an error saying why it is malformed.
-Result<nlohmann::json> parse_metric_record(std::string_view text);
 
 }  // namespace hpo::agent

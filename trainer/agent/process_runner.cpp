@@ -1,40 +1,12 @@
 #include "trainer/agent/process_runner.h"
 
 #include <algorithm>
-#include <cmath>
 #include <iostream>
 
 namespace hpo::agent {
 namespace {
 
 using std::chrono::milliseconds;
-
-bool is_step_key(const std::string& key) {
-  return key == "step" || key == "epoch" || key == "final";
-}
-
-std::optional<std::int64_t> step_of(const nlohmann::json& record) {
-  // An epoch is comparable across trials (the pruner compares trials at equal
-  // steps); a batch-step count is not when batch sizes differ.
-  for (const char* key : {"epoch", "step"}) {
-    auto it = record.find(key);
-    if (it != record.end() && it->is_number()) {
-      double v = it->get<double>();
-      if (std::isfinite(v)) return static_cast<std::int64_t>(std::floor(v));
-    }
-  }
-  return std::nullopt;
-}
-
-protocol::Metrics numeric_fields(const nlohmann::json& record) {
-  protocol::Metrics m;
-  for (auto it = record.begin(); it != record.end(); ++it) {
-    if (is_step_key(it.key()) || !it->is_number()) continue;
-    double v = it->get<double>();
-    if (std::isfinite(v)) m[it.key()] = v;
-  }
-  return m;
-}
 
 // The last line of output that is the trial's own (not our [hpo] notes):
 // usually the exception message of a crashed script.
@@ -64,9 +36,7 @@ struct ProcessRunner::Trial {
   std::unique_ptr<ChildProcess> child;
   StopReason stop_reason = StopReason::kInterrupted;
   bool stop_requested = false;
-  protocol::Metrics last;        // latest value of every metric
-  protocol::Metrics final_line;  // the "final": true record
-  bool any_metric = false;
+  MetricTally metrics;
   SteadyClock::time_point assigned;
 };
 
@@ -90,7 +60,7 @@ Status ProcessRunner::start(const protocol::Assign& assign) {
   ctx.attempt = static_cast<int>(assign.attempt);
   ctx.workdir = options_.workdir;
   ctx.hpo_binary = options_.hpo_binary;
-  ctx.grace_seconds = options_.grace_seconds;
+  ctx.kill_grace_s = options_.kill_grace_s;
   if (options_.slots[slot].gpu) ctx.gpu = options_.slots[slot].gpu->visible_id;
 
   auto launch = build_launch(assign.spec, assign.config, ctx);
@@ -134,12 +104,11 @@ protocol::Finish ProcessRunner::finish_of(Trial& t) {
   f.trial = t.assign.trial;
   f.attempt = t.assign.attempt;
   f.lease = t.assign.lease;
-  f.metrics = t.last;
-  for (const auto& [k, v] : t.final_line) f.metrics[k] = v;
+  f.metrics = t.metrics.final_metrics();
   f.log_tail = e.log_tail;
   switch (e.kind) {
     case ChildExit::Kind::kOk:
-      if (t.any_metric) {
+      if (t.metrics.any()) {
         f.outcome = protocol::Outcome::kOk;
       } else {
         f.outcome = protocol::Outcome::kFailed;
@@ -169,19 +138,10 @@ std::vector<TrialEvent> ProcessRunner::poll() {
   for (auto it = trials_.begin(); it != trials_.end();) {
     Trial& t = *it->second;
     t.child->pump(now);
-    for (auto& record : t.child->take_metrics()) {
-      protocol::Metrics m = numeric_fields(record.values);
-      if (m.empty()) continue;
-      t.any_metric = true;
-      bool is_final = record.values.value("final", false) == true;
-      if (is_final) {
-        for (const auto& [k, v] : m) t.final_line[k] = v;
-        continue;
-      }
-      for (const auto& [k, v] : m) t.last[k] = v;
-      if (auto step = step_of(record.values)) {
+    for (const auto& record : t.child->take_metrics()) {
+      if (auto r = t.metrics.add(record.values)) {
         events.emplace_back(protocol::Report{t.assign.study, t.assign.trial, t.assign.attempt,
-                                             t.assign.lease, *step, std::move(m)});
+                                             t.assign.lease, r->step, std::move(r->metrics)});
       }
     }
     if (!t.child->finished()) {

@@ -2,17 +2,13 @@
 // "command"), and the runner the agent uses, which sends each ASSIGN to the
 // runner of its kind (builtin trials stay in-process, trainer/builtin_objectives.h).
 //
-// From metric records (trainer/child_process.h) to the protocol:
-//   - a record with a numeric "epoch" (or else "step") becomes a REPORT at that
-//     step with every other numeric field as a metric (the scheduler picks the
-//     study's objective among them for the pruner); epochs win because they are
-//     comparable across trials with different batch sizes, batch steps are not;
-//   - every record updates the trial's final metrics (the latest value of each
-//     name wins; the record with "final": true is applied last and wins);
+// From a trial's metric records (child_process.h, metric_lines.h) to the protocol:
+//   - a record that makes a report (metric_lines.h, MetricTally) is sent as a REPORT;
+//   - FINISH carries the trial's final metrics (MetricTally::final_metrics());
 //   - exit 0 -> FINISH ok with the final metrics (failed if it reported none);
 //     non-zero, a signal or a timeout -> FINISH failed, error = the reason and the
 //     last line of output, log_tail = the last 30 lines; stop() -> FINISH pruned or
-//     interrupted (per StopReason) after SIGTERM, and SIGKILL after the grace.
+//     interrupted (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s.
 // Threading: the agent's thread only (like every TrialRunner).
 #pragma once
 
@@ -25,6 +21,7 @@
 #include "trainer/agent/agent.h"
 #include "trainer/agent/child_process.h"
 #include "trainer/agent/gpus.h"
+#include "trainer/agent/metric_lines.h"
 #include "trainer/agent/trial_spec.h"
 
 namespace hpo::agent {
@@ -33,7 +30,7 @@ struct ProcessRunnerOptions {
   std::vector<Slot> slots;           // where trials run; one trial per slot at a time
   std::string workdir = "hpo-work";  // root of trial directories (created on demand)
   std::string hpo_binary;            // `hpo` for native trials; "" = this executable
-  double grace_seconds = 5;          // SIGTERM -> SIGKILL on stop and timeout
+  double kill_grace_s = 5;           // SIGTERM -> SIGKILL on stop and timeout
   bool verbose = false;              // log start/exit timings of every trial to stderr
 };
 

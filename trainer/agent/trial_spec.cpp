@@ -185,7 +185,7 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
   launch.dir = trial_dir(ctx);
   launch.config_path = (std::filesystem::path(launch.dir) / "config.json").string();
   launch.child.log_path = (std::filesystem::path(launch.dir) / "log.txt").string();
-  launch.child.grace_seconds = ctx.grace_seconds;
+  launch.child.kill_grace_s = ctx.kill_grace_s;
 
   auto number_field = [&](const char* key, double fallback) -> Result<double> {
     auto it = trial.find(key);

@@ -19,7 +19,7 @@
 // a pipeline (`python train.py | tee x`) keeps a shell in between.
 // Both get, in their environment:
 //   HPO_TRIAL_CONFIG   path of config.json (the whole config, for any language)
-//   HPO_METRICS_FD     a pipe the trial may write metric lines to (child_process.h)
+//   HPO_METRICS_FD     a pipe the trial may write metric lines to (metric_lines.h)
 //   HPO_TRIAL_NUMBER, HPO_TRIAL_ATTEMPT, HPO_STUDY, HPO_TRIAL_DIR
 //   CUDA_VISIBLE_DEVICES  the slot's GPU, or "" on a CPU slot (no GPU grabbed by accident)
 //   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS
@@ -47,9 +47,9 @@ struct TrialContext {
   int attempt = 1;                 // attempt number
   std::string workdir;             // the agent's --workdir (root of trial directories)
   std::optional<std::string> gpu;  // CUDA_VISIBLE_DEVICES value of the slot; nullopt = CPU slot
-  std::string hpo_binary;    // `hpo` for native trials; "" = /proc/self/exe (this binary, even
-                             // after it was replaced on disk)
-  double grace_seconds = 5;  // SIGTERM -> SIGKILL
+  std::string hpo_binary;   // `hpo` for native trials; "" = /proc/self/exe (this binary, even
+                            // after it was replaced on disk)
+  double kill_grace_s = 5;  // SIGTERM -> SIGKILL
 };
 
 // `over` merged into `base`: objects merge key by key, recursively; anything

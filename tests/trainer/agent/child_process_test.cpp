@@ -34,7 +34,7 @@ ChildSpec shell(const std::string& script, const std::string& log_name) {
   ChildSpec spec;
   spec.argv = {"/bin/sh", "-c", script};
   spec.log_path = temp_log(log_name);
-  spec.grace_seconds = 0.5;
+  spec.kill_grace_s = 0.5;
   return spec;
 }
 
@@ -122,7 +122,7 @@ TEST_CASE("a child that ignores SIGTERM is killed after the grace period", "[chi
   // The shell and its sleep both inherit the ignored SIGTERM.
   auto spec = shell("trap '' TERM; echo started; sleep 30", "stubborn");
   spec.timeout_seconds = 0.2;
-  spec.grace_seconds = 0.3;
+  spec.kill_grace_s = 0.3;
   auto begin = SteadyClock::now();
   auto child = start(spec);
   run_to_end(*child);
@@ -137,7 +137,7 @@ TEST_CASE("a child that ignores SIGTERM is killed after the grace period", "[chi
 
 TEST_CASE("stop terminates the whole process group promptly", "[child]") {
   auto spec = shell("sleep 30 & sleep 30; wait", "stop");
-  spec.grace_seconds = 5;  // so that only SIGTERM can end it in time
+  spec.kill_grace_s = 5;  // so that only SIGTERM can end it in time
   auto child = start(spec);
   child->pump();
   auto begin = SteadyClock::now();

@@ -70,7 +70,7 @@ ProcessRunnerOptions options(int slots) {
   ProcessRunnerOptions o;
   o.slots.resize(static_cast<size_t>(slots));
   o.workdir = workdir();
-  o.grace_seconds = 0.5;
+  o.kill_grace_s = 0.5;
   return o;
 }
 
