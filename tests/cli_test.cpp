@@ -25,16 +25,9 @@ TEST_CASE("an unknown command is a usage error with exit code 2") {
 
 namespace {
 
-// Both streams, for the notes on stderr.
-Run run_both(const std::string& args) {
-  std::string cmd = std::string(HPO_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+// Both streams in `out`, for the notes on stderr.
+hpo::test::RunResult run_both(const std::string& args) {
+  return hpo::test::run_hpo(args + " 2>&1");
 }
 
 // cxxopts prints an option as "--name arg" or "--name   description".
