@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "base/json.h"
+
 namespace hpo::scheduler::protocol {
 namespace {
 
@@ -347,8 +349,14 @@ Result<Message> decode(std::span<const std::string_view> frames) {
     return fail(shown_type + ": body of " + std::to_string(frames[2].size()) +
                 " bytes is over the limit of " + std::to_string(kMaxBodyBytes));
   }
-  json body = json::parse(frames[2], nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return fail(shown_type + ": body is not valid JSON");
+  // The bounded reader: a body nested past 128 levels or holding a number that overflows a
+  // double is refused here, before any code walks it (base/json.h).
+  JsonLimits limits;
+  limits.max_bytes = kMaxBodyBytes;
+  auto parsed = parse_json(frames[2], "body", limits);
+  if (!parsed)
+    return fail(shown_type + ": body is not valid JSON (" + parsed.error().message + ")");
+  json body = std::move(*parsed);
   if (!body.is_object()) return fail(shown_type + ": body is not a JSON object");
   return decode_body(type, body);
 }

@@ -191,3 +191,19 @@ TEST_CASE("receive on a real socket turns garbage into errors and keeps going") 
   CHECK(std::holds_alternative<p::Heartbeat>(*got[2].message));
   CHECK(got[2].routing_id == got[0].routing_id);
 }
+
+TEST_CASE("a well-framed body nested past the depth limit is refused, naming the type") {
+  // 200,000 levels inside a 1 MiB body: a reader that recursed with the input would overflow.
+  for (std::string opener : {"[", "{\"a\":"}) {
+    std::string deep;
+    for (int i = 0; i < 200000 && deep.size() + opener.size() < 900000; ++i) deep += opener;
+    std::string body = "{\"agent\": \"x\", \"gpus\": " + deep;
+    CHECK_THAT(error_of(decode3("hpo/1", "HELLO", body)),
+               Catch::Contains("HELLO") && Catch::Contains("nested deeper than 128 levels"));
+  }
+}
+
+TEST_CASE("a body with a number that overflows a double is refused, naming the type") {
+  CHECK_THAT(error_of(decode3("hpo/1", "REPORT", R"({"trial": 1e99999})")),
+             Catch::Contains("REPORT") && Catch::Contains("overflow"));
+}

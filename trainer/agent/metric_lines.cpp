@@ -127,7 +127,10 @@ std::optional<MetricTally::Report> MetricTally::add(const nlohmann::json& record
   protocol::Metrics m = numeric_fields(record);
   if (m.empty()) return std::nullopt;
   any_ = true;
-  if (record.value("final", false) == true) {
+  // Only a boolean true marks the final record; "final": 1 or "yes" is an ordinary record
+  // (json::value would throw on them, and an exception here would end the agent).
+  auto final_it = record.find("final");
+  if (final_it != record.end() && final_it->is_boolean() && final_it->get<bool>()) {
     for (const auto& [k, v] : m) final_line_[k] = v;
     return std::nullopt;
   }
