@@ -76,6 +76,24 @@ struct Daemon::State {
                                json{{"agent", name}, {"requeued", held.size()}}, now());
   }
 
+  // A repeated HELLO on the same connection (an agent re-sends HELLO until it is welcomed, and
+  // ZeroMQ queues them through an outage): the connection keeps the leases it announced again
+  // (`kept`); one it no longer announces has ended on its side and is requeued. Dropping the
+  // whole agent here would requeue trials the WELCOME just called adopted.
+  Status release_unannounced(const std::string& routing_id, const std::string& name,
+                             const std::vector<std::string>& kept) {
+    for (const auto& id : leases.held_by(routing_id)) {
+      if (std::find(kept.begin(), kept.end(), id) != kept.end()) continue;
+      Lease l = *leases.release(id);
+      if (auto r = interrupt_and_requeue(*store, studies[l.study], l.number,
+                                         "agent " + name + " no longer runs it", now());
+          !r) {
+        return r;
+      }
+    }
+    return {};
+  }
+
   // --- message handlers ---
   Status on_hello(const std::string& from, const p::Hello& h) {
     p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}};
@@ -91,7 +109,11 @@ struct Daemon::State {
     // Leases of the old connection: kept when announced, else interrupted.
     if (!old_routing.empty()) {
       w.adopted = leases.transfer(old_routing, from, announced);
-      if (auto r = drop_agent(old_routing, "reconnected"); !r) return r;
+      if (old_routing != from) {
+        if (auto r = drop_agent(old_routing, "reconnected"); !r) return r;
+      } else if (auto r = release_unannounced(from, h.agent, w.adopted); !r) {
+        return r;
+      }
     }
     // Trials of the recovery window are re-adopted; any other is stopped
     // unless this connection holds it.

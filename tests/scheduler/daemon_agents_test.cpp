@@ -165,3 +165,44 @@ TEST_CASE(
   expect<p::Ack>(*f.daemon, a);
   for (const auto& m : settle(*f.daemon, a, 10)) CHECK_FALSE(std::holds_alternative<p::Assign>(m));
 }
+
+TEST_CASE("a repeated HELLO on the same connection keeps the trials it re-adopted", "[daemon]") {
+  // After a restart an agent re-sends HELLO every heartbeat until it is welcomed, and ZeroMQ
+  // queues them through the outage: two HELLOs from one socket must not undo the re-adoption.
+  Fixture f;
+  DaemonOptions o;
+  o.recovery_window_s = 10;
+  o.liveness = 30;
+  f.start(o);
+  REQUIRE(f.daemon->add_study(spec_of(study_json("s", 1, 1))));
+  p::Assign one;
+  {
+    FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+    a.hello(1);
+    expect<p::Welcome>(*f.daemon, a);
+    a.send(p::Ready{1});
+    one = expect<p::Assign>(*f.daemon, a);
+  }
+  f.crash();
+  f.start(o);
+  FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+  a.hello(1, {{one.study, one.trial, one.attempt, one.lease, false}});
+  a.hello(1, {{one.study, one.trial, one.attempt, one.lease, false}});
+  auto first = expect<p::Welcome>(*f.daemon, a);
+  auto second = expect<p::Welcome>(*f.daemon, a);
+  CHECK(first.adopted == std::vector<std::string>{one.lease});
+  CHECK(second.adopted == std::vector<std::string>{one.lease});
+  settle(*f.daemon, a, 3);
+  auto t = f.trial("s", one.trial);
+  CHECK(t.state == TrialState::kRunning);
+  CHECK(t.attempt == one.attempt);
+  CHECK(t.lease == one.lease);
+
+  // The trial's FINISH counts: it was never requeued.
+  a.send(finish_of(one, 1.0));
+  expect<p::Ack>(*f.daemon, a);
+  settle(*f.daemon, a, 3);
+  CHECK(f.trial("s", one.trial).state == TrialState::kCompleted);
+  CHECK(f.trial("s", one.trial).attempt == one.attempt);
+  CHECK(f.daemon->all_done());
+}
