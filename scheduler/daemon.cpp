@@ -56,42 +56,33 @@ struct Daemon::State {
   void reply(const std::string& to, p::Message m) { outbox.push(to, std::move(m)); }
 
   // Forgets an agent; the trials it held are interrupted and requeued.
+  // Releases and requeues the leases `routing_id` holds, except those in `kept`, each
+  // recorded INTERRUPTED with `why`; returns how many were requeued.
+  Result<std::size_t> requeue_held(const std::string& routing_id, const std::string& why,
+                                   const std::vector<std::string>& kept = {}) {
+    std::size_t requeued = 0;
+    for (const auto& id : leases.held_by(routing_id)) {
+      if (std::find(kept.begin(), kept.end(), id) != kept.end()) continue;
+      Lease l = *leases.release(id);
+      if (auto r = interrupt_and_requeue(*store, studies[l.study], l.number, why, now()); !r) {
+        return std::unexpected(r.error());
+      }
+      ++requeued;
+    }
+    return requeued;
+  }
+
   Status drop_agent(const std::string& routing_id, const std::string& why) {
     const Agent* a = agents.find(routing_id);
     if (!a) return {};
     std::string name = a->name;
-    std::vector<std::string> held = leases.held_by(routing_id);
-    for (const auto& id : held) {
-      Lease l = *leases.release(id);
-      if (auto r = interrupt_and_requeue(*store, studies[l.study], l.number,
-                                         "agent " + name + " " + why, now());
-          !r) {
-        return r;
-      }
-    }
+    auto requeued = requeue_held(routing_id, "agent " + name + " " + why);
+    if (!requeued) return std::unexpected(requeued.error());
     agents.remove(routing_id);
     log_line("agent " + name + " " + why +
-             (held.empty() ? "" : "; requeued " + std::to_string(held.size()) + " trial(s)"));
+             (*requeued == 0 ? "" : "; requeued " + std::to_string(*requeued) + " trial(s)"));
     return store->append_event(std::nullopt, std::nullopt, "agent_" + why.substr(0, why.find(' ')),
-                               json{{"agent", name}, {"requeued", held.size()}}, now());
-  }
-
-  // A repeated HELLO on the same connection (an agent re-sends HELLO until it is welcomed, and
-  // ZeroMQ queues them through an outage): the connection keeps the leases it announced again
-  // (`kept`); one it no longer announces has ended on its side and is requeued. Dropping the
-  // whole agent here would requeue trials the WELCOME just called adopted.
-  Status release_unannounced(const std::string& routing_id, const std::string& name,
-                             const std::vector<std::string>& kept) {
-    for (const auto& id : leases.held_by(routing_id)) {
-      if (std::find(kept.begin(), kept.end(), id) != kept.end()) continue;
-      Lease l = *leases.release(id);
-      if (auto r = interrupt_and_requeue(*store, studies[l.study], l.number,
-                                         "agent " + name + " no longer runs it", now());
-          !r) {
-        return r;
-      }
-    }
-    return {};
+                               json{{"agent", name}, {"requeued", *requeued}}, now());
   }
 
   // --- message handlers ---
@@ -111,8 +102,13 @@ struct Daemon::State {
       w.adopted = leases.transfer(old_routing, from, announced);
       if (old_routing != from) {
         if (auto r = drop_agent(old_routing, "reconnected"); !r) return r;
-      } else if (auto r = release_unannounced(from, h.agent, w.adopted); !r) {
-        return r;
+      } else {
+        // A repeated HELLO on the same connection (an agent re-sends HELLO until it is
+        // welcomed, and ZeroMQ queues them through an outage): the connection keeps what it
+        // announced again; a lease it no longer announces has ended on its side. Dropping the
+        // whole agent would requeue trials the WELCOME just called adopted.
+        auto r = requeue_held(from, "agent " + h.agent + " no longer runs it", w.adopted);
+        if (!r) return std::unexpected(r.error());
       }
     }
     // Trials of the recovery window are re-adopted; any other is stopped
