@@ -2,9 +2,10 @@
 // same process (study files, wire bodies, metric lines, trainer configs, checkpoint headers).
 //
 // A text over `max_bytes`, nested deeper than `max_depth`, or holding a number that does not
-// fit a double is refused with an Error (code kInvalidInput) that names `source`; nothing
-// throws, and nothing recurses with the input's depth (the depth is checked by a flat scan
-// before nlohmann's parser sees the text).
+// fit a double is refused with an Error (code kInvalidInput) that names `source`, the line and
+// column, and the JSON path of the value being read ("study.json:4:12: number overflow parsing
+// '1e999' (at /params/lr)"); nothing throws, and nothing recurses with the input's depth (the
+// depth is checked by a flat scan before nlohmann's parser sees the text).
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,7 @@ Result<nlohmann::json> parse_json(std::string_view text, std::string_view source
 
 // Reads the file at `path` (refusing one over max_bytes before reading it whole) and parses it;
 // errors start with the path ("FILE: cannot read: No such file or directory" is kNotFound, an
-// unreadable file kIo; a syntax error reads "FILE:LINE:COLUMN: invalid JSON: ...").
+// unreadable file kIo; a syntax error reads "FILE:LINE:COLUMN: invalid JSON: ... (at /json/path)").
 Result<nlohmann::json> read_json_file(const std::string& path, const JsonLimits& limits = {});
 
 }  // namespace hpo
