@@ -154,20 +154,24 @@ Tally tally_events(const fs::path& db, const std::string& study) {
   return t;
 }
 
-RequeueCauses explain_requeues(const Tally& tally, const Kills& kills, double lost_within,
+RequeueCauses explain_requeues(const Tally& tally, const Kills& kills,
                                const std::function<bool(std::int64_t, std::int64_t)>& started) {
   RequeueCauses causes;
   for (const auto& r : tally.requeues) {
-    auto [from, to] = kills.at.equal_range(r.agent);
-    auto killed_in = [&, from = from, to = to](double lo, double hi) {
-      return std::any_of(from, to, [&](const auto& k) { return k.second >= lo && k.second <= hi; });
-    };
+    // The process that got the lease: the agent's last start before it was assigned.
+    double holder_start = -1;
+    auto [s0, s1] = kills.started.equal_range(r.agent);
+    for (auto it = s0; it != s1; ++it) {
+      if (it->second <= r.assigned_at) holder_start = std::max(holder_start, it->second);
+    }
+    auto [k0, k1] = kills.at.equal_range(r.agent);
+    const bool holder_killed = holder_start >= 0 && std::any_of(k0, k1, [&](const auto& k) {
+                                 return k.second >= holder_start && k.second <= r.at;
+                               });
     if (kills.held.count({r.number, r.attempt})) {
       ++causes.held;
-    } else if (r.after == "agent" && killed_in(r.at - lost_within, r.at)) {
-      ++causes.leased;
-    } else if (r.after == "restart" && killed_in(r.assigned_at, r.at)) {
-      ++causes.outage;
+    } else if (holder_killed) {
+      ++causes.killed;
     } else if (r.after == "restart" && !started(r.number, r.attempt)) {
       ++causes.unsent;
     } else {

@@ -71,29 +71,28 @@ struct Tally {
 
 Tally tally_events(const std::filesystem::path& db, const std::string& study);
 
-// What the driver saw of its agent kills.
+// What the driver saw of its agents' lives.
 struct Kills {
   using Attempt = std::pair<std::int64_t, std::int64_t>;  // (trial number, attempt)
-  std::set<Attempt> held;                 // a trial process of the killed agent ran it
-  std::multimap<std::string, double> at;  // agent name -> when killed (Unix time)
+  std::set<Attempt> held;  // a trial process of a killed agent ran it at the kill
+  std::multimap<std::string, double> started;  // agent name -> when a process of it started
+  std::multimap<std::string, double> at;       // agent name -> when one was killed (Unix time)
 };
 
 // Why each requeued attempt was given up.
 struct RequeueCauses {
   int held = 0;    // its process ran when its agent was killed
-  int leased = 0;  // leased to an agent killed a moment before (no process yet, or already
-                   // dead and not yet noticed): the agent's loss follows the kill closely
-  int outage = 0;  // held through a scheduler outage by an agent killed during it, its
-                   // process already ended (FINISH not ACKed) or not yet started
+  int killed = 0;  // the agent process it was leased to was killed before the requeue,
+                   // while the attempt had no process: its ASSIGN not yet acted on (or
+                   // sent to an agent already dead), or it had ended and its FINISH was
+                   // not ACKed yet (a scheduler outage)
   int unsent = 0;  // never started anywhere: the scheduler was killed after committing
                    // the lease and before its ASSIGN left (the recovery window requeues it)
   std::vector<std::string> unexplained;  // none of these: work thrown away for nothing
 };
 
-// `lost_within`: how long after a kill the scheduler may notice it (agent down
-// time plus the liveness window, with room to spare). `started(number, attempt)`:
-// whether an agent ever started that attempt.
-RequeueCauses explain_requeues(const Tally& tally, const Kills& kills, double lost_within,
+// `started(number, attempt)`: whether an agent ever started that attempt.
+RequeueCauses explain_requeues(const Tally& tally, const Kills& kills,
                                const std::function<bool(std::int64_t, std::int64_t)>& started);
 
 }  // namespace hpo::e2e::chaos

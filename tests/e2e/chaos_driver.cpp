@@ -134,6 +134,7 @@ void Cluster::start_scheduler() {
 
 void Cluster::start_agent(int i) {
   if (agent_starts_++ >= kAgents) ++summary_.restarts;
+  summary_.kills.started.emplace("agent-" + std::to_string(i), unix_now());
   agents_[i] = std::make_unique<test::Process>(
       agent_args(port_, dir_.path / "work", kSlots, "agent-" + std::to_string(i)),
       dir_.path / ("agent-" + std::to_string(i) + ".log"));

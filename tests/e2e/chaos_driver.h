@@ -22,11 +22,6 @@ constexpr int kSlots = 2;
 constexpr int kParallel = kAgents * kSlots;
 // harness.h runs everything with 200 ms heartbeats and liveness 5.
 constexpr double kLivenessWindow = 1.0;
-// Longest outage of the schedule below.
-constexpr double kLongestOutage = 2.7 * kLivenessWindow;
-// A killed agent's loss is noticed within its down time plus the liveness
-// window; twice that bounds it.
-constexpr double kLostWithin = 2 * (kLongestOutage + kLivenessWindow);
 
 // One step of the schedule: what is killed, and for how long it stays down.
 struct Event {

@@ -146,17 +146,17 @@ TEST_CASE(
       static_cast<long long>(tally.requeued_other), static_cast<long long>(tally.readopted),
       static_cast<long long>(retried_attempts), s.peak, s.peak_after_last_restart, kParallel);
   // Every requeue has a kill behind it, or it is counted as work thrown away.
-  const auto causes = chaos::explain_requeues(
-      tally, s.kills, chaos::kLostWithin, [&](std::int64_t number, std::int64_t attempt) {
+  const auto causes =
+      chaos::explain_requeues(tally, s.kills, [&](std::int64_t number, std::int64_t attempt) {
         return fs::exists(
             dir.path / "work" / "chaos" /
             ("trial-" + std::to_string(number) + "-attempt-" + std::to_string(attempt)));
       });
   std::printf(
-      "chaos seed %u: requeued attempts: %d running on a killed agent, %d leased to an agent "
-      "killed a moment before, %d held through an outage by an agent killed during it, %d "
-      "whose ASSIGN died with the scheduler, %zu none of these\n",
-      seed, causes.held, causes.leased, causes.outage, causes.unsent, causes.unexplained.size());
+      "chaos seed %u: requeued attempts: %d running on a killed agent, %d leased to a killed "
+      "agent but not running there, %d whose ASSIGN died with the scheduler, %zu none of "
+      "these\n",
+      seed, causes.held, causes.killed, causes.unsent, causes.unexplained.size());
   for (const auto& u : causes.unexplained) std::printf("chaos requeued: %s\n", u.c_str());
   for (const auto& n : s.notes) std::printf("chaos note: %s\n", n.c_str());
   for (const auto& u : tally.unexplained) std::printf("chaos unexplained: %s\n", u.c_str());
