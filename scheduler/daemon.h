@@ -14,7 +14,9 @@
 //   become INTERRUPTED and are requeued (same config, attempt + 1), and any
 //   later message from it is answered ERROR hello_required.
 // - Recovery: on start, RUNNING trials are marked INTERRUPTED and kept aside
-//   for recovery_window_s seconds; one an agent re-announces in HELLO (same
+//   for recovery_window_s seconds, and so are INTERRUPTED ones that still hold
+//   their lease (a restart inside the window of the one before, or a stop
+//   that left them to their agents); one an agent re-announces in HELLO (same
 //   study, trial, attempt, lease) is re-adopted (RUNNING again, same lease),
 //   the rest are requeued when the window closes. They keep their place in
 //   max_parallel meanwhile, so max_parallel holds across restarts.

@@ -9,16 +9,25 @@ using nlohmann::json;
 namespace p = protocol;
 
 Result<std::vector<Recovering>> Studies::load_unfinished(results::Store& store, double now) {
-  // Remember what was RUNNING, then mark it INTERRUPTED.
+  // Remember what was RUNNING, then mark it INTERRUPTED. An INTERRUPTED trial that still
+  // has its lease was awaiting its agent when the scheduler stopped (a restart inside the
+  // recovery window of the one before, or a stop): its agent may still run it, so it
+  // waits again rather than being requeued at once.
   auto rows = store.list_studies();
   if (!rows) return std::unexpected(rows.error());
   std::vector<std::pair<const results::StudyRow*, std::vector<RecoveringTrial>>> unfinished;
   for (const auto& row : *rows) {
     if (row.status == "finished") continue;
-    auto running = store.trials(row.id, search::TrialState::kRunning);
-    if (!running) return std::unexpected(running.error());
     std::vector<RecoveringTrial> rec;
-    for (const auto& t : *running) rec.push_back({t.number, t.id, t.attempt, t.lease});
+    for (auto state : {search::TrialState::kRunning, search::TrialState::kInterrupted}) {
+      auto trials = store.trials(row.id, state);
+      if (!trials) return std::unexpected(trials.error());
+      for (const auto& t : *trials) {
+        if (state == search::TrialState::kRunning || !t.lease.empty()) {
+          rec.push_back({t.number, t.id, t.attempt, t.lease});
+        }
+      }
+    }
     unfinished.emplace_back(&row, std::move(rec));
   }
   if (auto m = store.mark_running_interrupted(now); !m) return std::unexpected(m.error());

@@ -206,3 +206,53 @@ TEST_CASE("a repeated HELLO on the same connection keeps the trials it re-adopte
   CHECK(f.trial("s", one.trial).attempt == one.attempt);
   CHECK(f.daemon->all_done());
 }
+
+TEST_CASE(
+    "a scheduler restarted again inside the recovery window still waits for the trials of the "
+    "restart before",
+    "[daemon]") {
+  // Found by the chaos test (tests/e2e/chaos_test.cpp, seeds 4 and 7): two scheduler kills in a
+  // row, the second before the agents re-announced to the first restart. The trials still
+  // awaiting them were INTERRUPTED in the file and were requeued at once on the second start,
+  // and the work their agents still ran was thrown away.
+  Fixture f;
+  DaemonOptions o;
+  o.recovery_window_s = 10;
+  o.liveness = 30;
+  f.start(o);
+  REQUIRE(f.daemon->add_study(spec_of(study_json("s", 2, 2))));
+  p::Assign one, two;
+  {
+    FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+    a.hello(2);
+    expect<p::Welcome>(*f.daemon, a);
+    a.send(p::Ready{2});
+    one = expect<p::Assign>(*f.daemon, a);
+    two = expect<p::Assign>(*f.daemon, a);
+  }
+  f.crash();
+  f.start(o);
+  CHECK(f.daemon->stats().recovering == 2);
+  f.crash();  // before any agent re-announced
+  f.start(o);
+  CHECK(f.daemon->stats().recovering == 2);
+  CHECK(f.trial("s", one.trial).state == TrialState::kInterrupted);
+
+  FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
+  a.hello(2, {{one.study, one.trial, one.attempt, one.lease, false},
+              {two.study, two.trial, two.attempt, two.lease, false}});
+  auto w = expect<p::Welcome>(*f.daemon, a);
+  CHECK(w.adopted.size() == 2);
+  CHECK(w.stop.empty());
+  for (const auto& assign : {one, two}) {
+    auto t = f.trial("s", assign.trial);
+    CHECK(t.state == TrialState::kRunning);
+    CHECK(t.attempt == assign.attempt);
+    a.send(finish_of(assign, 1.0));
+    expect<p::Ack>(*f.daemon, a);
+  }
+  settle(*f.daemon, a, 3);
+  CHECK(f.trial("s", one.trial).state == TrialState::kCompleted);
+  CHECK(f.trial("s", two.trial).state == TrialState::kCompleted);
+  CHECK(f.daemon->all_done());
+}
