@@ -67,6 +67,7 @@ Result<std::unique_ptr<StudyRuntime>> StudyRuntime::load(
         }
         break;
       case TrialState::kPruned:
+      case TrialState::kCancelled:
         break;
     }
   }
