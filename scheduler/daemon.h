@@ -13,6 +13,13 @@
 // - Liveness: an agent silent for liveness * heartbeat_ms is lost: its trials
 //   become INTERRUPTED and are requeued (same config, attempt + 1), and any
 //   later message from it is answered ERROR hello_required.
+// - Start failures (FINISH start_failed): the trial is requeued uncharged;
+//   an agent that fails drain_after_start_failures trials in a row is drained
+//   (no more ASSIGNs; logged "agent X drained: ...", an "agent_drained" event,
+//   agents.drained in the store).
+// - Study end: once a study reaches its target or spends its time budget,
+//   its QUEUED trials are CANCELLED and its running ones get DECISION STOP
+//   and end CANCELLED, each with the reason as its error.
 // - Recovery: on start, RUNNING trials are marked INTERRUPTED and kept aside
 //   for recovery_window_s seconds; one an agent re-announces in HELLO (same
 //   study, trial, attempt, lease) is re-adopted (RUNNING again, same lease),
@@ -57,6 +64,8 @@ struct DaemonOptions {
   bool exit_when_done = false;        // run() returns once every study is finished
   std::size_t max_batch = 4096;       // messages handled per loop turn at most
   bool verbose = false;               // log every lease and outcome
+  // Trials in a row an agent fails to start (FINISH start_failed) before it is drained.
+  int drain_after_start_failures = 3;
 };
 
 class Daemon {
@@ -108,6 +117,8 @@ class Daemon {
     std::int64_t bad_messages = 0;  // dropped by the decoder
     std::int64_t agents_lost = 0;
     std::int64_t readopted = 0;
+    std::int64_t start_failures = 0;  // FINISH start_failed counted
+    std::int64_t agents_drained = 0;
     std::int64_t turns = 0;
   };
   Stats stats() const;
