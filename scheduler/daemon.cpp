@@ -374,16 +374,24 @@ Status Daemon::finish_shutdown() {
   auto txn = s.store->begin();
   if (!txn) return std::unexpected(txn.error());
   double t = s.now();
-  for (const auto& [id, l] : s.leases.all()) {
-    if (auto r =
-            s.store->finish_trial(s.studies[l.study].trial_id(l.number), TrialState::kInterrupted,
-                                  std::nullopt, "scheduler stopped", "", t);
-        !r) {
-      return r;
+  if (s.options.hand_over_on_stop) {
+    // Their agents run them on and re-announce them to the next scheduler (daemon.h).
+    if (!s.leases.empty()) {
+      log_line("left " + std::to_string(s.leases.size()) +
+               " running trial(s) RUNNING for the next scheduler to re-adopt");
     }
-  }
-  if (!s.leases.empty()) {
-    log_line("recorded " + std::to_string(s.leases.size()) + " running trial(s) INTERRUPTED");
+  } else {
+    for (const auto& [id, l] : s.leases.all()) {
+      if (auto r =
+              s.store->finish_trial(s.studies[l.study].trial_id(l.number), TrialState::kInterrupted,
+                                    std::nullopt, "scheduler stopped", "", t);
+          !r) {
+        return r;
+      }
+    }
+    if (!s.leases.empty()) {
+      log_line("recorded " + std::to_string(s.leases.size()) + " running trial(s) INTERRUPTED");
+    }
   }
   s.leases.clear();
   for (std::size_t i = 0; i < s.studies.size(); ++i) {
