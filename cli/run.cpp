@@ -126,6 +126,9 @@ int run_command(int argc, char** argv) {
   DaemonOptions o = *loop;
   o.bind = "tcp://127.0.0.1:*";
   o.exit_when_done = true;
+  // Its agents stop with it, so nobody would re-announce a trial handed over: running trials
+  // are recorded INTERRUPTED and `hpo resume` requeues them at once.
+  o.hand_over_on_stop = false;
   install_stop_signals();
 
   std::vector<pid_t> children;

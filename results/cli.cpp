@@ -231,9 +231,9 @@ int studies_command(int argc, char** argv) {
   const auto metric = frame.add("metric", true);
   const auto direction = frame.add("direction", true);
   const auto trials = frame.add("trials", false, true);
-  constexpr TrialState kStates[] = {TrialState::kQueued,    TrialState::kRunning,
-                                    TrialState::kCompleted, TrialState::kPruned,
-                                    TrialState::kFailed,    TrialState::kInterrupted};
+  constexpr TrialState kStates[] = {
+      TrialState::kQueued, TrialState::kRunning,     TrialState::kCompleted, TrialState::kPruned,
+      TrialState::kFailed, TrialState::kInterrupted, TrialState::kCancelled};
   std::vector<std::size_t> state_columns;
   for (auto s : kStates) {
     std::string label(search::to_string(s));

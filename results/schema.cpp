@@ -87,6 +87,17 @@ ALTER TABLE metrics_v2 RENAME TO metrics;
 CREATE INDEX trials_by_value ON trials(study, state, value, number);
 CREATE INDEX events_by_study ON events(study, id);
 )sql",
+    // 2 -> 3: what a trial has used of its retries, so a restarted scheduler does not give it a
+    // fresh budget: failed attempts (max_retries; the older files logged each as a "retry"
+    // event) and interruptions (max_interruptions; not counted before). An agent drained for
+    // failing to start trials says why.
+    R"sql(
+ALTER TABLE agents ADD COLUMN drained TEXT;
+ALTER TABLE trials ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+UPDATE trials SET failures =
+  (SELECT count(*) FROM events e WHERE e.trial = trials.id AND e.kind = 'retry');
+)sql",
 };
 
 Result<std::int64_t> pragma_int(Store::Impl& impl, const char* sql, std::string_view what) {

@@ -70,7 +70,7 @@ using search::Direction;
 using search::TrialState;
 
 // The schema version this build writes (PRAGMA user_version of the file).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 // PRAGMA application_id of every hpo database ("HPO1").
 inline constexpr std::int32_t kApplicationId = 0x48504F31;
 
@@ -111,6 +111,8 @@ struct TrialRow {
   std::optional<double> finished;
   std::string error;
   std::string log_tail;
+  std::int64_t failures = 0;       // failed attempts so far (count_failure)
+  std::int64_t interruptions = 0;  // runs lost so far (count_interruption)
 };
 
 struct MetricRow {
@@ -129,6 +131,7 @@ struct AgentRow {
   int slots = 0;
   double first_seen = 0.0;
   double last_seen = 0.0;
+  std::string drained;  // why the scheduler gives it no more trials; empty when it does
 };
 
 struct EventRow {
@@ -235,6 +238,11 @@ class Store {
   // Back to QUEUED (a retry); lease and agent cleared, attempt kept (the next
   // start_trial gives the new attempt).
   Status requeue_trial(std::int64_t trial, double time);
+  // One more failed attempt / lost run of the trial; returns the new count. The counts live
+  // here, not in the scheduler's memory, so a restarted scheduler gives a trial only the
+  // retries it has left. Errors: no such trial.
+  Result<std::int64_t> count_failure(std::int64_t trial);
+  Result<std::int64_t> count_interruption(std::int64_t trial);
   // Recovery after a scheduler crash: every RUNNING trial of every study
   // becomes INTERRUPTED. Returns how many.
   Result<std::int64_t> mark_running_interrupted(double time);
@@ -263,6 +271,9 @@ class Store {
   Status upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
                       int slots, double time);
   Result<std::vector<AgentRow>> agents();
+  // Records why the scheduler gives agent `id` no more trials ("" = it does again).
+  // Errors: no such agent.
+  Status set_agent_drained(std::string_view id, std::string_view reason, double time);
   Status append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,
                       std::string_view kind, const nlohmann::json& detail, double time);
   // Newest last; `limit` 0 = all.

@@ -164,7 +164,8 @@ Status Store::upsert_agent(std::string_view id, std::string_view host, const nlo
 
 Result<std::vector<AgentRow>> Store::agents() {
   auto q = impl_->prepare(
-      "SELECT id, host, gpus, slots, first_seen, last_seen FROM agents ORDER BY first_seen, id");
+      "SELECT id, host, gpus, slots, first_seen, last_seen, drained FROM agents "
+      "ORDER BY first_seen, id");
   if (!q) return std::unexpected(q.error());
   std::vector<AgentRow> out;
   int rc;
@@ -178,10 +179,23 @@ Result<std::vector<AgentRow>> Store::agents() {
     a.slots = static_cast<int>(q->i64(3));
     a.first_seen = q->f64(4);
     a.last_seen = q->f64(5);
+    a.drained = q->text(6);
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing agents"));
   return out;
+}
+
+Status Store::set_agent_drained(std::string_view id, std::string_view reason, double time) {
+  if (auto ok = impl_->writable("drain agent"); !ok) return ok;
+  auto q = impl_->prepare("UPDATE agents SET drained = NULLIF(?, ''), last_seen = ? WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, reason).bind(2, time).bind(3, id);
+  if (auto ok = impl_->run(*q, "recording a drained agent"); !ok) return ok;
+  if (sqlite3_changes(impl_->db.get()) == 0) {
+    return fail(ErrorCode::kNotFound, impl_->path + ": no agent '" + std::string(id) + "'");
+  }
+  return {};
 }
 
 Status Store::append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,

@@ -72,6 +72,8 @@ Result<TrialRow> read_trial(const Store::Impl& impl, const Query& q) {
   t.finished = q.opt_f64(12);
   t.error = q.text(13);
   t.log_tail = q.text(14);
+  t.failures = q.i64(15);
+  t.interruptions = q.i64(16);
   return t;
 }
 
@@ -158,6 +160,36 @@ Status Store::requeue_trial(std::int64_t trial, double time) {
     q->bind(1, time).bind(2, trial);
     return impl_->run(*q, "requeueing trial");
   });
+}
+
+namespace {
+
+// Adds one to `column` (a counter of trials) and returns the new value.
+Result<std::int64_t> count_up(Store::Impl& impl, std::int64_t trial, const char* column) {
+  if (auto ok = impl.writable(std::string("count ") + column); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto q = impl.prepare(std::string("UPDATE trials SET ") + column + " = " + column +
+                        " + 1 WHERE id = ? RETURNING " + column);
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, trial);
+  int rc = q->step();
+  if (rc == SQLITE_DONE) return std::unexpected(no_trial(impl, trial).error());
+  if (rc != SQLITE_ROW) return std::unexpected(impl.error(std::string("counting ") + column));
+  std::int64_t count = q->i64(0);
+  if (q->step() != SQLITE_DONE)
+    return std::unexpected(impl.error(std::string("counting ") + column));
+  return count;
+}
+
+}  // namespace
+
+Result<std::int64_t> Store::count_failure(std::int64_t trial) {
+  return count_up(*impl_, trial, "failures");
+}
+
+Result<std::int64_t> Store::count_interruption(std::int64_t trial) {
+  return count_up(*impl_, trial, "interruptions");
 }
 
 Result<std::int64_t> Store::mark_running_interrupted(double time) {

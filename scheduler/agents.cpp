@@ -17,11 +17,19 @@ std::string AgentRegistry::routing_of(const std::string& name) const {
   return n == names_.end() ? std::string() : n->second;
 }
 
+namespace {
+
+std::string process_key(const Agent& a) { return a.name + "/" + std::to_string(a.pid); }
+
+}  // namespace
+
 Agent& AgentRegistry::join(const std::string& routing_id, const std::string& name, int slots,
-                           std::int64_t leases, double now) {
+                           std::int64_t leases, double now, std::int64_t pid) {
   Agent a;
   a.routing_id = routing_id;
   a.name = name;
+  a.pid = pid;
+  if (auto d = drained_.find(process_key(a)); d != drained_.end()) a.drained = d->second;
   a.slots = slots;
   a.leases = leases;
   a.last_heard = now;
@@ -40,9 +48,16 @@ void AgentRegistry::remove(const std::string& routing_id) {
   agents_.erase(it);
 }
 
+void AgentRegistry::drain(Agent& a, const std::string& why) {
+  a.drained = why;
+  a.free = 0;
+  drained_[process_key(a)] = why;
+}
+
 void AgentRegistry::ready(Agent& a, std::int64_t free_slots, bool draining) {
   a.stopping = draining;
   a.free = std::max<std::int64_t>(0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
+  if (!a.drained.empty()) a.free = 0;
 }
 
 void AgentRegistry::leased(Agent& a) {
@@ -52,7 +67,8 @@ void AgentRegistry::leased(Agent& a) {
 
 void AgentRegistry::released(Agent& a) {
   --a.leases;
-  if (!a.stopping) a.free = std::min<std::int64_t>(a.free + 1, a.slots - a.leases);
+  if (!a.stopping && a.drained.empty())
+    a.free = std::min<std::int64_t>(a.free + 1, a.slots - a.leases);
 }
 
 std::vector<std::string> AgentRegistry::silent(double now) const {

@@ -9,6 +9,10 @@
 // - Slots: `free` is what READY allowed minus what was leased since, never
 //   more than slots - leases; a draining agent (READY draining) is not
 //   refilled when a trial of it finishes.
+// - Draining: an agent that failed to start trials too often in a row is
+//   drained (drain()): no free slot from then on, for this process of it (its
+//   name and pid), even after it reconnects; a new process under the same name
+//   starts afresh.
 // - Liveness: an agent is lost when it has been silent for more than
 //   window() = heartbeat_s * liveness seconds; any message counts as heard.
 // - Pure bookkeeping: no I/O, no clock of its own (every time is passed in,
@@ -27,11 +31,14 @@ namespace hpo::scheduler {
 struct Agent {
   std::string routing_id;
   std::string name;
+  std::int64_t pid = 0;
   int slots = 0;
   int free = 0;           // slots the scheduler may still lease on this agent
   bool stopping = false;  // said READY draining: do not refill
   std::int64_t leases = 0;
-  double last_heard = 0;  // monotonic
+  int start_failures = 0;  // trials in a row it could not start (FINISH start_failed)
+  std::string drained;     // why it gets no more trials (too many start failures); "" = it does
+  double last_heard = 0;   // monotonic
   double last_sent = 0;
 };
 
@@ -54,8 +61,11 @@ class AgentRegistry {
 
   // Registers the agent on `routing_id` (replacing any there), heard and sent
   // to at `now`, holding `leases` trials and no free slot until its READY.
+  // `pid` (from HELLO) tells a reconnect of a drained process from a new one.
   Agent& join(const std::string& routing_id, const std::string& name, int slots,
-              std::int64_t leases, double now);
+              std::int64_t leases, double now, std::int64_t pid = 0);
+  // Gives `a` no more trials, for `why`; remembered across its reconnects.
+  void drain(Agent& a, const std::string& why);
   // Forgets the agent on `routing_id` (and its name, if the name still maps
   // here). Nothing when unknown.
   void remove(const std::string& routing_id);
@@ -83,8 +93,9 @@ class AgentRegistry {
  private:
   double heartbeat_s_;
   int liveness_;
-  std::unordered_map<std::string, Agent> agents_;       // by routing id
-  std::unordered_map<std::string, std::string> names_;  // name -> routing id
+  std::unordered_map<std::string, Agent> agents_;         // by routing id
+  std::unordered_map<std::string, std::string> names_;    // name -> routing id
+  std::unordered_map<std::string, std::string> drained_;  // "name/pid" -> why
 };
 
 }  // namespace hpo::scheduler

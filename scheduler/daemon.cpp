@@ -127,8 +127,10 @@ struct Daemon::State {
       if (options.verbose) log_line("re-adopted " + s.name() + "#" + std::to_string(t.number));
     }
     w.stop = std::move(stop);
-    agents.join(from, h.agent, h.slots, static_cast<std::int64_t>(w.adopted.size()), m);
+    const Agent& joined =
+        agents.join(from, h.agent, h.slots, static_cast<std::int64_t>(w.adopted.size()), m, h.pid);
     if (auto r = store->upsert_agent(h.agent, h.host, h.gpus, h.slots, now()); !r) return r;
+    if (auto r = store->set_agent_drained(h.agent, joined.drained, now()); !r) return r;
     log_line("agent " + h.agent + " joined (" + std::to_string(h.slots) + " slot(s), re-adopted " +
              std::to_string(w.adopted.size()) + ", stopped " + std::to_string(w.stop.size()) + ")");
     if (auto r = store->append_event(std::nullopt, std::nullopt, "agent_joined",
@@ -173,7 +175,14 @@ struct Daemon::State {
     Lease l = *leases.release(m.lease);
     AgentRegistry::released(a);
     ++stats.completed;
-    return record_finish(*store, studies[l.study], l, m, now(), options.verbose);
+    if (auto r = record_finish(*store, studies[l.study], l, m, now(), options.verbose); !r) {
+      return r;
+    }
+    auto drained = count_start(*store, agents, a, m, options.drain_after_start_failures, now());
+    if (!drained) return std::unexpected(drained.error());
+    if (m.start_failed) ++stats.start_failures;
+    if (*drained) ++stats.agents_drained;
+    return {};
   }
 
   // SUBMIT needs no HELLO; it writes in the turn's open transaction.
@@ -229,6 +238,14 @@ struct Daemon::State {
         studies[r.study].requeued(r.trial.number, /*front=*/true);
       }
     }
+    return {};
+  }
+
+  // Studies that reached their target or time budget stop what they still run.
+  Status wind_down() {
+    auto stops = studies.wind_down(*store, leases, now());
+    if (!stops) return std::unexpected(stops.error());
+    for (auto& [to, decision] : *stops) reply(to, decision);
     return {};
   }
 
@@ -336,6 +353,7 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
     if (auto h = s.handle(r->routing_id, std::move(*r->message)); !h) return h;
   }
   if (auto e = s.expire(); !e) return e;
+  if (auto w = s.wind_down(); !w) return w;
   if (auto d = s.dispatch(); !d) return d;
   if (auto m = s.studies.record_finished(*s.store, s.now()); !m) return m;
   if (auto c = txn->commit(); !c) return c;
@@ -356,16 +374,24 @@ Status Daemon::finish_shutdown() {
   auto txn = s.store->begin();
   if (!txn) return std::unexpected(txn.error());
   double t = s.now();
-  for (const auto& [id, l] : s.leases.all()) {
-    if (auto r =
-            s.store->finish_trial(s.studies[l.study].trial_id(l.number), TrialState::kInterrupted,
-                                  std::nullopt, "scheduler stopped", "", t);
-        !r) {
-      return r;
+  if (s.options.hand_over_on_stop) {
+    // Their agents run them on and re-announce them to the next scheduler (daemon.h).
+    if (!s.leases.empty()) {
+      log_line("left " + std::to_string(s.leases.size()) +
+               " running trial(s) RUNNING for the next scheduler to re-adopt");
     }
-  }
-  if (!s.leases.empty()) {
-    log_line("recorded " + std::to_string(s.leases.size()) + " running trial(s) INTERRUPTED");
+  } else {
+    for (const auto& [id, l] : s.leases.all()) {
+      if (auto r =
+              s.store->finish_trial(s.studies[l.study].trial_id(l.number), TrialState::kInterrupted,
+                                    std::nullopt, "scheduler stopped", "", t);
+          !r) {
+        return r;
+      }
+    }
+    if (!s.leases.empty()) {
+      log_line("recorded " + std::to_string(s.leases.size()) + " running trial(s) INTERRUPTED");
+    }
   }
   s.leases.clear();
   for (std::size_t i = 0; i < s.studies.size(); ++i) {

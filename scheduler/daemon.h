@@ -13,6 +13,18 @@
 // - Liveness: an agent silent for liveness * heartbeat_ms is lost: its trials
 //   become INTERRUPTED and are requeued (same config, attempt + 1), and any
 //   later message from it is answered ERROR hello_required.
+// - Start failures (FINISH start_failed): the trial is requeued uncharged;
+//   an agent that fails drain_after_start_failures trials in a row is drained
+//   (no more ASSIGNs; logged "agent X drained: ...", an "agent_drained" event,
+//   agents.drained in the store).
+// - Study end: once a study reaches its target or spends its time budget,
+//   its QUEUED trials are CANCELLED and its running ones get DECISION STOP
+//   and end CANCELLED, each with the reason as its error.
+// - Shutdown hands running trials over (hand_over_on_stop): after the grace
+//   they stay RUNNING in the store, and their agents, which keep running them,
+//   re-announce them to the next scheduler. We keep the work rather than stop
+//   it: a restart (an upgrade, a moved host) should cost nothing, and a
+//   scheduler that never comes back costs nothing more than one that crashed.
 // - Recovery: on start, RUNNING trials are marked INTERRUPTED and kept aside
 //   for recovery_window_s seconds, and so are INTERRUPTED ones that still hold
 //   their lease (a restart inside the window of the one before, or a stop
@@ -59,6 +71,13 @@ struct DaemonOptions {
   bool exit_when_done = false;        // run() returns once every study is finished
   std::size_t max_batch = 4096;       // messages handled per loop turn at most
   bool verbose = false;               // log every lease and outcome
+  // On stop, trials still running after the grace stay RUNNING in the store: their agents
+  // keep running them and re-announce them to the next scheduler, which re-adopts them in its
+  // recovery window (no work lost). false: they are recorded INTERRUPTED (`hpo run`, whose
+  // agents stop with it, so nobody would re-announce them).
+  bool hand_over_on_stop = true;
+  // Trials in a row an agent fails to start (FINISH start_failed) before it is drained.
+  int drain_after_start_failures = 3;
 };
 
 class Daemon {
@@ -87,13 +106,14 @@ class Daemon {
   Status turn(std::chrono::milliseconds max_wait);
 
   // Turns until `stop` (then the shutdown of the contract: no new leases, wait
-  // up to shutdown_grace_s for running trials, record the rest INTERRUPTED)
+  // up to shutdown_grace_s for running trials, hand the rest over)
   // or, with exit_when_done, until every study is finished.
   Status run(const std::atomic<bool>& stop);
 
   // Stops leasing; running trials may still report and finish.
   void begin_shutdown();
-  // Records every live lease INTERRUPTED and unfinished studies "interrupted".
+  // Marks unfinished studies "interrupted"; live leases stay RUNNING for the
+  // next scheduler (hand_over_on_stop) or are recorded INTERRUPTED.
   Status finish_shutdown();
 
   // Every loaded study finished (true when there is none).
@@ -110,6 +130,8 @@ class Daemon {
     std::int64_t bad_messages = 0;  // dropped by the decoder
     std::int64_t agents_lost = 0;
     std::int64_t readopted = 0;
+    std::int64_t start_failures = 0;  // FINISH start_failed counted
+    std::int64_t agents_drained = 0;
     std::int64_t turns = 0;
   };
   Stats stats() const;

@@ -37,7 +37,7 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
         return std::unexpected(r.error());
       }
       s.started(*number, attempt);
-      leases.grant(id, Lease{si, *number, attempt, a->routing_id, 0});
+      leases.grant(id, Lease{si, *number, attempt, a->routing_id, 0, {}});
       AgentRegistry::leased(*a);
       if (verbose_) {
         log_line("lease " + id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +

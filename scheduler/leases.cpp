@@ -78,7 +78,7 @@ void LeaseTable::readopt(const std::string& id, const std::string& agent) {
   auto it = recovering_.find(id);
   if (it == recovering_.end()) return;
   const Recovering& r = it->second;
-  leases_[id] = Lease{r.study, r.trial.number, r.trial.attempt, agent, 0};
+  leases_[id] = Lease{r.study, r.trial.number, r.trial.attempt, agent, 0, {}};
   recovering_.erase(it);
 }
 

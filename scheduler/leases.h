@@ -35,6 +35,9 @@ struct Lease {
   std::int64_t attempt = 0;
   std::string agent;  // routing id of the holding connection
   std::int64_t last_step = 0;
+  // Why the study stopped this run ("study finished: target reached"); empty while it is
+  // wanted. Set once, when its DECISION STOP is sent: its FINISH then ends it CANCELLED.
+  std::string cancelled;
 
   bool is(std::optional<std::size_t> s, std::int64_t trial, std::int64_t a) const {
     return s == study && trial == number && a == attempt;

@@ -20,8 +20,9 @@ std::string trial_name(const StudyRuntime& s, const Lease& l) {
 Status failed_attempt(results::Store& store, StudyRuntime& s, const Lease& l,
                       const std::string& error, const std::string& log_tail, double t) {
   std::int64_t id = s.trial_id(l.number);
-  int failures = s.count_failure(l.number);
-  if (failures <= s.spec().max_retries) {
+  auto failures = store.count_failure(id);
+  if (!failures) return std::unexpected(failures.error());
+  if (*failures <= s.spec().max_retries) {
     if (auto r = store.append_event(s.id(), id, "retry",
                                     json{{"attempt", l.attempt}, {"error", error}}, t);
         !r) {
@@ -43,12 +44,42 @@ Status failed_attempt(results::Store& store, StudyRuntime& s, const Lease& l,
 }  // namespace
 
 Status interrupt_and_requeue(results::Store& store, StudyRuntime& s, std::int64_t number,
-                             const std::string& why, double now) {
+                             const std::string& why, double now, bool counted) {
   std::int64_t id = s.trial_id(number);
+  if (counted) {
+    auto n = store.count_interruption(id);
+    if (!n) return std::unexpected(n.error());
+    if (*n > s.spec().max_interruptions) {
+      std::string error = "interrupted " + std::to_string(*n) +
+                          " times, more than budget.max_interruptions (" +
+                          std::to_string(s.spec().max_interruptions) + "); last: " + why;
+      if (auto r = store.finish_trial(id, TrialState::kFailed, std::nullopt, error, "", now); !r)
+        return r;
+      s.failed(number);
+      log_line(s.name() + "#" + std::to_string(number) + " FAILED: " + error);
+      return {};
+    }
+  }
   if (auto r = store.finish_trial(id, TrialState::kInterrupted, std::nullopt, why, "", now); !r)
     return r;
   if (auto r = store.requeue_trial(id, now); !r) return r;
   s.requeued(number, /*front=*/true);
+  return {};
+}
+
+Status cancel_queued(results::Store& store, StudyRuntime& s, const std::string& why, double now) {
+  auto numbers = s.cancel_queued();
+  for (auto number : numbers) {
+    if (auto r = store.finish_trial(s.trial_id(number), TrialState::kCancelled, std::nullopt, why,
+                                    "", now);
+        !r) {
+      return r;
+    }
+  }
+  if (!numbers.empty()) {
+    log_line(s.name() + ": " + std::to_string(numbers.size()) + " queued trial(s) CANCELLED (" +
+             why + ")");
+  }
   return {};
 }
 
@@ -63,7 +94,13 @@ Result<bool> record_report(results::Store& store, StudyRuntime& s, Lease& l, con
     if (name == s.spec().objective_metric) objective = value;
   }
   l.last_step = std::max(l.last_step, m.step);
-  bool stop = s.reported(l.number, m.step, objective) || s.time_up(now);
+  if (!l.cancelled.empty()) return true;
+  std::string ended;
+  if (s.ending(now, &ended)) {
+    l.cancelled = "study finished: " + ended;
+    return true;
+  }
+  bool stop = s.reported(l.number, m.step, objective);
   if (stop && verbose) log_line("pruning " + trial_name(s, l));
   return stop;
 }
@@ -78,6 +115,17 @@ Status record_finish(results::Store& store, StudyRuntime& s, const Lease& l, con
   std::optional<double> value;
   if (auto it = m.metrics.find(metric); it != m.metrics.end()) value = it->second;
   const auto& rec = s.history()[l.number];
+  if (!l.cancelled.empty() && !(m.outcome == p::Outcome::kOk && value)) {
+    // The study stopped it: whatever it ended with, it is not to run again.
+    if (auto r = store.finish_trial(id, TrialState::kCancelled, std::nullopt, l.cancelled,
+                                    m.log_tail, now);
+        !r) {
+      return r;
+    }
+    s.cancelled(l.number, /*was_running=*/true);
+    if (verbose) log_line(trial_name(s, l) + " CANCELLED: " + l.cancelled);
+    return {};
+  }
   switch (m.outcome) {
     case p::Outcome::kOk:
       if (!value) {
@@ -99,10 +147,45 @@ Status record_finish(results::Store& store, StudyRuntime& s, const Lease& l, con
       return failed_attempt(store, s, l, m.error.empty() ? "trial failed" : m.error, m.log_tail,
                             now);
     case p::Outcome::kInterrupted:
+      if (m.start_failed) {
+        // The agent's fault, not the config's: requeued as it is, nothing charged (the
+        // daemon counts it against the agent).
+        if (auto r = store.append_event(s.id(), id, "start_failed",
+                                        json{{"attempt", l.attempt}, {"error", m.error}}, now);
+            !r) {
+          return r;
+        }
+        if (auto r = store.requeue_trial(id, now); !r) return r;
+        s.requeued(l.number, /*front=*/true);
+        log_line(trial_name(s, l) + " attempt " + std::to_string(l.attempt) + " could not start (" +
+                 m.error + "); requeued");
+        return {};
+      }
       return interrupt_and_requeue(store, s, l.number,
-                                   m.error.empty() ? "interrupted on the agent" : m.error, now);
+                                   m.error.empty() ? "interrupted on the agent" : m.error, now,
+                                   /*counted=*/!m.refused);
   }
   return {};
+}
+
+Result<bool> count_start(results::Store& store, AgentRegistry& agents, Agent& a, const p::Finish& m,
+                         int drain_after, double now) {
+  if (m.refused) return false;
+  if (!m.start_failed) {
+    a.start_failures = 0;
+    return false;
+  }
+  if (++a.start_failures < drain_after || !a.drained.empty()) return false;
+  std::string why = std::to_string(a.start_failures) + " trials failed to start: " + m.error;
+  agents.drain(a, why);
+  log_line("agent " + a.name + " drained: " + why);
+  if (auto r = store.set_agent_drained(a.name, why, now); !r) return std::unexpected(r.error());
+  if (auto r = store.append_event(std::nullopt, std::nullopt, "agent_drained",
+                                  json{{"agent", a.name}, {"reason", why}}, now);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  return true;
 }
 
 }  // namespace hpo::scheduler

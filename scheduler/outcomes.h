@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "results/store.h"
+#include "scheduler/agents.h"
 #include "scheduler/leases.h"
 #include "scheduler/protocol.h"
 #include "scheduler/study.h"
@@ -24,9 +25,19 @@
 namespace hpo::scheduler {
 
 // A trial that lost its run (agent lost or left, lease dropped, interrupted
-// on the agent): INTERRUPTED in the store and back in the queue.
+// on the agent): INTERRUPTED in the store and back in the queue. A `counted`
+// interruption is charged to the trial (trials.interruptions, in the store so
+// that a restart does not reset it); once there are more than the study's
+// max_interruptions the trial is FAILED instead, with a reason that says so,
+// and its config is not suggested again. Not counted: runs the trial is not to
+// blame for (a refused ASSIGN).
 Status interrupt_and_requeue(results::Store& store, StudyRuntime& study, std::int64_t number,
-                             const std::string& why, double now);
+                             const std::string& why, double now, bool counted = true);
+
+// A study that is ending (StudyRuntime::ending): its QUEUED trials become
+// CANCELLED with `why` ("study finished: target reached") as their error.
+Status cancel_queued(results::Store& store, StudyRuntime& study, const std::string& why,
+                     double now);
 
 // Records the metrics of a REPORT on live lease `lease` (`study` is the
 // lease's) and advances its last step. Returns whether the trial is to stop:
@@ -37,8 +48,19 @@ Result<bool> record_report(results::Store& store, StudyRuntime& study, Lease& le
 // Records the FINISH of `lease`, already released: its final metrics (at the
 // last reported step), then the outcome. An ok FINISH without the objective
 // counts as a failed attempt; a failed attempt is requeued while the study's
-// max_retries allow, else the trial is FAILED for good.
+// max_retries allow (failures counted in the store), else the trial is FAILED
+// for good. A start failure (FINISH start_failed) or a refusal is requeued
+// without charging the trial. A lease the study stopped (lease.cancelled)
+// ends CANCELLED unless it completed first.
 Status record_finish(results::Store& store, StudyRuntime& study, const Lease& lease,
                      const protocol::Finish& finish, double now, bool verbose);
+
+// Start failures count against the agent, not the trial: a FINISH start_failed adds one to
+// `agent`'s run of them, any other FINISH (but a refusal) ends the run. At `drain_after` in a
+// row the agent is drained (AgentRegistry::drain), logged "agent X drained: N trials failed to
+// start: <last error>", recorded in agents.drained and an "agent_drained" event. Returns whether
+// this FINISH drained it.
+Result<bool> count_start(results::Store& store, AgentRegistry& agents, Agent& agent,
+                         const protocol::Finish& finish, int drain_after, double now);
 
 }  // namespace hpo::scheduler

@@ -175,14 +175,18 @@ struct Encoder {
             {"decision", m.stop ? "STOP" : "CONTINUE"}};
   }
   json operator()(const Finish& m) const {
-    return {{"study", m.study},
-            {"trial", m.trial},
-            {"attempt", m.attempt},
-            {"lease", m.lease},
-            {"outcome", to_string(m.outcome)},
-            {"metrics", metrics_json(m.metrics)},
-            {"error", m.error},
-            {"log_tail", m.log_tail}};
+    json out = {{"study", m.study},
+                {"trial", m.trial},
+                {"attempt", m.attempt},
+                {"lease", m.lease},
+                {"outcome", to_string(m.outcome)},
+                {"metrics", metrics_json(m.metrics)},
+                {"error", m.error},
+                {"log_tail", m.log_tail}};
+    // Optional: sent only when true, so a FINISH of a trial that ran is what it always was.
+    if (m.start_failed) out["start_failed"] = true;
+    if (m.refused) out["refused"] = true;
+    return out;
   }
   json operator()(const Ack& m) const {
     return {{"trial", m.trial}, {"attempt", m.attempt}, {"lease", m.lease}};
@@ -268,6 +272,8 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.metrics = r.metrics("metrics", false);
     m.error = r.string("error", false);
     m.log_tail = r.string("log_tail", false);
+    m.start_failed = r.boolean("start_failed", false);
+    m.refused = r.boolean("refused", false);
     if (!r.error()) {
       auto o = outcome_from_string(outcome);
       if (!o) {

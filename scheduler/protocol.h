@@ -13,7 +13,8 @@
 //           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP"}
 //   FINISH {study, trial, attempt, lease,    ACK     {trial, attempt, lease}
 //           outcome: ok|failed|pruned|interrupted,
-//           metrics, error, log_tail}
+//           metrics, error, log_tail,
+//           start_failed?, refused?}
 //   HEARTBEAT {}                             HEARTBEAT {}
 //   BYE {}                                   ERROR   {message, hello_required}
 //   control client -> scheduler: SUBMIT {study: <study file>} -> OK {study, id} | ERROR {message}
@@ -32,6 +33,18 @@
 // - FINISH is delivered at least once: the agent keeps it until ACKed and
 //   re-sends it after a reconnect; the scheduler ACKs every FINISH, counted
 //   or not.
+// - A trial that never ran on the agent comes back as FINISH interrupted with
+//   one of two optional flags (absent = false; an older peer omits or ignores
+//   them): `start_failed` when the agent could not start it (its trial
+//   directory, the program, fork/exec: the agent's environment, not the
+//   config; `error` says why), `refused` when the agent had no free slot or
+//   was stopping. Neither is charged to the trial: the scheduler requeues it.
+//   Start failures count against the agent: after a few in a row the
+//   scheduler drains it (sends it no more trials). A config the agent cannot
+//   even turn into a command (a bad placeholder) is an ordinary `failed`.
+// - A DECISION STOP may come unasked: the study ended (target reached, time
+//   spent) and the trial is no longer wanted; the agent stops it as for a
+//   pruner's STOP.
 // - A scheduler that does not know the sender (after a restart, or after it
 //   declared the agent lost) answers ERROR with hello_required = true; the
 //   agent then says HELLO again with its running trials. WELCOME lists which
@@ -132,6 +145,8 @@ struct Finish {
   Metrics metrics;  // final metrics (the objective among them when ok)
   std::string error;
   std::string log_tail;
+  bool start_failed = false;  // interrupted: it could not start on this agent (see above)
+  bool refused = false;       // interrupted: the agent had no slot or was stopping
 };
 
 struct Ack {

@@ -1,6 +1,7 @@
 #include "scheduler/studies.h"
 
 #include "scheduler/log.h"
+#include "scheduler/outcomes.h"
 #include "search/study.h"
 
 namespace hpo::scheduler {
@@ -100,6 +101,30 @@ Result<p::Message> Studies::submit(results::Store& store, const json& study, dou
     }
   }
   return p::Ok{json{{"study", spec->name}, {"id", id}}};
+}
+
+Result<std::vector<Studies::Stop>> Studies::wind_down(results::Store& store, LeaseTable& leases,
+                                                      double now) {
+  std::vector<Stop> stops;
+  std::vector<std::string> why(studies_.size());
+  bool any = false;
+  for (std::size_t i = 0; i < studies_.size(); ++i) {
+    auto& s = *studies_[i];
+    if (s.marked_finished || !s.ending(now, &why[i])) continue;
+    why[i] = "study finished: " + why[i];
+    any = true;
+    if (auto r = cancel_queued(store, s, why[i], now); !r) return std::unexpected(r.error());
+  }
+  if (!any) return stops;
+  for (const auto& [id, held] : leases.all()) {
+    if (why[held.study].empty() || !held.cancelled.empty()) continue;
+    Lease& l = *leases.find(id);
+    l.cancelled = why[l.study];
+    log_line("stopping " + studies_[l.study]->name() + "#" + std::to_string(l.number) + " (" +
+             l.cancelled + ")");
+    stops.emplace_back(l.agent, protocol::Decision{l.number, l.attempt, id, true});
+  }
+  return stops;
 }
 
 Status Studies::record_finished(results::Store& store, double now) {

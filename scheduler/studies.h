@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -48,6 +49,14 @@ class Studies {
   // new budget allows). Returns the answer for the submitter: OK {study, id},
   // or ERROR when the spec does not parse or cannot be applied.
   Result<protocol::Message> submit(results::Store& store, const nlohmann::json& study, double now);
+
+  // The end of a study that reached its target or spent its time budget
+  // (StudyRuntime::ending): its QUEUED trials become CANCELLED, and every live
+  // lease of it not stopped yet is marked (Lease::cancelled, "study finished:
+  // <why>") and returned with the DECISION STOP its agent is to get. Called
+  // every loop turn; a lease is returned once.
+  using Stop = std::pair<std::string, protocol::Decision>;  // routing id, message
+  Result<std::vector<Stop>> wind_down(results::Store& store, LeaseTable& leases, double now);
 
   // Marks every study that has just finished (StudyRuntime::finished) as
   // "finished" in the store, with an event and a log line.

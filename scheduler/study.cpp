@@ -67,6 +67,7 @@ Result<std::unique_ptr<StudyRuntime>> StudyRuntime::load(
         }
         break;
       case TrialState::kPruned:
+      case TrialState::kCancelled:
         break;
     }
   }
@@ -100,19 +101,27 @@ bool StudyRuntime::can_lease(double now) const {
   return !exhausted_ && static_cast<std::int64_t>(history_.size()) < spec_.max_trials;
 }
 
-bool StudyRuntime::finished(double now, std::string* why) const {
-  if (running_ > 0) return false;
+bool StudyRuntime::ending(double now, std::string* why) const {
   const char* reason = nullptr;
   if (target_reached()) {
     reason = "target reached";
   } else if (time_up(now)) {
     reason = "time budget spent";
-  } else if (queue_.empty() &&
-             (static_cast<std::int64_t>(history_.size()) >= spec_.max_trials || exhausted_)) {
-    reason = exhausted_ ? "sampler exhausted" : "trial budget met";
   }
   if (reason && why) *why = reason;
   return reason != nullptr;
+}
+
+bool StudyRuntime::finished(double now, std::string* why) const {
+  if (running_ > 0) return false;
+  std::string reason;
+  if (!ending(now, &reason) && queue_.empty() &&
+      (static_cast<std::int64_t>(history_.size()) >= spec_.max_trials || exhausted_)) {
+    reason = exhausted_ ? "sampler exhausted" : "trial budget met";
+  }
+  if (reason.empty()) return false;
+  if (why) *why = reason;
+  return true;
 }
 
 Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& store, double now) {
@@ -194,6 +203,19 @@ void StudyRuntime::failed(std::int64_t number) {
   history_[number].state = TrialState::kFailed;
   failed_hashes_.insert(search::config_hash(history_[number].config));
   --running_;
+}
+
+void StudyRuntime::cancelled(std::int64_t number, bool was_running) {
+  history_[number].state = TrialState::kCancelled;
+  history_[number].value.reset();
+  if (was_running) --running_;
+}
+
+std::vector<std::int64_t> StudyRuntime::cancel_queued() {
+  std::vector<std::int64_t> numbers(queue_.begin(), queue_.end());
+  queue_.clear();
+  for (auto n : numbers) cancelled(n, /*was_running=*/false);
+  return numbers;
 }
 
 void StudyRuntime::requeued(std::int64_t number, bool front) {

@@ -75,8 +75,12 @@ class StudyRuntime {
   // Back in the queue (failure with retries left, interruption, agent lost,
   // recovery window over); releases its place in max_parallel.
   void requeued(std::int64_t number, bool front);
-  // One more failed attempt of `number`; returns the count so far (this run).
-  int count_failure(std::int64_t number) { return ++failures_[number]; }
+  // The study ended before `number` finished (StudyRuntime::ending): CANCELLED, its place in
+  // max_parallel released when it was running.
+  void cancelled(std::int64_t number, bool was_running);
+  // Empties the queue (the study ended): the numbers that were waiting, now CANCELLED here;
+  // the caller writes the store.
+  std::vector<std::int64_t> cancel_queued();
 
   void add_recovering() { ++running_; }
 
@@ -87,6 +91,10 @@ class StudyRuntime {
 
   // The wall-time budget (max_seconds) is spent: running trials are told STOP.
   bool time_up(double now) const;
+
+  // The study stops here whatever is left: its target is reached or its time budget spent.
+  // `why` says which ("target reached", "time budget spent").
+  bool ending(double now, std::string* why = nullptr) const;
 
   // The study has nothing left to do: budget met (every trial terminal),
   // target reached or time up, and nothing running. `why` says which.
@@ -105,7 +113,6 @@ class StudyRuntime {
   std::vector<std::int64_t> trial_ids_;  // by number
   std::vector<std::int64_t> attempts_;   // by number: last attempt started
   std::deque<std::int64_t> queue_;       // numbers waiting for a slot
-  std::unordered_map<std::int64_t, int> failures_;
   std::unordered_set<std::string> failed_hashes_;
   int running_ = 0;  // leased + recovering
   bool exhausted_ = false;

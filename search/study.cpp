@@ -328,7 +328,8 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   const json empty = json::object();
   const json* budget = top.find("budget");
   Fields b(budget ? *budget : empty, file, "budget");
-  if (auto st = b.only({"max_trials", "max_parallel", "max_seconds", "target", "max_retries"},
+  if (auto st = b.only({"max_trials", "max_parallel", "max_seconds", "target", "max_retries",
+                        "max_interruptions"},
                        "the budget");
       !st) {
     return std::unexpected(st.error());
@@ -337,10 +338,12 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   HPO_TRY(max_parallel, b.integer("max_parallel", 1, 1, 1 << 20));
   HPO_TRY(max_seconds, b.number("max_seconds", 0.0, 0.0));
   HPO_TRY(max_retries, b.integer("max_retries", 0, 0, 1000));
+  HPO_TRY(max_interruptions, b.integer("max_interruptions", 5, 0, 1000));
   spec.max_trials = max_trials;
   spec.max_parallel = static_cast<int>(max_parallel);
   spec.max_seconds = max_seconds;
   spec.max_retries = static_cast<int>(max_retries);
+  spec.max_interruptions = static_cast<int>(max_interruptions);
   if (const json* t = b.find("target")) {
     if (!t->is_number())
       return b.error("target", "must be a number or null (got " + describe(*t) + ")");

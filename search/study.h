@@ -45,6 +45,10 @@ struct StudySpec {
   double max_seconds = 0.0;      // budget.max_seconds, 0 = no time limit
   std::optional<double> target;  // budget.target: stop once the best reaches it
   int max_retries = 0;           // budget.max_retries, >= 0, default 0
+  // budget.max_interruptions, >= 0, default 5: how often a trial may lose its run (its agent
+  // lost, left or stopped it) before it is FAILED; a trial that kills its agent is not requeued
+  // forever. A scheduler restart and a trial that never started do not count.
+  int max_interruptions = 5;
   // The "trial" object with defaults filled, by kind:
   //  builtin: {"kind","function": branin|hartmann6|sleep,"seconds": 1.0,"steps": 0}
   //  native:  {"kind","base": {},"device": "auto","threads": 1,"timeout_seconds": 0}

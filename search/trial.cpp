@@ -6,13 +6,14 @@
 namespace hpo::search {
 namespace {
 
-constexpr std::array<std::pair<TrialState, std::string_view>, 6> kStateNames{{
+constexpr std::array<std::pair<TrialState, std::string_view>, 7> kStateNames{{
     {TrialState::kQueued, "QUEUED"},
     {TrialState::kRunning, "RUNNING"},
     {TrialState::kCompleted, "COMPLETED"},
     {TrialState::kPruned, "PRUNED"},
     {TrialState::kFailed, "FAILED"},
     {TrialState::kInterrupted, "INTERRUPTED"},
+    {TrialState::kCancelled, "CANCELLED"},
 }};
 
 }  // namespace

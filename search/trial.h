@@ -17,7 +17,9 @@ namespace hpo::search {
 enum class Direction { kMinimize, kMaximize };
 
 // The life of a trial. One spelling across code, DB and CLI: the upper-case names.
-enum class TrialState { kQueued, kRunning, kCompleted, kPruned, kFailed, kInterrupted };
+// CANCELLED: the study ended (target reached, time budget spent) before the trial finished: it
+// never ran, or was stopped; like FAILED it has no value and is not asked about again.
+enum class TrialState { kQueued, kRunning, kCompleted, kPruned, kFailed, kInterrupted, kCancelled };
 
 std::string_view to_string(TrialState state);
 std::optional<TrialState> trial_state_from_string(std::string_view name);

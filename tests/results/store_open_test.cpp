@@ -64,6 +64,7 @@ INSERT INTO studies VALUES (1, 'old', '{"name":"old"}', 'loss', 'minimize', 7, '
 INSERT INTO trials VALUES (1, 1, 0, 'COMPLETED', '{"lr":0.1}', 'abc', 0.5, 1, 'a1', 1.0, 2.0, 3.0, NULL);
 INSERT INTO trials VALUES (2, 1, 1, 'COMPLETED', '{"lr":0.01}', 'def', 0.25, 2, 'a1', 1.0, 2.0, 3.0, NULL);
 INSERT INTO metrics VALUES (1, 1, 'loss', 0.7, 2.5), (1, 2, 'loss', 0.5, 2.6), (2, 1, 'loss', 0.25, 2.5);
+INSERT INTO events VALUES (1, 1, 2, 'retry', '{"attempt":1}', 2.0);
 PRAGMA application_id = 1213222705;
 PRAGMA user_version = 1;
 )sql";
@@ -165,6 +166,10 @@ TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
     REQUIRE(history.size() == 2);
     CHECK(history[0].intermediates.size() == 2);
     CHECK(history[1].intermediates.size() == 1);
+    // Failed attempts were only events before schema 3: they are counted from them.
+    CHECK(trial->failures == 0);
+    CHECK(ok(store.find_trial(study->id, 1))->failures == 1);
+    CHECK(ok(store.find_trial(study->id, 1))->interruptions == 0);
     // The new columns work.
     ok(store.start_trial(trial->id, 2, "L9", "agent-b", 5.0));
     CHECK(ok(store.get_trial(trial->id))->lease == "L9");

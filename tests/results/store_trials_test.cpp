@@ -239,6 +239,31 @@ TEST_CASE("an agent is recorded once and its last sighting is updated") {
   CHECK(agents[1].slots == 4);
 }
 
+TEST_CASE("a trial's failure and interruption counts and a drained agent survive reopening") {
+  TempDir dir;
+  std::int64_t trial = 0;
+  {
+    auto store = open_writer(dir / "hpo.db");
+    auto study = ok(store.create_study(study_row("s")));
+    trial = ok(store.add_trial(study, 0, json{{"x", 1}}, "h0", 1.0));
+    CHECK(ok(store.count_failure(trial)) == 1);
+    CHECK(ok(store.count_failure(trial)) == 2);
+    CHECK(ok(store.count_interruption(trial)) == 1);
+    CHECK_FALSE(store.count_failure(trial + 7));  // no such trial
+    ok(store.upsert_agent("a1", "host", json::array(), 1, 100.0));
+    ok(store.set_agent_drained("a1", "3 trials failed to start: ENOSPC", 110.0));
+    CHECK_FALSE(store.set_agent_drained("nobody", "x", 110.0));
+  }
+  auto store = open_reader(dir / "hpo.db");
+  auto t = ok(store.get_trial(trial));
+  REQUIRE(t);
+  CHECK(t->failures == 2);
+  CHECK(t->interruptions == 1);
+  auto agents = ok(store.agents());
+  REQUIRE(agents.size() == 1);
+  CHECK(agents[0].drained == "3 trials failed to start: ENOSPC");
+}
+
 TEST_CASE("events are appended in order and the newest can be limited") {
   TempDir dir;
   auto store = open_writer(dir / "hpo.db");

@@ -35,6 +35,27 @@ TEST_CASE("a finished trial frees its slot unless the agent is draining", "[agen
   CHECK(a.free == 0);
 }
 
+TEST_CASE("a drained agent gets no slot, even after it reconnects; a new process of it does",
+          "[agents]") {
+  AgentRegistry agents(1.0, 5);
+  Agent& a = agents.join("r1", "a", 2, 1, 100.0, /*pid=*/7);
+  AgentRegistry::ready(a, 1, false);
+  agents.drain(a, "3 trials failed to start: ENOSPC");
+  CHECK(a.free == 0);
+  AgentRegistry::released(a);
+  AgentRegistry::ready(a, 2, false);
+  CHECK(a.free == 0);
+  CHECK(agents.with_free_slots().empty());
+  Agent& again = agents.join("r2", "a", 2, 0, 101.0, /*pid=*/7);  // the same process
+  AgentRegistry::ready(again, 2, false);
+  CHECK(again.drained == "3 trials failed to start: ENOSPC");
+  CHECK(again.free == 0);
+  Agent& fresh = agents.join("r3", "a", 2, 0, 102.0, /*pid=*/8);  // restarted: a new chance
+  AgentRegistry::ready(fresh, 2, false);
+  CHECK(fresh.drained.empty());
+  CHECK(fresh.free == 2);
+}
+
 TEST_CASE("an agent is lost only after more than heartbeat * liveness seconds of silence",
           "[agents]") {
   AgentRegistry agents(1.0, 5);

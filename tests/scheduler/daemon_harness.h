@@ -135,7 +135,7 @@ inline std::vector<p::Message> settle(Daemon& d, FakeAgent& agent, int turns = 2
 
 inline p::Finish finish_of(const p::Assign& a, double value) {
   return p::Finish{a.study, a.trial, a.attempt, a.lease, p::Outcome::kOk, {{"value", value}},
-                   "",      ""};
+                   "",      "",      false,     false};
 }
 
 }  // namespace hpo_test

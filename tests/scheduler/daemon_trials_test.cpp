@@ -90,7 +90,9 @@ TEST_CASE("a failing trial is retried up to max_retries, then FAILED with its er
                      p::Outcome::kFailed,
                      {},
                      "boom " + std::to_string(attempt),
-                     "line\n"});
+                     "line\n",
+                     false,
+                     false});
     expect<p::Ack>(*f.daemon, a);
   }
   CHECK(settle(*f.daemon, a, 10).empty());  // no fourth attempt, no new trial
@@ -121,7 +123,8 @@ TEST_CASE("the median pruner's verdict reaches the agent as DECISION STOP and en
   auto d = expect<p::Decision>(*f.daemon, a);
   CHECK(d.stop);
   CHECK(d.lease == bad.lease);
-  a.send(p::Finish{bad.study, bad.trial, bad.attempt, bad.lease, p::Outcome::kPruned, {}, "", ""});
+  a.send(p::Finish{
+      bad.study, bad.trial, bad.attempt, bad.lease, p::Outcome::kPruned, {}, "", "", false, false});
   expect<p::Ack>(*f.daemon, a);
   auto t = f.trial("s", bad.trial);
   CHECK(t.state == TrialState::kPruned);
@@ -148,10 +151,20 @@ TEST_CASE("when max_seconds is spent running trials are told STOP and nothing ne
   f.clock.advance(11);
   a.send(p::Report{first.study, first.trial, first.attempt, first.lease, 2, {{"value", 2.0}}});
   CHECK(expect<p::Decision>(*f.daemon, a).stop);
-  a.send(p::Finish{
-      first.study, first.trial, first.attempt, first.lease, p::Outcome::kPruned, {}, "", ""});
+  a.send(p::Finish{first.study,
+                   first.trial,
+                   first.attempt,
+                   first.lease,
+                   p::Outcome::kPruned,
+                   {},
+                   "",
+                   "",
+                   false,
+                   false});
   expect<p::Ack>(*f.daemon, a);
   CHECK(settle(*f.daemon, a, 10).empty());
   CHECK(f.daemon->all_done());
-  CHECK(f.trial("s", 0).state == TrialState::kPruned);
+  // Stopped because the study ended, not by the pruner (issue 11).
+  CHECK(f.trial("s", 0).state == TrialState::kCancelled);
+  CHECK(f.trial("s", 0).error == "study finished: time budget spent");
 }

@@ -18,7 +18,7 @@ TEST_CASE("a lease id names the study, trial and attempt", "[leases]") {
 TEST_CASE("a message counts only for the live lease its sender holds for that trial and attempt",
           "[leases]") {
   LeaseTable leases;
-  leases.grant("1.0.2", Lease{0, 0, 2, "r1", 0});
+  leases.grant("1.0.2", Lease{0, 0, 2, "r1", 0, {}});
   CHECK(leases.fenced("1.0.2", "r1", 0, 0, 2) != nullptr);
   CHECK(leases.fenced("1.0.2", "r2", 0, 0, 2) == nullptr);             // another connection
   CHECK(leases.fenced("1.0.2", "r1", 0, 0, 1) == nullptr);             // an old attempt
@@ -32,9 +32,9 @@ TEST_CASE("a message counts only for the live lease its sender holds for that tr
 
 TEST_CASE("a reconnected agent keeps the leases it re-announces and only those", "[leases]") {
   LeaseTable leases;
-  leases.grant("1.0.1", Lease{0, 0, 1, "old", 0});
-  leases.grant("1.1.1", Lease{0, 1, 1, "old", 0});
-  leases.grant("1.2.1", Lease{0, 2, 1, "old", 0});
+  leases.grant("1.0.1", Lease{0, 0, 1, "old", 0, {}});
+  leases.grant("1.1.1", Lease{0, 1, 1, "old", 0, {}});
+  leases.grant("1.2.1", Lease{0, 2, 1, "old", 0, {}});
   Announcements announced{{"1.0.1", Announced{0, 0, 1}},
                           {"1.1.1", Announced{0, 1, 2}},   // wrong attempt
                           {"9.9.9", Announced{0, 9, 9}}};  // unknown

@@ -54,11 +54,22 @@ TEST_CASE("every message type survives encode and decode") {
   CHECK(std::get<p::Report>(*r).metrics.at("acc") == 0.9);
   CHECK(std::get<p::Report>(*r).step == 3);
 
-  auto f = roundtrip(
-      p::Finish{"s", 7, 2, "1.7.2", p::Outcome::kPruned, {{"value", 1.5}}, "err", "tail\n"});
+  auto f = roundtrip(p::Finish{
+      "s", 7, 2, "1.7.2", p::Outcome::kPruned, {{"value", 1.5}}, "err", "tail\n", false, false});
   REQUIRE(f);
   CHECK(std::get<p::Finish>(*f).outcome == p::Outcome::kPruned);
   CHECK(std::get<p::Finish>(*f).log_tail == "tail\n");
+
+  CHECK_FALSE(std::get<p::Finish>(*f).start_failed);
+  p::Finish start_failed{"s", 7,        2,  "1.7.2", p::Outcome::kInterrupted,
+                         {},  "ENOSPC", "", false,   false};
+  start_failed.start_failed = true;
+  auto sf = roundtrip(start_failed);
+  REQUIRE(sf);
+  CHECK(std::get<p::Finish>(*sf).start_failed);
+  CHECK_FALSE(std::get<p::Finish>(*sf).refused);
+  // Absent on the wire unless true: an older agent's FINISH decodes as before.
+  CHECK(p::encode(f.value()).body.find("start_failed") == std::string::npos);
 
   auto d = roundtrip(p::Decision{7, 2, "1.7.2", true});
   REQUIRE(d);

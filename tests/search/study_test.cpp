@@ -44,6 +44,7 @@ TEST_CASE("a minimal study gets every default") {
   CHECK(s->max_seconds == 0);
   CHECK(!s->target);
   CHECK(s->max_retries == 0);
+  CHECK(s->max_interruptions == 5);
   CHECK(s->trial ==
         json::parse(R"({"kind": "builtin", "function": "branin", "seconds": 1.0, "steps": 0})"));
   CHECK(s->space.parameter_count() == 2);
@@ -65,7 +66,7 @@ TEST_CASE("an unknown key anywhere in a study is an error") {
         "pruner, seed, budget, trial, space)");
   CHECK(error_with("/budget", json{{"max_trial", 3}}) ==
         "s.json: budget.max_trial: unknown key for the budget (allowed: max_trials, max_parallel, "
-        "max_seconds, target, max_retries)");
+        "max_seconds, target, max_retries, max_interruptions)");
   CHECK(error_with("/sampler", json{{"type", "tpe"}, {"startup", 3}})
             .starts_with("s.json: sampler.startup: unknown key for the tpe sampler"));
 }
@@ -75,6 +76,8 @@ TEST_CASE("bad study values name their path") {
         "s.json: objective.direction: must be \"minimize\" or \"maximize\" (got \"up\")");
   CHECK(error_with("/budget", json{{"max_parallel", 0}}) ==
         "s.json: budget.max_parallel: must be an integer in [1, 1048576] (got 0)");
+  CHECK(error_with("/budget", json{{"max_interruptions", -1}}).starts_with(
+      "s.json: budget.max_interruptions: must be an integer in [0, 1000]"));
   CHECK(error_with("/seed", -1) == "s.json: seed: must be an integer >= 0 (got -1)");
   CHECK(error_with("/sampler", json{{"type", "bayes"}}) ==
         "s.json: sampler.type: unknown sampler 'bayes' (known: random, grid, sobol, halton, tpe, "

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
 #include <iostream>
 #include <map>
 #include <set>
@@ -173,16 +174,23 @@ struct Agent::State {
         return;
       }
       protocol::Finish refused{
-          a->study, a->trial, a->attempt, a->lease, protocol::Outcome::kInterrupted, {}, "", ""};
+          a->study, a->trial, a->attempt, a->lease, protocol::Outcome::kInterrupted,
+          {},       "",       "",         false,    false};
       if (stopping || static_cast<int>(runner->running()) >= options.slots) {
         refused.error = stopping ? "agent is stopping" : "agent has no free slot";
+        refused.refused = true;
         running[a->lease] = {};
         finish_now(std::move(refused));
         return;
       }
       running[a->lease] = {a->study, a->trial, a->attempt, a->lease, false};
-      if (auto s = runner->start(*a); !s) {
-        refused.outcome = protocol::Outcome::kFailed;
+      if (auto s = start(*a); !s) {
+        if (s.error().code == ErrorCode::kIo) {
+          refused.start_failed = true;  // this agent's fault: the scheduler runs it elsewhere
+          log("trial " + trial_name(*a) + " could not start: " + s.error().message);
+        } else {
+          refused.outcome = protocol::Outcome::kFailed;
+        }
         refused.error = s.error().message;
         refused.log_tail = s.error().message + "\n";
         finish_now(std::move(refused));
@@ -211,6 +219,20 @@ struct Agent::State {
     }
   }
 
+  static std::string trial_name(const protocol::Assign& a) {
+    return a.study + "#" + std::to_string(a.trial) + " attempt " + std::to_string(a.attempt);
+  }
+
+  // runner->start with the exception boundary: an exception (a spec whose fields have the
+  // wrong JSON types, say) is the trial's failure, not the agent's end.
+  Status start(const protocol::Assign& a) {
+    try {
+      return runner->start(a);
+    } catch (const std::exception& e) {
+      return fail("agent: ASSIGN " + trial_name(a) + ": cannot start: " + e.what());
+    }
+  }
+
   void drain_socket() {
     for (int i = 0; socket && i < 1000; ++i) {
       auto r = protocol::receive(*socket, /*router=*/false);
@@ -219,12 +241,30 @@ struct Agent::State {
         log("dropped bad message: " + r->message.error().message);
         continue;
       }
-      handle(std::move(*r->message));
+      const std::string type(protocol::type_name(*r->message));
+      std::string source = type;
+      if (auto* a = std::get_if<protocol::Assign>(&*r->message)) {
+        source += " " + trial_name(*a) + " lease " + a->lease;
+      }
+      try {
+        handle(std::move(*r->message));
+      } catch (const std::exception& e) {
+        log("dropped " + source + ": " + e.what());
+      }
     }
   }
 
   void drain_runner() {
-    for (auto& event : runner->poll()) {
+    std::vector<TrialEvent> events;
+    try {
+      events = runner->poll();
+    } catch (const std::exception& e) {
+      // A runner ends a trial whose output it cannot handle itself (ProcessRunner::poll);
+      // this is the last line, so that one bad trial never ends the agent.
+      log("trial runner failed: " + std::string(e.what()) + "; going on");
+      return;
+    }
+    for (auto& event : events) {
       if (auto* report = std::get_if<protocol::Report>(&event)) {
         if (dropped.count(report->lease)) continue;
         reports[report->lease].push_back(*report);

@@ -38,8 +38,11 @@ enum class StopReason { kPruned, kInterrupted };
 // Runs the trials of one agent. The agent calls it from its one thread only.
 // Contract:
 //  - start() takes ownership of one lease. An Error means the trial could not
-//    start; the agent then FINISHes it as failed with that error (start must
-//    not also emit a Finish for it).
+//    start (start must not also emit a Finish for it). Its code says whose
+//    fault: ErrorCode::kIo = this agent's (the trial directory cannot be
+//    made, the program cannot be executed, fork fails): the agent FINISHes it
+//    interrupted with start_failed, and the scheduler runs it elsewhere; any
+//    other code = the trial's own (a bad spec or placeholder): FINISH failed.
 //  - Every started lease eventually yields exactly one Finish from poll(),
 //    carrying the assign's (study, trial, attempt, lease); Reports carry the
 //    same fields.
@@ -83,6 +86,11 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
+  // Exception boundary: an exception out of one message's handling or one
+  // trial's start or poll is caught in the loop, logged with its source
+  // (message type, study#trial, lease); a trial whose start threw ends FAILED
+  // with the reason, and the agent goes on.
+  //
   // Runs until `stop` becomes true, then stops taking work, lets running
   // trials end (up to shutdown_grace_s, then stops them as INTERRUPTED),
   // delivers their FINISH messages (waiting up to one second for ACKs), says

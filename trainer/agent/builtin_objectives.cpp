@@ -118,7 +118,8 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
       ++it;
       continue;
     }
-    protocol::Finish f{a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kOk, {}, "", ""};
+    protocol::Finish f{a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kOk,
+                       {},      "",      "",        false,   false};
     if (t.stopped) {
       f.outcome = *t.stopped == StopReason::kPruned ? protocol::Outcome::kPruned
                                                     : protocol::Outcome::kInterrupted;

@@ -9,6 +9,10 @@ namespace {
 
 constexpr std::string_view kMarker = "HPO_METRIC";
 constexpr std::size_t kShownChars = 200;  // of a malformed line, in its warning
+// A step beyond this is not a step (and past 2^63 its conversion to an integer is undefined).
+constexpr double kMaxStep = 9007199254740992.0;  // 2^53
+
+bool step_in_range(double v) { return std::isfinite(v) && std::fabs(v) <= kMaxStep; }
 
 JsonLimits record_limits() {
   JsonLimits limits;
@@ -59,7 +63,7 @@ std::optional<std::int64_t> step_of(const nlohmann::json& record) {
     auto it = record.find(key);
     if (it != record.end() && it->is_number()) {
       double v = it->get<double>();
-      if (std::isfinite(v)) return static_cast<std::int64_t>(std::floor(v));
+      if (step_in_range(v)) return static_cast<std::int64_t>(std::floor(v));
     }
   }
   return std::nullopt;
@@ -94,6 +98,8 @@ Result<nlohmann::json> parse_metric_record(std::string_view text) {
     auto it = j.find(key);
     if (it != j.end() && !it->is_number())
       return fail(std::string("\"") + key + "\" is not a number");
+    if (it != j.end() && !step_in_range(it->get<double>()))
+      return fail(std::string("\"") + key + "\" is out of range (|" + key + "| <= 2^53)");
   }
   return j;
 }

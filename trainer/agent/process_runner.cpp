@@ -1,6 +1,7 @@
 #include "trainer/agent/process_runner.h"
 
 #include <algorithm>
+#include <exception>
 #include <iostream>
 
 namespace hpo::agent {
@@ -65,9 +66,11 @@ Status ProcessRunner::start(const protocol::Assign& assign) {
 
   auto launch = build_launch(assign.spec, assign.config, ctx);
   if (!launch) return std::unexpected(launch.error());
-  if (auto w = write_trial_files(*launch); !w) return w;
+  // From here a failure is this agent's (its disk, its programs, its process table), not the
+  // trial's: kIo, so that the trial runs elsewhere (agent.h, TrialRunner::start).
+  if (auto w = write_trial_files(*launch); !w) return fail(ErrorCode::kIo, w.error());
   auto child = ChildProcess::start(launch->child, now);
-  if (!child) return std::unexpected(child.error());
+  if (!child) return fail(ErrorCode::kIo, child.error());
 
   auto t = std::make_unique<Trial>();
   t->assign = assign;
@@ -137,12 +140,35 @@ std::vector<TrialEvent> ProcessRunner::poll() {
   auto now = SteadyClock::now();
   for (auto it = trials_.begin(); it != trials_.end();) {
     Trial& t = *it->second;
-    t.child->pump(now);
-    for (const auto& record : t.child->take_metrics()) {
-      if (auto r = t.metrics.add(record.values)) {
-        events.emplace_back(protocol::Report{t.assign.study, t.assign.trial, t.assign.attempt,
-                                             t.assign.lease, r->step, std::move(r->metrics)});
+    try {
+      t.child->pump(now);
+      for (const auto& record : t.child->take_metrics()) {
+        if (auto r = t.metrics.add(record.values)) {
+          events.emplace_back(protocol::Report{t.assign.study, t.assign.trial, t.assign.attempt,
+                                               t.assign.lease, r->step, std::move(r->metrics)});
+        }
       }
+    } catch (const std::exception& e) {
+      // Exception boundary of one trial: what its output did to us ends it, not the agent.
+      std::cerr << "hpo agent: trial " << t.assign.study << "#" << t.assign.trial << " attempt "
+                << t.assign.attempt << ": cannot handle its output: " << e.what()
+                << "; ending it FAILED\n";
+      protocol::Finish f{t.assign.study,
+                         t.assign.trial,
+                         t.assign.attempt,
+                         t.assign.lease,
+                         protocol::Outcome::kFailed,
+                         {},
+                         "",
+                         "",
+                         false,
+                         false};
+      f.error = std::string("agent: cannot handle the trial's output: ") + e.what();
+      f.log_tail = f.error + "\n";
+      events.emplace_back(std::move(f));
+      slot_busy_[t.slot] = false;
+      it = trials_.erase(it);  // ~ChildProcess kills its group
+      continue;
     }
     if (!t.child->finished()) {
       ++it;

@@ -5,12 +5,15 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "scheduler/protocol.h"
 #include "tests/support/ports.h"
+#include "tests/support/temp_dir.h"
 #include "trainer/agent/agent.h"
 #include "trainer/agent/builtin_objectives.h"
+#include "trainer/agent/process_runner.h"
 
 namespace p = hpo::scheduler::protocol;
 using nlohmann::json;
@@ -181,4 +184,130 @@ TEST_CASE("an agent stops a trial the scheduler no longer counts and frees its s
   stop = true;
   s.expect<p::Bye>();
   thread.join();
+}
+
+namespace {
+
+// A runner whose poll() throws once, as a bug in parsing one trial's output would.
+class ThrowOncePoll final : public hpo::agent::TrialRunner {
+ public:
+  hpo::Status start(const p::Assign& a) override { return inner_.start(a); }
+  void stop(const std::string& lease, hpo::agent::StopReason r) override { inner_.stop(lease, r); }
+  std::vector<hpo::agent::TrialEvent> poll() override {
+    if (!thrown_) {
+      thrown_ = true;
+      throw std::runtime_error("unexpected output");
+    }
+    return inner_.poll();
+  }
+  std::size_t running() const override { return inner_.running(); }
+
+ private:
+  hpo::agent::BuiltinRunner inner_;
+  bool thrown_ = false;
+};
+
+struct AgentUnderTest {
+  std::atomic<bool> stop{false};
+  hpo::agent::Agent agent;
+  std::thread thread;
+  AgentUnderTest(zmq::context_t& ctx, const std::string& endpoint,
+                 std::unique_ptr<hpo::agent::TrialRunner> runner)
+      : agent(ctx, options(endpoint), std::move(runner)),
+        thread([this] { (void)agent.run(stop); }) {}
+  ~AgentUnderTest() {
+    stop = true;
+    thread.join();
+  }
+  static hpo::agent::AgentOptions options(const std::string& endpoint) {
+    hpo::agent::AgentOptions o;
+    o.endpoint = endpoint;
+    o.name = "agent-under-test";
+    o.heartbeat_ms = 50;
+    o.shutdown_grace_s = 0;
+    return o;
+  }
+};
+
+std::unique_ptr<hpo::agent::TrialRunner> kind_runner(const std::string& workdir) {
+  hpo::agent::ProcessRunnerOptions po;
+  po.workdir = workdir;
+  po.kill_grace_s = 0.1;
+  return std::make_unique<hpo::agent::KindRunner>(std::make_unique<hpo::agent::BuiltinRunner>(),
+                                                  std::make_unique<hpo::agent::ProcessRunner>(po));
+}
+
+const json kBranin = {{"kind", "builtin"}, {"function", "branin"}};
+
+}  // namespace
+
+TEST_CASE("a malformed ASSIGN ends its trial FAILED, naming it, and the agent takes the next",
+          "[agent]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  FakeScheduler s(ctx, endpoint);
+  hpo::test::TempDir dir("agent-bad-assign");
+  AgentUnderTest a(ctx, endpoint, kind_runner(dir / "work"));
+  s.expect<p::Hello>();
+  s.send(p::Welcome{"x", 50, 3, {}, {}});
+  s.expect<p::Ready>();
+  // Valid wire JSON, nonsense specs: a kind that is a number, a function that is a list.
+  s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x1", 1.0}}, json{{"kind", 5}}});
+  auto first = s.expect<p::Finish>();
+  CHECK(first.outcome == p::Outcome::kFailed);
+  CHECK(first.error.find("s#0 attempt 1") != std::string::npos);
+  CHECK_FALSE(first.start_failed);
+  s.send(p::Ack{0, 1, "1.0.1"});
+  s.send(p::Assign{"s", 1, 1, "1.1.1", json{{"x1", 1.0}},
+                   json{{"kind", "builtin"}, {"function", json::array({1})}}});
+  auto second = s.expect<p::Finish>();
+  CHECK(second.outcome == p::Outcome::kFailed);
+  CHECK(second.error.find("s#1") != std::string::npos);
+  s.send(p::Ack{1, 1, "1.1.1"});
+  // Still alive: a good trial runs.
+  s.send(p::Assign{"s", 2, 1, "1.2.1", json{{"x1", 1.0}, {"x2", 2.0}}, kBranin});
+  auto good = s.expect<p::Finish>();
+  CHECK(good.outcome == p::Outcome::kOk);
+  s.send(p::Ack{2, 1, "1.2.1"});
+}
+
+TEST_CASE("an exception out of a trial runner's poll is logged and the agent goes on", "[agent]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  FakeScheduler s(ctx, endpoint);
+  AgentUnderTest a(ctx, endpoint, std::make_unique<ThrowOncePoll>());
+  s.expect<p::Hello>();
+  s.send(p::Welcome{"x", 50, 3, {}, {}});
+  s.expect<p::Ready>();
+  s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x1", 1.0}, {"x2", 2.0}}, kBranin});
+  auto f = s.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kOk);
+  s.send(p::Ack{0, 1, "1.0.1"});
+}
+
+TEST_CASE("a trial that cannot start on this agent comes back start_failed, not failed",
+          "[agent]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  FakeScheduler s(ctx, endpoint);
+  hpo::test::TempDir dir("agent-start-failed");
+  hpo::test::write_text(dir / "file", "");  // the workdir is a file: no trial directory
+  AgentUnderTest a(ctx, endpoint, kind_runner(dir / "file"));
+  s.expect<p::Hello>();
+  s.send(p::Welcome{"x", 50, 3, {}, {}});
+  s.expect<p::Ready>();
+  s.send(p::Assign{"s", 0, 1, "1.0.1", json::object(),
+                   json{{"kind", "command"}, {"command", "true"}}});
+  auto f = s.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kInterrupted);
+  CHECK(f.start_failed);
+  CHECK(f.error.find("trial directory") != std::string::npos);
+  s.send(p::Ack{0, 1, "1.0.1"});
+  // A bad placeholder is the trial's own fault: failed as before.
+  s.send(p::Assign{"s", 1, 1, "1.1.1", json::object(),
+                   json{{"kind", "command"}, {"command", "echo {missing}"}}});
+  auto g = s.expect<p::Finish>();
+  CHECK(g.outcome == p::Outcome::kFailed);
+  CHECK_FALSE(g.start_failed);
+  s.send(p::Ack{1, 1, "1.1.1"});
 }

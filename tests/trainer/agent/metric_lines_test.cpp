@@ -16,3 +16,19 @@ TEST_CASE("a record whose final is not a boolean is an ordinary record, not a cr
   tally.add(json{{"acc", 0.5}});
   CHECK(tally.final_metrics().at("acc") == 0.95);
 }
+
+TEST_CASE("a step too large for an integer is a malformed record, not a wrapped-around step") {
+  using hpo::agent::MetricLine;
+  using hpo::agent::OutputStream;
+  // Converting 1e300 to int64 is undefined behaviour: it used to arrive as some negative step.
+  auto m = hpo::agent::read_metric_line(OutputStream::kStdout,
+                                        R"(HPO_METRIC {"step": 1e300, "loss": 1})", false);
+  CHECK(m.kind == MetricLine::Kind::kMalformed);
+  CHECK(m.warning.find("\"step\" is out of range") != std::string::npos);
+  // Native trials print bare JSON; there such a line is no report either.
+  hpo::agent::MetricTally tally;
+  CHECK_FALSE(tally.add(json{{"epoch", -1e300}, {"loss", 1.0}}).has_value());
+  auto ok = tally.add(json{{"epoch", 3.0}, {"loss", 1.0}});
+  REQUIRE(ok);
+  CHECK(ok->step == 3);
+}
