@@ -17,6 +17,28 @@ std::string AgentRegistry::routing_of(const std::string& name) const {
   return n == names_.end() ? std::string() : n->second;
 }
 
+std::string AgentRegistry::refusal(const std::string& routing_id, const std::string& name,
+                                   const std::string& host, std::int64_t pid,
+                                   std::size_t max_agents) const {
+  if (auto it = agents_.find(routing_id); it != agents_.end()) {
+    if (it->second.name == name) return "";
+    return "this connection joined as agent '" + it->second.name +
+           "'; another name needs another connection";
+  }
+  if (auto n = names_.find(name); n != names_.end()) {
+    const Agent& other = agents_.at(n->second);
+    if (other.host == host && other.pid == pid) return "";
+    return "agent name '" + name + "' is taken by a connected agent (host " + other.host +
+           ", pid " + std::to_string(other.pid) +
+           "); give this one another name, or wait until the other has been silent for " +
+           std::to_string(window()) + " s";
+  }
+  if (agents_.size() >= max_agents) {
+    return "too many agents connected (the limit is " + std::to_string(max_agents) + ")";
+  }
+  return "";
+}
+
 Agent& AgentRegistry::join(const std::string& routing_id, const std::string& name, int slots,
                            std::int64_t leases, double now) {
   Agent a;
@@ -42,7 +64,10 @@ void AgentRegistry::remove(const std::string& routing_id) {
 
 void AgentRegistry::ready(Agent& a, std::int64_t free_slots, bool draining) {
   a.stopping = draining;
-  a.free = std::max<std::int64_t>(0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
+  // A draining agent wants no more work, whatever it says is free.
+  a.free = draining ? 0
+                    : std::max<std::int64_t>(
+                          0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
 }
 
 void AgentRegistry::leased(Agent& a) {
@@ -81,6 +106,13 @@ std::vector<std::string> AgentRegistry::heartbeat_due(double now) const {
 
 void AgentRegistry::sent(const std::string& routing_id, double now) {
   if (auto it = agents_.find(routing_id); it != agents_.end()) it->second.last_sent = now;
+}
+
+std::vector<std::string> AgentRegistry::names() const {
+  std::vector<std::string> out;
+  out.reserve(names_.size());
+  for (const auto& [name, id] : names_) out.push_back(name);
+  return out;
 }
 
 double AgentRegistry::next_deadline(double now) const {
