@@ -1,3 +1,7 @@
+// The daemon's loop and its message handlers (daemon.h). Over 450 lines: State holds the
+// handlers of every message type, the per-message unit (savepoint, refusal, the FINISH that
+// cannot be recorded) and the timers; its pieces (agents, leases, dispatcher, studies,
+// outcomes, outbox) live in files of their own. Next to split: the HELLO handling.
 #include "scheduler/daemon.h"
 
 #include <algorithm>

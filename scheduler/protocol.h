@@ -182,6 +182,10 @@ using Message = std::variant<Hello, Welcome, Ready, Assign, Report, Decision, Fi
 // The wire name of a message's type ("HELLO", ...).
 std::string_view type_name(const Message& message);
 
+// A frame as it may appear in a log line or an ERROR: at most 32 bytes (then "..."), and
+// anything but printable ASCII as '?' (a hostile peer's bytes must not reach a terminal).
+std::string shown_frame(std::string_view frame);
+
 // The three frames of `message`: version, type, JSON body.
 struct Frames {
   std::string version;
