@@ -36,6 +36,16 @@
 //   declared the agent lost) answers ERROR with hello_required = true; the
 //   agent then says HELLO again with its running trials. WELCOME lists which
 //   leases the scheduler re-adopted; the agent stops the ones in `stop`.
+// - A message the scheduler cannot take (not decodable, over a limit below,
+//   a refused HELLO or SUBMIT, or one whose handling failed) is answered
+//   ERROR with hello_required = false and a message that names the type and
+//   the limit or field; nothing of it is recorded. The agent logs such an
+//   ERROR. It never sends a FINISH over the limit (fit_to_limit cuts it
+//   first), and a FINISH the scheduler fails to record is still ACKed after
+//   its ERROR (the trial FAILED), so a FINISH is never re-sent forever.
+// - HELLO: one connection, one agent name. A name held by a live connection
+//   of another process (host, pid) is refused; the same process on a new
+//   connection takes its leases over.
 //
 // The decoder never throws and never asserts: every malformed frame set is an
 // Error naming the message type and the field.
