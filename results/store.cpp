@@ -127,9 +127,9 @@ Error Store::Impl::error(std::string_view what) const {
         code = ErrorCode::kInternal;
     }
   }
-  return Error{path + ": " + std::string(what) + ": " +
-                   (db ? sqlite3_errmsg(db.get()) : "no database"),
-               code};
+  return Error{
+      path + ": " + std::string(what) + ": " + (db ? sqlite3_errmsg(db.get()) : "no database"),
+      code};
 }
 
 Result<Query> Store::Impl::prepare(std::string_view sql) {

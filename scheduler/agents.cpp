@@ -65,9 +65,9 @@ void AgentRegistry::remove(const std::string& routing_id) {
 void AgentRegistry::ready(Agent& a, std::int64_t free_slots, bool draining) {
   a.stopping = draining;
   // A draining agent wants no more work, whatever it says is free.
-  a.free = draining ? 0
-                    : std::max<std::int64_t>(
-                          0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
+  a.free = draining
+               ? 0
+               : std::max<std::int64_t>(0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
 }
 
 void AgentRegistry::leased(Agent& a) {

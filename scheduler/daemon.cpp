@@ -93,8 +93,7 @@ struct Daemon::State {
   // --- message handlers ---
   Status on_hello(const std::string& from, const p::Hello& h) {
     // Checked before anything changes: a refused HELLO leaves no trace.
-    if (auto why = agents.refusal(from, h.agent, h.host, h.pid, options.max_agents);
-        !why.empty()) {
+    if (auto why = agents.refusal(from, h.agent, h.host, h.pid, options.max_agents); !why.empty()) {
       return fail("HELLO: " + why);
     }
     const bool repeated = agents.contains(from);
@@ -211,13 +210,13 @@ struct Daemon::State {
   // agent stops re-sending it. Nothing when the FINISH does not hold a live lease.
   Status finish_unrecorded(const std::string& from, const p::Finish& m, const std::string& why) {
     Agent* a = agents.find(from);
-    Lease* l = a ? leases.fenced(m.lease, from, studies.find(m.study), m.trial, m.attempt)
-                 : nullptr;
+    Lease* l =
+        a ? leases.fenced(m.lease, from, studies.find(m.study), m.trial, m.attempt) : nullptr;
     if (!l) return {};
     auto& study = studies[l->study];
     const std::string error = "the scheduler could not record this trial's FINISH: " + why;
-    if (auto r = store->finish_trial(study.trial_id(l->number), TrialState::kFailed,
-                                     std::nullopt, error, m.log_tail.substr(0, 64 * 1024), now());
+    if (auto r = store->finish_trial(study.trial_id(l->number), TrialState::kFailed, std::nullopt,
+                                     error, m.log_tail.substr(0, 64 * 1024), now());
         !r) {
       return r;
     }
@@ -318,8 +317,8 @@ struct Daemon::State {
       if (ended) return again->release();
       if (ended.error().code == ErrorCode::kIo) return ended;
       outbox.drop_after(before);
-      log_line("could not end " + f->study + "#" + std::to_string(f->trial) + " either: " +
-               ended.error().message);
+      log_line("could not end " + f->study + "#" + std::to_string(f->trial) +
+               " either: " + ended.error().message);
       return again->rollback();
     }
     return {};

@@ -12,8 +12,8 @@ bool Outbox::push_error(std::string to, std::string message, bool hello_required
                         int max_per_s) {
   if (error_window_ < 0 || now - error_window_ >= 1.0) {
     if (errors_dropped_ > 0) {
-      log_line("dropped " + std::to_string(errors_dropped_) +
-               " ERROR answer(s) over the cap of " + std::to_string(max_per_s) + " per second");
+      log_line("dropped " + std::to_string(errors_dropped_) + " ERROR answer(s) over the cap of " +
+               std::to_string(max_per_s) + " per second");
     }
     error_window_ = now;
     errors_in_window_ = 0;

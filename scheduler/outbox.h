@@ -47,9 +47,9 @@ class Outbox {
 
  private:
   std::vector<std::pair<std::string, protocol::Message>> queue_;
-  double error_window_ = -1;   // start of the current second of ERROR answers
-  int errors_in_window_ = 0;   // queued in it
-  long errors_dropped_ = 0;    // dropped in it
+  double error_window_ = -1;  // start of the current second of ERROR answers
+  int errors_in_window_ = 0;  // queued in it
+  long errors_dropped_ = 0;   // dropped in it
 };
 
 }  // namespace hpo::scheduler

@@ -224,8 +224,8 @@ Status send(zmq::socket_t& socket, const Message& message,
             std::optional<std::string_view> routing_id = std::nullopt);
 
 struct Received {
-  std::string routing_id;   // ROUTER only; empty on a DEALER
-  Result<Message> message;  // a decode error for a bad frame set
+  std::string routing_id;     // ROUTER only; empty on a DEALER
+  Result<Message> message;    // a decode error for a bad frame set
   bool socket_error = false;  // the error is the socket's, not the peer's message
 };
 

@@ -63,9 +63,9 @@ std::optional<Received> receive(zmq::socket_t& socket, bool router) {
   const std::size_t frame_count = count - first;
   const std::string type = frames.size() >= 2 ? shown_frame(frames[1]) + ": " : "";
   if (frame_count > kFrameCount) {
-    out.message = fail(type + "message of " + std::to_string(frame_count) +
-                       " frames is over the limit of " + std::to_string(kFrameCount) +
-                       " frames (version, type, body)");
+    out.message =
+        fail(type + "message of " + std::to_string(frame_count) + " frames is over the limit of " +
+             std::to_string(kFrameCount) + " frames (version, type, body)");
   } else if (bytes > kMaxMessageBytes) {
     out.message = fail(type + "message of " + std::to_string(bytes) +
                        " bytes is over the limit of " + std::to_string(kMaxMessageBytes) +
@@ -88,7 +88,8 @@ std::string fit_to_limit(Finish& finish) {
     // Escaping may make a byte of the tail take up to six in the body: cut, measure, repeat.
     const std::size_t had = finish.log_tail.size();
     while (bytes > budget && !finish.log_tail.empty()) {
-      std::size_t cut = std::min(finish.log_tail.size(), std::max<std::size_t>(bytes - budget, 4096));
+      std::size_t cut =
+          std::min(finish.log_tail.size(), std::max<std::size_t>(bytes - budget, 4096));
       finish.log_tail.erase(0, cut);
       bytes = size();
     }
@@ -100,7 +101,8 @@ std::string fit_to_limit(Finish& finish) {
     while (bytes > budget && !finish.metrics.empty()) {
       // Dropping names one by one measures the body each time: drop a batch per measure.
       std::size_t drop = std::max<std::size_t>(1, finish.metrics.size() / 8);
-      while (drop-- > 0 && !finish.metrics.empty()) finish.metrics.erase(std::prev(finish.metrics.end()));
+      while (drop-- > 0 && !finish.metrics.empty())
+        finish.metrics.erase(std::prev(finish.metrics.end()));
       bytes = size();
     }
     what += std::string(what.empty() ? "" : ", ") + std::to_string(had - finish.metrics.size()) +

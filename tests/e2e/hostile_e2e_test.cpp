@@ -106,7 +106,11 @@ TEST_CASE("the scheduler lives through a hostile corpus while a real agent's stu
       {{"hpo/1", "HELLO", body({{"agent", "h"}, {"slots", "many"}})}, "field 'slots'"},
       {{"hpo/1", "READY", body({{"free_slots", 1e300}})}, "field 'free_slots'"},
       {{"hpo/1", "REPORT",
-        body({{"study", "calm"}, {"trial", 0}, {"attempt", -1}, {"lease", "1.0.1"}, {"step", 1},
+        body({{"study", "calm"},
+              {"trial", 0},
+              {"attempt", -1},
+              {"lease", "1.0.1"},
+              {"step", 1},
               {"metrics", json::object()}})},
        "field 'attempt'"},
       {{"hpo/1", "FINISH", std::string(2 * p::kMaxBodyBytes, ' ')}, "FINISH: message of"},
@@ -114,8 +118,12 @@ TEST_CASE("the scheduler lives through a hostile corpus while a real agent's stu
       {{"hpo/1", "SUBMIT", body({{"study", {{"name", "bad"}}}})}, "SUBMIT"},
       // An unknown peer's REPORT / FINISH: it must say HELLO first.
       {{"hpo/1", "FINISH",
-        body({{"study", "calm"}, {"trial", 0}, {"attempt", 1}, {"lease", "1.0.1"},
-              {"outcome", "ok"}, {"metrics", {{"value", -1e9}}}})},
+        body({{"study", "calm"},
+              {"trial", 0},
+              {"attempt", 1},
+              {"lease", "1.0.1"},
+              {"outcome", "ok"},
+              {"metrics", {{"value", -1e9}}}})},
        "say HELLO"},
       // The real agent's name from another process.
       {{"hpo/1", "HELLO", body({{"agent", "calm-agent"}, {"slots", 8}, {"pid", 1}})}, "is taken"},
@@ -176,8 +184,7 @@ TEST_CASE("the scheduler lives through a hostile corpus while a real agent's stu
     std::vector<std::unique_ptr<Peer>> flood;
     for (int i = 0; i < 200; ++i) {
       flood.push_back(std::make_unique<Peer>(ctx, endpoint));
-      flood.back()->send(
-          p::Hello{"flood-" + std::to_string(rng()), "h", 1, json::array(), i, {}});
+      flood.back()->send(p::Hello{"flood-" + std::to_string(rng()), "h", 1, json::array(), i, {}});
     }
     int welcomed = 0;
     for (auto& peer : flood) {

@@ -125,9 +125,8 @@ TEST_CASE("a FINISH whose recording fails ends its trial FAILED, is ACKed, and t
   auto errors = errors_in(got);
   REQUIRE(errors.size() == 1);
   CHECK_THAT(errors[0].message, Catch::Contains("FINISH") && Catch::Contains("injected failure"));
-  CHECK(std::any_of(got.begin(), got.end(), [](const auto& m) {
-    return std::holds_alternative<p::Ack>(m);
-  }));
+  CHECK(std::any_of(got.begin(), got.end(),
+                    [](const auto& m) { return std::holds_alternative<p::Ack>(m); }));
   auto t0 = f.trial("s", 0);
   CHECK(t0.state == TrialState::kFailed);
   CHECK_THAT(t0.error, Catch::Contains("could not record") && Catch::Contains("injected"));

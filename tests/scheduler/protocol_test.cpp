@@ -221,12 +221,14 @@ TEST_CASE("the decoder refuses absurd values, naming the type and the field") {
       {"HELLO", R"({"agent":"a","slots":"4"})", "HELLO: field 'slots': not an integer"},
       {"HELLO", R"({"agent":"","slots":1})", "HELLO: field 'agent': empty"},
       {"HELLO", R"({"agent":"a","slots":1,"gpus":{"a":1}})", "HELLO: field 'gpus': not an array"},
-      {"HELLO", R"({"agent":"a","slots":1,"running":[{"study":"s","trial":1,"attempt":-2,"lease":"l"}]})",
+      {"HELLO",
+       R"({"agent":"a","slots":1,"running":[{"study":"s","trial":1,"attempt":-2,"lease":"l"}]})",
        "HELLO: field 'running[0].attempt': out of range"},
       {"READY", R"({"free_slots":-3})", "READY: field 'free_slots': out of range"},
       {"REPORT", R"({"study":"s","trial":0,"attempt":-1,"lease":"l","step":0,"metrics":{}})",
        "REPORT: field 'attempt': out of range"},
-      {"REPORT", R"({"study":"s","trial":18446744073709551615,"attempt":1,"lease":"l","step":0,"metrics":{}})",
+      {"REPORT",
+       R"({"study":"s","trial":18446744073709551615,"attempt":1,"lease":"l","step":0,"metrics":{}})",
        "REPORT: field 'trial': out of range"},
       {"FINISH", R"({"study":"s","trial":0,"attempt":1,"lease":"","outcome":"ok"})",
        "FINISH: field 'lease': empty"},
@@ -243,17 +245,19 @@ TEST_CASE("the decoder refuses absurd values, naming the type and the field") {
   const std::string long_name(p::kMaxNameBytes + 1, 'n');
   CHECK_THAT(error_of(decode3("hpo/1", "HELLO", json{{"agent", long_name}, {"slots", 1}}.dump())),
              Catch::Contains("HELLO: field 'agent': longer than 256 bytes"));
-  CHECK_THAT(error_of(decode3("hpo/1", "HELLO",
-                              json{{"agent", "a"}, {"slots", 1},
-                                   {"gpus", json(std::vector<int>(p::kMaxGpus + 1, 0))}}
-                                  .dump())),
-             Catch::Contains("HELLO: field 'gpus': more than 256 entries"));
+  CHECK_THAT(
+      error_of(decode3(
+          "hpo/1", "HELLO",
+          json{{"agent", "a"}, {"slots", 1}, {"gpus", json(std::vector<int>(p::kMaxGpus + 1, 0))}}
+              .dump())),
+      Catch::Contains("HELLO: field 'gpus': more than 256 entries"));
 }
 
 TEST_CASE("a FINISH too big for a message is cut to fit, with a note, keeping the last lines") {
   p::Finish f{"s", 3, 1, "1.3.1", p::Outcome::kOk, {{"value", 0.5}}, "", ""};
   std::string tail;
-  for (int i = 0; tail.size() < 3 * p::kMaxBodyBytes; ++i) tail += "line " + std::to_string(i) + "\n";
+  for (int i = 0; tail.size() < 3 * p::kMaxBodyBytes; ++i)
+    tail += "line " + std::to_string(i) + "\n";
   f.log_tail = tail;
   const std::string note = p::fit_to_limit(f);
   CHECK_THAT(note, Catch::Contains("log tail cut"));
