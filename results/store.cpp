@@ -107,8 +107,29 @@ Store::Impl::~Impl() {
 }
 
 Error Store::Impl::error(std::string_view what) const {
-  return Error{path + ": " + std::string(what) + ": " +
-               (db ? sqlite3_errmsg(db.get()) : "no database")};
+  // The code tells a caller whether the file itself failed (disk full, I/O error, corruption,
+  // locked): kIo, which the scheduler treats as fatal; anything else SQLite refuses is kInternal.
+  ErrorCode code = ErrorCode::kIo;
+  if (db) {
+    switch (sqlite3_errcode(db.get())) {
+      case SQLITE_FULL:
+      case SQLITE_IOERR:
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+      case SQLITE_CANTOPEN:
+      case SQLITE_READONLY:
+      case SQLITE_NOMEM:
+      case SQLITE_PROTOCOL:
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        break;
+      default:
+        code = ErrorCode::kInternal;
+    }
+  }
+  return Error{
+      path + ": " + std::string(what) + ": " + (db ? sqlite3_errmsg(db.get()) : "no database"),
+      code};
 }
 
 Result<Query> Store::Impl::prepare(std::string_view sql) {

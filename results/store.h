@@ -209,6 +209,32 @@ class Store {
   // BEGIN IMMEDIATE (writer only).
   Result<Transaction> begin();
 
+  // A unit inside the open Transaction that can be undone alone (SQL SAVEPOINT): the scheduler
+  // wraps each message of a loop turn in one, so that a message whose handling fails leaves
+  // nothing behind while the rest of the turn is kept. Rolls back on destruction unless
+  // released; several nest like a stack (release or roll back the newest first). Must not
+  // outlive the Transaction it was opened in.
+  class Savepoint {
+   public:
+    Savepoint(Savepoint&&) noexcept;
+    Savepoint& operator=(Savepoint&&) = delete;
+    Savepoint(const Savepoint&) = delete;
+    Savepoint& operator=(const Savepoint&) = delete;
+    ~Savepoint();
+    // Keeps the writes made since it was opened.
+    Status release();
+    // Undoes them. An error (code kIo) means the enclosing transaction itself is gone (SQLite
+    // rolls back a whole transaction on some I/O errors): the caller cannot go on writing.
+    Status rollback();
+
+   private:
+    friend class Store;
+    explicit Savepoint(Impl* impl) : impl_(impl) {}
+    Impl* impl_ = nullptr;  // nullptr once released or rolled back
+  };
+  // Opens a Savepoint; errors: no Transaction is open, SQLite errors.
+  Result<Savepoint> savepoint();
+
   // --- studies ---
   Result<std::int64_t> create_study(const StudyRow& study);  // id/created/updated from args
   Result<std::optional<StudyRow>> find_study(std::string_view name);
@@ -274,6 +300,11 @@ class Store {
   // Records why the scheduler gives agent `id` no more trials ("" = it does again).
   // Errors: no such agent.
   Status set_agent_drained(std::string_view id, std::string_view reason, double time);
+  // Bounds what agents leave behind (a flood of HELLOs under new names): deletes every agents
+  // row but the `keep` most recently seen and those named in `connected`, and every agent_*
+  // event ("agent_joined", "agent_lost"...) but the newest `keep`. Returns the rows deleted.
+  Result<std::int64_t> prune_agent_records(std::size_t keep,
+                                           const std::vector<std::string>& connected);
   Status append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,
                       std::string_view kind, const nlohmann::json& detail, double time);
   // Newest last; `limit` 0 = all.

@@ -198,6 +198,30 @@ Status Store::set_agent_drained(std::string_view id, std::string_view reason, do
   return {};
 }
 
+Result<std::int64_t> Store::prune_agent_records(std::size_t keep,
+                                                const std::vector<std::string>& connected) {
+  if (auto ok = impl_->writable("prune agent records"); !ok) return std::unexpected(ok.error());
+  auto names = dump_json(nlohmann::json(connected), "connected agents");
+  if (!names) return std::unexpected(names.error());
+  const auto limit = static_cast<std::int64_t>(keep);
+  std::int64_t deleted = 0;
+  auto agents = impl_->prepare(
+      "DELETE FROM agents WHERE id NOT IN (SELECT value FROM json_each(?1)) AND id NOT IN "
+      "(SELECT id FROM agents ORDER BY last_seen DESC, id LIMIT ?2)");
+  if (!agents) return std::unexpected(agents.error());
+  agents->bind(1, std::string_view(*names)).bind(2, limit);
+  if (auto r = impl_->run(*agents, "pruning agents"); !r) return std::unexpected(r.error());
+  deleted += sqlite3_changes(impl_->db.get());
+  auto events = impl_->prepare(
+      "DELETE FROM events WHERE substr(kind, 1, 6) = 'agent_' AND id NOT IN (SELECT id FROM "
+      "events WHERE substr(kind, 1, 6) = 'agent_' ORDER BY id DESC LIMIT ?1)");
+  if (!events) return std::unexpected(events.error());
+  events->bind(1, limit);
+  if (auto r = impl_->run(*events, "pruning agent events"); !r) return std::unexpected(r.error());
+  deleted += sqlite3_changes(impl_->db.get());
+  return deleted;
+}
+
 Status Store::append_event(std::optional<std::int64_t> study, std::optional<std::int64_t> trial,
                            std::string_view kind, const nlohmann::json& detail, double time) {
   if (auto ok = impl_->writable("append event"); !ok) return ok;

@@ -52,6 +52,48 @@ Result<Store::Transaction> Store::begin() {
   return Transaction(impl_.get());
 }
 
+// ---------------------------------------------------------------- the caller's savepoints
+
+Result<Store::Savepoint> Store::savepoint() {
+  if (!impl_->in_transaction) return fail(ErrorCode::kInternal, "savepoint: no transaction open");
+  if (auto ok = impl_->step_cached("SAVEPOINT hpo_unit", "opening a savepoint"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return Savepoint(impl_.get());
+}
+
+Store::Savepoint::Savepoint(Savepoint&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)) {}
+
+Store::Savepoint::~Savepoint() { (void)rollback(); }
+
+Status Store::Savepoint::release() {
+  if (impl_ == nullptr) return fail(ErrorCode::kInternal, "savepoint: already finished");
+  Impl* impl = std::exchange(impl_, nullptr);
+  if (auto ok = impl->step_cached("RELEASE hpo_unit", "releasing a savepoint"); !ok) {
+    // Still open: undo it rather than leave it half-finished.
+    (void)impl->step_cached("ROLLBACK TO hpo_unit", "rolling back a savepoint");
+    (void)impl->step_cached("RELEASE hpo_unit", "rolling back a savepoint");
+    return ok;
+  }
+  return {};
+}
+
+Status Store::Savepoint::rollback() {
+  if (impl_ == nullptr) return {};
+  Impl* impl = std::exchange(impl_, nullptr);
+  if (sqlite3_get_autocommit(impl->db.get()) != 0) {
+    return fail(ErrorCode::kIo, impl->path + ": the open transaction was rolled back by SQLite");
+  }
+  if (auto ok = impl->step_cached("ROLLBACK TO hpo_unit", "rolling back a savepoint"); !ok) {
+    return fail(ErrorCode::kIo, ok.error());
+  }
+  if (auto ok = impl->step_cached("RELEASE hpo_unit", "rolling back a savepoint"); !ok) {
+    return fail(ErrorCode::kIo, ok.error());
+  }
+  return {};
+}
+
 // ---------------------------------------------------------------- savepoints
 
 namespace detail {

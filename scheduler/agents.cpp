@@ -23,6 +23,28 @@ std::string process_key(const Agent& a) { return a.name + "/" + std::to_string(a
 
 }  // namespace
 
+std::string AgentRegistry::refusal(const std::string& routing_id, const std::string& name,
+                                   const std::string& host, std::int64_t pid,
+                                   std::size_t max_agents) const {
+  if (auto it = agents_.find(routing_id); it != agents_.end()) {
+    if (it->second.name == name) return "";
+    return "this connection joined as agent '" + it->second.name +
+           "'; another name needs another connection";
+  }
+  if (auto n = names_.find(name); n != names_.end()) {
+    const Agent& other = agents_.at(n->second);
+    if (other.host == host && other.pid == pid) return "";
+    return "agent name '" + name + "' is taken by a connected agent (host " + other.host +
+           ", pid " + std::to_string(other.pid) +
+           "); give this one another name, or wait until the other has been silent for " +
+           std::to_string(window()) + " s";
+  }
+  if (agents_.size() >= max_agents) {
+    return "too many agents connected (the limit is " + std::to_string(max_agents) + ")";
+  }
+  return "";
+}
+
 Agent& AgentRegistry::join(const std::string& routing_id, const std::string& name, int slots,
                            std::int64_t leases, double now, std::int64_t pid) {
   Agent a;
@@ -56,8 +78,10 @@ void AgentRegistry::drain(Agent& a, const std::string& why) {
 
 void AgentRegistry::ready(Agent& a, std::int64_t free_slots, bool draining) {
   a.stopping = draining;
-  a.free = std::max<std::int64_t>(0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
-  if (!a.drained.empty()) a.free = 0;
+  // A draining agent wants no more work, whatever it says is free; a drained one gets none.
+  a.free = draining || !a.drained.empty()
+               ? 0
+               : std::max<std::int64_t>(0, std::min<std::int64_t>(free_slots, a.slots - a.leases));
 }
 
 void AgentRegistry::leased(Agent& a) {
@@ -97,6 +121,13 @@ std::vector<std::string> AgentRegistry::heartbeat_due(double now) const {
 
 void AgentRegistry::sent(const std::string& routing_id, double now) {
   if (auto it = agents_.find(routing_id); it != agents_.end()) it->second.last_sent = now;
+}
+
+std::vector<std::string> AgentRegistry::names() const {
+  std::vector<std::string> out;
+  out.reserve(names_.size());
+  for (const auto& [name, id] : names_) out.push_back(name);
+  return out;
 }
 
 double AgentRegistry::next_deadline(double now) const {

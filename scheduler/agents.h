@@ -7,8 +7,8 @@
 //   its name (from HELLO) maps to the latest such connection. An agent that
 //   reconnects shows up under a new routing id with the same name.
 // - Slots: `free` is what READY allowed minus what was leased since, never
-//   more than slots - leases; a draining agent (READY draining) is not
-//   refilled when a trial of it finishes.
+//   more than slots - leases; a draining agent (READY draining) gets no free
+//   slot from that READY and is not refilled when a trial of it finishes.
 // - Draining: an agent that failed to start trials too often in a row is
 //   drained (drain()): no free slot from then on, for this process of it (its
 //   name and pid), even after it reconnects; a new process under the same name
@@ -31,7 +31,8 @@ namespace hpo::scheduler {
 struct Agent {
   std::string routing_id;
   std::string name;
-  std::int64_t pid = 0;
+  std::string host;      // from HELLO: with pid, tells a reconnect of the same process
+  std::int64_t pid = 0;  // from another process that took the same name
   int slots = 0;
   int free = 0;           // slots the scheduler may still lease on this agent
   bool stopping = false;  // said READY draining: do not refill
@@ -58,6 +59,17 @@ class AgentRegistry {
   bool contains(const std::string& routing_id) const { return agents_.count(routing_id) != 0; }
   // The routing id the agent called `name` last joined on; empty if none.
   std::string routing_of(const std::string& name) const;
+
+  // Why a HELLO from `routing_id` as `name` (host, pid) is refused, or "" when
+  // it may join: the connection already joined under another name (a new name
+  // needs a new connection); the name is held by a live connection of another
+  // process (another host or pid: two agents were given the same name, and
+  // taking it over would requeue the other's trials, and then it ours); or
+  // max_agents are connected already. A reconnect of the same process (same
+  // host and pid, new connection) may join: its old connection is the caller's
+  // to drop.
+  std::string refusal(const std::string& routing_id, const std::string& name,
+                      const std::string& host, std::int64_t pid, std::size_t max_agents) const;
 
   // Registers the agent on `routing_id` (replacing any there), heard and sent
   // to at `now`, holding `leases` trials and no free slot until its READY.
@@ -89,6 +101,8 @@ class AgentRegistry {
   double next_deadline(double now) const;
 
   std::size_t size() const { return agents_.size(); }
+  // The names of the connected agents.
+  std::vector<std::string> names() const;
 
  private:
   double heartbeat_s_;

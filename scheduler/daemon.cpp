@@ -1,3 +1,7 @@
+// The daemon's loop and its message handlers (daemon.h). Over 450 lines: State holds the
+// handlers of every message type, the per-message unit (savepoint, refusal, the FINISH that
+// cannot be recorded) and the timers; its pieces (agents, leases, dispatcher, studies,
+// outcomes, outbox) live in files of their own. Next to split: the HELLO handling.
 #include "scheduler/daemon.h"
 
 #include <algorithm>
@@ -49,6 +53,7 @@ struct Daemon::State {
   Outbox outbox;
   bool shutting_down = false;
   Stats stats;
+  std::size_t joins_since_prune = 0;  // new agent connections since the last prune
 
   double mono() const { return clock->monotonic(); }
   double now() const { return clock->now(); }
@@ -87,6 +92,11 @@ struct Daemon::State {
 
   // --- message handlers ---
   Status on_hello(const std::string& from, const p::Hello& h) {
+    // Checked before anything changes: a refused HELLO leaves no trace.
+    if (auto why = agents.refusal(from, h.agent, h.host, h.pid, options.max_agents); !why.empty()) {
+      return fail("HELLO: " + why);
+    }
+    const bool repeated = agents.contains(from);
     p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}};
     const double m = mono();
     // The same agent name under another routing id: the agent reconnected
@@ -127,22 +137,33 @@ struct Daemon::State {
       if (options.verbose) log_line("re-adopted " + s.name() + "#" + std::to_string(t.number));
     }
     w.stop = std::move(stop);
-    const Agent& joined =
+    Agent& joined =
         agents.join(from, h.agent, h.slots, static_cast<std::int64_t>(w.adopted.size()), m, h.pid);
+    joined.host = h.host;
     if (auto r = store->upsert_agent(h.agent, h.host, h.gpus, h.slots, now()); !r) return r;
     if (auto r = store->set_agent_drained(h.agent, joined.drained, now()); !r) return r;
-    log_line("agent " + h.agent + " joined (" + std::to_string(h.slots) + " slot(s), re-adopted " +
-             std::to_string(w.adopted.size()) + ", stopped " + std::to_string(w.stop.size()) + ")");
-    if (auto r = store->append_event(std::nullopt, std::nullopt, "agent_joined",
-                                     json{{"agent", h.agent},
-                                          {"host", h.host},
-                                          {"slots", h.slots},
-                                          {"readopted", w.adopted.size()}},
-                                     now());
-        !r) {
-      return r;
+    // An agent re-sends HELLO until welcomed: a repeat on the same connection is no news.
+    if (!repeated || !w.adopted.empty() || !w.stop.empty()) {
+      log_line("agent " + h.agent + " joined (" + std::to_string(h.slots) +
+               " slot(s), re-adopted " + std::to_string(w.adopted.size()) + ", stopped " +
+               std::to_string(w.stop.size()) + ")");
+      if (auto r = store->append_event(std::nullopt, std::nullopt, "agent_joined",
+                                       json{{"agent", h.agent},
+                                            {"host", h.host},
+                                            {"slots", h.slots},
+                                            {"readopted", w.adopted.size()}},
+                                       now());
+          !r) {
+        return r;
+      }
     }
     reply(from, std::move(w));
+    if (!repeated && ++joins_since_prune >= std::min<std::size_t>(256, options.agent_records)) {
+      joins_since_prune = 0;
+      std::vector<std::string> connected = agents.names();
+      auto pruned = store->prune_agent_records(options.agent_records, connected);
+      if (!pruned) return std::unexpected(pruned.error());
+    }
     return {};
   }
 
@@ -171,13 +192,16 @@ struct Daemon::State {
 
   Status on_finish(Agent& a, const p::Finish& m) {
     reply(a.routing_id, p::Ack{m.trial, m.attempt, m.lease});
-    if (!fenced(a.routing_id, m.study, m.trial, m.attempt, m.lease, "FINISH")) return {};
-    Lease l = *leases.release(m.lease);
-    AgentRegistry::released(a);
-    ++stats.completed;
-    if (auto r = record_finish(*store, studies[l.study], l, m, now(), options.verbose); !r) {
+    Lease* l = fenced(a.routing_id, m.study, m.trial, m.attempt, m.lease, "FINISH");
+    if (!l) return {};
+    // Recorded before the lease is released: if recording fails, the lease is still there
+    // for finish_unrecorded().
+    if (auto r = record_finish(*store, studies[l->study], *l, m, now(), options.verbose); !r) {
       return r;
     }
+    leases.release(m.lease);
+    AgentRegistry::released(a);
+    ++stats.completed;
     auto drained = count_start(*store, agents, a, m, options.drain_after_start_failures, now());
     if (!drained) return std::unexpected(drained.error());
     if (m.start_failed) ++stats.start_failures;
@@ -185,15 +209,41 @@ struct Daemon::State {
     return {};
   }
 
+  // The FINISH `m` from `from` could not be recorded (`why`; its writes are rolled back): its
+  // trial ends FAILED with why, its lease and slot are freed and it is ACKed, so that the
+  // agent stops re-sending it. Nothing when the FINISH does not hold a live lease.
+  Status finish_unrecorded(const std::string& from, const p::Finish& m, const std::string& why) {
+    Agent* a = agents.find(from);
+    Lease* l =
+        a ? leases.fenced(m.lease, from, studies.find(m.study), m.trial, m.attempt) : nullptr;
+    if (!l) return {};
+    auto& study = studies[l->study];
+    const std::string error = "the scheduler could not record this trial's FINISH: " + why;
+    if (auto r = store->finish_trial(study.trial_id(l->number), TrialState::kFailed, std::nullopt,
+                                     error, m.log_tail.substr(0, 64 * 1024), now());
+        !r) {
+      return r;
+    }
+    study.failed(l->number);
+    leases.release(m.lease);
+    AgentRegistry::released(*a);
+    ++stats.completed;
+    reply(from, p::Ack{m.trial, m.attempt, m.lease});
+    return {};
+  }
+
   // SUBMIT needs no HELLO; it writes in the turn's open transaction.
   Status on_submit(const std::string& from, const p::Submit& m) {
     auto answer = studies.submit(*store, m.study, now());
     if (!answer) return std::unexpected(answer.error());
+    // A refused study leaves nothing behind: the ERROR goes out as a refusal, which rolls the
+    // message's writes back.
+    if (auto* e = std::get_if<p::ErrorReply>(&*answer)) return fail(e->message);
     reply(from, std::move(*answer));
     return {};
   }
 
-  Status handle(const std::string& from, p::Message m) {
+  Status handle(const std::string& from, const p::Message& m) {
     if (auto* h = std::get_if<p::Hello>(&m)) return on_hello(from, *h);
     if (auto* sub = std::get_if<p::Submit>(&m)) return on_submit(from, *sub);
     Agent* a = agents.find(from);
@@ -203,7 +253,8 @@ struct Daemon::State {
         if (std::holds_alternative<p::Finish>(m) || std::holds_alternative<p::Report>(m)) {
           ++stats.ignored;
         }
-        reply(from, p::ErrorReply{"unknown agent; say HELLO", true});
+        outbox.push_error(from, "unknown agent; say HELLO", true, mono(),
+                          options.max_refusals_per_s);
       }
       return {};
     }
@@ -217,6 +268,63 @@ struct Daemon::State {
     if (std::holds_alternative<p::Heartbeat>(m)) return {};
     if (std::holds_alternative<p::Bye>(m)) return drop_agent(from, "left");
     log_line("agent " + a->name + " sent unexpected " + std::string(p::type_name(m)) + "; ignored");
+    return {};
+  }
+
+  // The name of a peer in a log line: its agent name, else its routing id.
+  std::string peer(const std::string& routing_id) {
+    const Agent* a = agents.find(routing_id);
+    return a ? "agent " + a->name : peer_id(routing_id);
+  }
+
+  // A message that is refused: logged with its peer, answered ERROR (capped per second).
+  void refuse(const std::string& from, const std::string& why) {
+    log_line("refused a message from " + peer(from) + ": " + why);
+    outbox.push_error(from, why, false, mono(), options.max_refusals_per_s);
+  }
+
+  // Handles one decoded message as one unit (the contract in daemon.h): a savepoint for its
+  // writes, its replies held back, both undone when it fails. Returns an error only when the
+  // failure is fatal (the store itself failed).
+  Status handle_one(const std::string& from, p::Message m) {
+    const std::string type(p::type_name(m));
+    auto savepoint = store->savepoint();
+    if (!savepoint) return std::unexpected(savepoint.error());
+    const std::size_t replies = outbox.size();
+    Status result;
+    try {
+      result = handle(from, m);
+    } catch (const std::exception& e) {
+      result = fail(ErrorCode::kInternal, type + ": " + e.what());
+    } catch (...) {
+      result = fail(ErrorCode::kInternal, type + ": unknown exception");
+    }
+    if (result) return savepoint->release();
+    if (result.error().code == ErrorCode::kIo) return result;
+    if (auto r = savepoint->rollback(); !r) return r;
+    outbox.drop_after(replies);
+    ++stats.refused;
+    std::string why = result.error().message;
+    if (why.rfind(type, 0) != 0) why = type + ": " + why;
+    refuse(from, why);
+    if (auto* f = std::get_if<p::Finish>(&m)) {
+      // Ended anyway (FAILED), in a unit of its own, so that no lease waits forever on it.
+      auto again = store->savepoint();
+      if (!again) return std::unexpected(again.error());
+      const std::size_t before = outbox.size();
+      Status ended;
+      try {
+        ended = finish_unrecorded(from, *f, result.error().message);
+      } catch (const std::exception& e) {
+        ended = fail(ErrorCode::kInternal, e.what());
+      }
+      if (ended) return again->release();
+      if (ended.error().code == ErrorCode::kIo) return ended;
+      outbox.drop_after(before);
+      log_line("could not end " + f->study + "#" + std::to_string(f->trial) +
+               " either: " + ended.error().message);
+      return again->rollback();
+    }
     return {};
   }
 
@@ -254,9 +362,32 @@ struct Daemon::State {
     auto assigned = dispatcher.fill(*store, studies, agents, leases, now());
     if (!assigned) return std::unexpected(assigned.error());
     for (auto& [to, assign] : *assigned) {
+      if (const auto bytes = p::encode(assign).body.size(); bytes > p::kMaxBodyBytes) {
+        // The agent could not take it: the trial fails now rather than hold a lease forever.
+        if (auto r = fail_unsendable(to, assign, bytes); !r) return r;
+        continue;
+      }
       ++stats.assigned;
       reply(to, std::move(assign));
     }
+    return {};
+  }
+
+  Status fail_unsendable(const std::string& to, const p::Assign& assign, std::size_t bytes) {
+    auto l = leases.release(assign.lease);
+    if (!l) return {};
+    auto& study = studies[l->study];
+    const std::string error = "its ASSIGN of " + std::to_string(bytes) +
+                              " bytes (config and trial spec) is over the message limit of " +
+                              std::to_string(p::kMaxBodyBytes) + " bytes";
+    log_line(study.name() + "#" + std::to_string(l->number) + " FAILED: " + error);
+    if (auto r = store->finish_trial(study.trial_id(l->number), TrialState::kFailed, std::nullopt,
+                                     error, "", now());
+        !r) {
+      return r;
+    }
+    study.failed(l->number);
+    if (Agent* a = agents.find(to)) AgentRegistry::released(*a);
     return {};
   }
 
@@ -322,9 +453,9 @@ Status Daemon::add_study(const search::StudySpec& spec) {
   if (!txn) return std::unexpected(txn.error());
   auto answer = s.studies.submit(*s.store, spec.raw, s.now());
   if (!answer) return std::unexpected(answer.error());
-  if (auto c = txn->commit(); !c) return c;
+  // A refused study is rolled back (~Transaction): it leaves nothing in the store.
   if (auto* e = std::get_if<p::ErrorReply>(&*answer)) return fail(e->message);
-  return {};
+  return txn->commit();
 }
 
 std::string Daemon::endpoint() const { return state_->endpoint; }
@@ -346,17 +477,25 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
     auto r = p::receive(*s.router, /*router=*/true);
     if (!r) break;
     if (!r->message) {
+      if (r->socket_error) return fail(ErrorCode::kIo, "scheduler: " + r->message.error().message);
       ++s.stats.bad_messages;
-      log_line("dropped bad message: " + r->message.error().message);
+      s.refuse(r->routing_id, r->message.error().message);
       continue;
     }
-    if (auto h = s.handle(r->routing_id, std::move(*r->message)); !h) return h;
+    if (auto h = s.handle_one(r->routing_id, std::move(*r->message)); !h) {
+      return fail(ErrorCode::kIo, "scheduler: stopping: the store failed (" + h.error().message +
+                                      "); a restart recovers from the last committed turn");
+    }
   }
   if (auto e = s.expire(); !e) return e;
   if (auto w = s.wind_down(); !w) return w;
   if (auto d = s.dispatch(); !d) return d;
   if (auto m = s.studies.record_finished(*s.store, s.now()); !m) return m;
-  if (auto c = txn->commit(); !c) return c;
+  if (auto c = txn->commit(); !c) {
+    return fail(ErrorCode::kIo, "scheduler: stopping: cannot commit this turn to the store (" +
+                                    c.error().message +
+                                    "); a restart recovers from the last committed turn");
+  }
   s.outbox.flush(*s.router, s.agents, s.mono());
   return {};
 }

@@ -35,8 +35,26 @@
 // - Fair sharing: free slots go round-robin over the studies that can lease.
 // - Control: SUBMIT {study} from any peer (no HELLO needed) adds or updates a
 //   study (`hpo submit`), answered OK or ERROR.
-// - Any store error is fatal for the loop (turn() returns it): the process
-//   exits and a restart recovers from the file, which is always consistent.
+// - One message is one unit: its store writes go in a savepoint inside the
+//   turn's transaction and its replies are held with the turn's. A message
+//   that cannot be decoded, is over a limit, or whose handling fails (an
+//   Error or an exception) is logged with its type and peer, its writes and
+//   replies are undone, and the peer is answered ERROR naming why; the loop
+//   goes on with the next message. Handlers check their input before they
+//   change anything, so what is undone in the store was not yet done in
+//   memory. A FINISH that cannot be recorded still ends its trial (FAILED,
+//   with why) and is ACKed, so that the agent does not resend it forever.
+//   ERROR answers to bad messages and unknown peers are capped per second
+//   (max_refusals_per_s); past the cap they are dropped, with a log line.
+// - Fatal (turn() returns the Error; the process exits, and a restart
+//   recovers from the file, which is always consistent): the store itself
+//   failing (code kIo: disk full, I/O error, corruption, the transaction lost),
+//   a commit that fails, and socket errors other than EINTR/EAGAIN.
+// - Bounds against floods: at most max_agents connected agents; an agent
+//   name held by a live connection of another process (other host or pid)
+//   is refused rather than taken over; a repeated HELLO on the same
+//   connection adds no event; agents rows and agent_* events beyond
+//   agent_records are pruned (those of connected agents are kept).
 //
 // Threads: one thread creates the Daemon and calls everything; `stop` may be
 // set from a signal handler.
@@ -70,6 +88,11 @@ struct DaemonOptions {
   double shutdown_grace_s = 10;       // on stop: how long to wait for running trials
   bool exit_when_done = false;        // run() returns once every study is finished
   std::size_t max_batch = 4096;       // messages handled per loop turn at most
+  std::size_t max_agents = 4096;      // connected agents at most; a HELLO past it is refused
+  std::size_t agent_records = 10000;  // agents rows and agent_* events kept in the store
+                                      // (besides those of connected agents); older ones pruned
+  int max_refusals_per_s = 1000;      // ERROR answers to bad messages and unknown peers per
+                                      // second at most; past it they are dropped unanswered
   bool verbose = false;               // log every lease and outcome
   // On stop, trials still running after the grace stay RUNNING in the store: their agents
   // keep running them and re-announce them to the next scheduler, which re-adopts them in its
@@ -127,7 +150,8 @@ class Daemon {
     std::int64_t assigned = 0;      // ASSIGNs sent
     std::int64_t completed = 0;     // FINISH counted (any outcome)
     std::int64_t ignored = 0;       // REPORT/FINISH fenced off
-    std::int64_t bad_messages = 0;  // dropped by the decoder
+    std::int64_t bad_messages = 0;  // dropped by the decoder (or over a size limit)
+    std::int64_t refused = 0;       // decoded, but handling failed and was rolled back
     std::int64_t agents_lost = 0;
     std::int64_t readopted = 0;
     std::int64_t start_failures = 0;  // FINISH start_failed counted

@@ -26,6 +26,19 @@ class Outbox {
  public:
   // Queues `message` for the peer with routing id `to`.
   void push(std::string to, protocol::Message message);
+  // Queues ERROR {message, hello_required} for `to`, unless `max_per_s` such
+  // answers were queued already in the current one-second window (`now`,
+  // monotonic seconds): an answer to a bad message or an unknown peer must not
+  // let a flood of them fill the peers' queues. Dropped answers are counted
+  // and logged once per window. Returns whether it was queued.
+  bool push_error(std::string to, std::string message, bool hello_required, double now,
+                  int max_per_s);
+  // How many messages are queued; drop_after(n) forgets those queued after the first n (the
+  // replies of a message whose handling was rolled back).
+  std::size_t size() const { return queue_.size(); }
+  void drop_after(std::size_t n) {
+    if (n < queue_.size()) queue_.resize(n);
+  }
 
   // Sends everything queued on `router`, then a HEARTBEAT to each agent sent
   // nothing for a heartbeat; records in `agents` when each was sent to
@@ -34,6 +47,9 @@ class Outbox {
 
  private:
   std::vector<std::pair<std::string, protocol::Message>> queue_;
+  double error_window_ = -1;  // start of the current second of ERROR answers
+  int errors_in_window_ = 0;  // queued in it
+  long errors_dropped_ = 0;   // dropped in it
 };
 
 }  // namespace hpo::scheduler

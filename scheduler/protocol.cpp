@@ -1,7 +1,9 @@
 #include "scheduler/protocol.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <utility>
 
 #include "base/json.h"
@@ -29,11 +31,33 @@ class Reader {
     if (!v->is_string()) return bad(field, "not a string"), std::string();
     return v->get<std::string>();
   }
-  std::int64_t integer(const char* field, bool required = true) {
+  // A name-like string: not empty, at most kMaxNameBytes.
+  std::string name(const char* field, bool required = true) {
+    std::string out = string(field, required);
+    if (error_ || (!required && out.empty())) return out;
+    if (out.empty()) return bad(field, "empty"), out;
+    if (out.size() > kMaxNameBytes) {
+      bad(field, "longer than " + std::to_string(kMaxNameBytes) + " bytes (" +
+                     std::to_string(out.size()) + ")");
+      out.clear();
+    }
+    return out;
+  }
+  // An integer within [min, max]; every integer of the protocol is one of these.
+  std::int64_t integer(const char* field, bool required = true, std::int64_t min = 0,
+                       std::int64_t max = kMaxInteger) {
     const json* v = find(field, required);
     if (!v) return 0;
     if (!v->is_number_integer()) return bad(field, "not an integer"), 0;
-    return v->get<std::int64_t>();
+    const bool too_big =
+        v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max);
+    const std::int64_t n = too_big ? max : v->get<std::int64_t>();
+    if (too_big || n < min || n > max) {
+      bad(field, "out of range [" + std::to_string(min) + ", " + std::to_string(max) + "] (got " +
+                     v->dump() + ")");
+      return 0;
+    }
+    return n;
   }
   bool boolean(const char* field, bool required = true) {
     const json* v = find(field, required);
@@ -90,7 +114,7 @@ class Reader {
       t.study = r.string("study");
       t.trial = r.integer("trial");
       t.attempt = r.integer("attempt");
-      t.lease = r.string("lease");
+      t.lease = r.name("lease");
       t.finished = r.boolean("finished", false);
       if (r.error_) return bad(where + "." + r.error_field_, r.error_what_), out;
       out.push_back(std::move(t));
@@ -205,32 +229,38 @@ Result<Message> decode_body(std::string_view type, const json& body) {
   Message out;
   if (type == "HELLO") {
     Hello m;
-    m.agent = r.string("agent");
-    m.host = r.string("host", false);
-    m.slots = static_cast<int>(r.integer("slots"));
+    m.agent = r.name("agent");
+    m.host = r.name("host", false);
+    m.slots = static_cast<int>(r.integer("slots", true, 0, kMaxSlots));
     m.gpus = r.any("gpus", false);
     if (m.gpus.is_null()) m.gpus = json::array();
     m.pid = r.integer("pid", false);
     m.running = r.running("running");
-    if (!r.error() && (m.slots < 0 || m.slots > 1'000'000)) {
-      return fail("HELLO: field 'slots': out of range (" + std::to_string(m.slots) + ")");
+    if (auto e = r.error()) return std::unexpected(*e);
+    // What an agent found on its machine, kept in the store's agents row: bounded so that a
+    // flood of HELLOs cannot fill the file.
+    if (!m.gpus.is_array()) return fail("HELLO: field 'gpus': not an array");
+    if (m.gpus.size() > kMaxGpus) {
+      return fail("HELLO: field 'gpus': more than " + std::to_string(kMaxGpus) + " entries (" +
+                  std::to_string(m.gpus.size()) + ")");
     }
-    if (!r.error() && m.agent.empty()) return fail("HELLO: field 'agent': empty");
+    if (const auto bytes = m.gpus.dump(-1, ' ', false, json::error_handler_t::replace).size();
+        bytes > kMaxGpusBytes) {
+      return fail("HELLO: field 'gpus': over " + std::to_string(kMaxGpusBytes) + " bytes (" +
+                  std::to_string(bytes) + ")");
+    }
     out = std::move(m);
   } else if (type == "WELCOME") {
     Welcome m;
     m.scheduler = r.string("scheduler");
-    m.heartbeat_ms = static_cast<int>(r.integer("heartbeat_ms"));
-    m.liveness = static_cast<int>(r.integer("liveness"));
+    m.heartbeat_ms = static_cast<int>(r.integer("heartbeat_ms", true, 1, 86'400'000));
+    m.liveness = static_cast<int>(r.integer("liveness", true, 1, 1000));
     m.adopted = r.strings("adopted", false);
     m.stop = r.strings("stop", false);
-    if (!r.error() && (m.heartbeat_ms <= 0 || m.liveness <= 0)) {
-      return fail("WELCOME: field 'heartbeat_ms'/'liveness': must be > 0");
-    }
     out = std::move(m);
   } else if (type == "READY") {
     Ready m;
-    m.free_slots = static_cast<int>(r.integer("free_slots"));
+    m.free_slots = static_cast<int>(r.integer("free_slots", true, 0, kMaxSlots));
     m.draining = r.boolean("draining", false);
     out = m;
   } else if (type == "ASSIGN") {
@@ -238,7 +268,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.study = r.string("study");
     m.trial = r.integer("trial");
     m.attempt = r.integer("attempt");
-    m.lease = r.string("lease");
+    m.lease = r.name("lease");
     m.config = r.any("config");
     m.spec = r.object("spec");
     out = std::move(m);
@@ -247,7 +277,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.study = r.string("study");
     m.trial = r.integer("trial");
     m.attempt = r.integer("attempt");
-    m.lease = r.string("lease");
+    m.lease = r.name("lease");
     m.step = r.integer("step");
     m.metrics = r.metrics("metrics");
     out = std::move(m);
@@ -255,7 +285,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     Decision m;
     m.trial = r.integer("trial");
     m.attempt = r.integer("attempt");
-    m.lease = r.string("lease");
+    m.lease = r.name("lease");
     std::string d = r.string("decision");
     if (!r.error() && d != "STOP" && d != "CONTINUE") {
       return fail("DECISION: field 'decision': must be STOP or CONTINUE (got '" + d + "')");
@@ -267,7 +297,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.study = r.string("study");
     m.trial = r.integer("trial");
     m.attempt = r.integer("attempt");
-    m.lease = r.string("lease");
+    m.lease = r.name("lease");
     std::string outcome = r.string("outcome");
     m.metrics = r.metrics("metrics", false);
     m.error = r.string("error", false);
@@ -287,7 +317,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     Ack m;
     m.trial = r.integer("trial");
     m.attempt = r.integer("attempt");
-    m.lease = r.string("lease");
+    m.lease = r.name("lease");
     out = std::move(m);
   } else if (type == "HEARTBEAT") {
     out = Heartbeat{};
@@ -303,8 +333,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.hello_required = r.boolean("hello_required", false);
     out = std::move(m);
   } else {
-    std::string shown(type.substr(0, 32));
-    return fail("unknown message type '" + shown + "'");
+    return fail("unknown message type '" + shown_frame(type) + "'");
   }
   if (auto e = r.error()) return std::unexpected(*e);
   return out;
@@ -326,6 +355,17 @@ std::optional<Outcome> outcome_from_string(std::string_view name) {
   return std::nullopt;
 }
 
+// A frame as it may appear in a log line or an ERROR: at most 32 bytes, and anything but
+// printable ASCII as '?' (a hostile peer's bytes must not reach a terminal as they are).
+std::string shown_frame(std::string_view frame) {
+  std::string out(frame.substr(0, 32));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  if (frame.size() > 32) out += "...";
+  return out;
+}
+
 std::string_view type_name(const Message& message) {
   static constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames{
       "HELLO", "WELCOME",   "READY", "ASSIGN", "REPORT", "DECISION", "FINISH",
@@ -341,14 +381,15 @@ Frames encode(const Message& message) {
 }
 
 Result<Message> decode(std::span<const std::string_view> frames) {
-  if (frames.size() != 3) {
-    return fail("bad message: expected 3 frames (version, type, body), got " +
+  if (frames.size() != kFrameCount) {
+    std::string shown_type = frames.size() >= 2 ? shown_frame(frames[1]) + ": " : "";
+    return fail(shown_type + "bad message: expected 3 frames (version, type, body), got " +
                 std::to_string(frames.size()));
   }
   std::string_view type = frames[1];
-  std::string shown_type(type.substr(0, 32));
+  std::string shown_type = shown_frame(type);
   if (frames[0] != kVersion) {
-    return fail(shown_type + ": unknown protocol version '" + std::string(frames[0].substr(0, 32)) +
+    return fail(shown_type + ": unknown protocol version '" + shown_frame(frames[0]) +
                 "' (this build speaks " + std::string(kVersion) + ")");
   }
   if (frames[2].size() > kMaxBodyBytes) {
@@ -365,63 +406,6 @@ Result<Message> decode(std::span<const std::string_view> frames) {
   json body = std::move(*parsed);
   if (!body.is_object()) return fail(shown_type + ": body is not a JSON object");
   return decode_body(type, body);
-}
-
-Status send(zmq::socket_t& socket, const Message& message,
-            std::optional<std::string_view> routing_id) {
-  Frames f = encode(message);
-  try {
-    if (routing_id) {
-      if (!socket.send(zmq::buffer(*routing_id),
-                       zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-        return fail("send " + f.type + ": peer pipe full");
-    }
-    if (!socket.send(zmq::buffer(f.version),
-                     zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
-        !socket.send(zmq::buffer(f.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
-        !socket.send(zmq::buffer(f.body), zmq::send_flags::dontwait)) {
-      return fail("send " + f.type + ": pipe full");
-    }
-  } catch (const zmq::error_t& e) {
-    return fail("send " + f.type + ": " + e.what());
-  }
-  return {};
-}
-
-std::optional<Received> receive(zmq::socket_t& socket, bool router) {
-  std::vector<zmq::message_t> parts;
-  try {
-    zmq::message_t part;
-    if (!socket.recv(part, zmq::recv_flags::dontwait)) return std::nullopt;
-    parts.push_back(std::move(part));
-    // The rest of a multipart message is already there once the first frame is.
-    while (parts.back().more()) {
-      zmq::message_t next;
-      if (!socket.recv(next, zmq::recv_flags::none)) break;
-      parts.push_back(std::move(next));
-      if (parts.size() > 16) {
-        // Drain the rest so the next message starts at a frame boundary.
-        while (parts.back().more()) {
-          zmq::message_t skip;
-          if (!socket.recv(skip, zmq::recv_flags::none)) break;
-          parts.back() = std::move(skip);
-        }
-        break;
-      }
-    }
-  } catch (const zmq::error_t& e) {
-    return Received{{}, fail(std::string("receive: ") + e.what())};
-  }
-  Received out{{}, fail("bad message: no frames")};
-  std::size_t first = 0;
-  if (router) {
-    out.routing_id = parts[0].to_string();
-    first = 1;
-  }
-  std::vector<std::string_view> frames;
-  for (std::size_t i = first; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
-  out.message = decode(frames);
-  return out;
 }
 
 }  // namespace hpo::scheduler::protocol

@@ -49,6 +49,16 @@
 //   declared the agent lost) answers ERROR with hello_required = true; the
 //   agent then says HELLO again with its running trials. WELCOME lists which
 //   leases the scheduler re-adopted; the agent stops the ones in `stop`.
+// - A message the scheduler cannot take (not decodable, over a limit below,
+//   a refused HELLO or SUBMIT, or one whose handling failed) is answered
+//   ERROR with hello_required = false and a message that names the type and
+//   the limit or field; nothing of it is recorded. The agent logs such an
+//   ERROR. It never sends a FINISH over the limit (fit_to_limit cuts it
+//   first), and a FINISH the scheduler fails to record is still ACKed after
+//   its ERROR (the trial FAILED), so a FINISH is never re-sent forever.
+// - HELLO: one connection, one agent name. A name held by a live connection
+//   of another process (host, pid) is refused; the same process on a new
+//   connection takes its leases over.
 //
 // The decoder never throws and never asserts: every malformed frame set is an
 // Error naming the message type and the field.
@@ -71,8 +81,28 @@
 namespace hpo::scheduler::protocol {
 
 inline constexpr std::string_view kVersion = "hpo/1";
-// Largest message body accepted (1 MiB); bigger ones are dropped.
+
+// --- limits. A message over one is refused whole with an Error that names the limit and the
+// message type; the scheduler answers it with ERROR (see "Semantics" above).
+// Largest message body accepted (1 MiB).
 inline constexpr std::size_t kMaxBodyBytes = 1 << 20;
+// Largest message, all frames together (the body and a little for version and type).
+inline constexpr std::size_t kMaxMessageBytes = kMaxBodyBytes + 4096;
+// Largest single frame ZeroMQ lets in at all (ZMQ_MAXMSGSIZE of the scheduler's socket). A
+// frame over it makes libzmq close the connection before any of it is read, so no ERROR can
+// answer it. libzmq also queues a multipart message whole until its last frame has arrived;
+// receive() then reads the frames past the third one by one and drops them.
+inline constexpr std::size_t kMaxFrameBytes = 4 * kMaxBodyBytes;
+// Frames of one message: version, type, body.
+inline constexpr std::size_t kFrameCount = 3;
+// Field limits: slots of one agent (HELLO.slots, READY.free_slots); bytes of an agent name, host
+// or lease id; entries and bytes of HELLO.gpus. Trial numbers, attempts, steps and pids are
+// integers from 0 to 2^53 (exact in a double).
+inline constexpr int kMaxSlots = 4096;
+inline constexpr std::size_t kMaxNameBytes = 256;
+inline constexpr std::size_t kMaxGpus = 256;
+inline constexpr std::size_t kMaxGpusBytes = 64 * 1024;
+inline constexpr std::int64_t kMaxInteger = std::int64_t{1} << 53;
 
 // A trial an agent holds: running, or finished with its FINISH not yet ACKed.
 struct RunningTrial {
@@ -177,6 +207,10 @@ using Message = std::variant<Hello, Welcome, Ready, Assign, Report, Decision, Fi
 // The wire name of a message's type ("HELLO", ...).
 std::string_view type_name(const Message& message);
 
+// A frame as it may appear in a log line or an ERROR: at most 32 bytes (then "..."), and
+// anything but printable ASCII as '?' (a hostile peer's bytes must not reach a terminal).
+std::string shown_frame(std::string_view frame);
+
 // The three frames of `message`: version, type, JSON body.
 struct Frames {
   std::string version;
@@ -187,8 +221,15 @@ Frames encode(const Message& message);
 
 // Decodes [version, type, body]. Errors: wrong frame count, unknown version,
 // unknown type, body over kMaxBodyBytes, body not a JSON object, a missing or
-// mistyped field ("REPORT: field 'step': missing"). Never throws.
+// mistyped field ("REPORT: field 'step': missing"), a value out of its range
+// ("HELLO: field 'slots': out of range [0, 4096] (got -1)"). Never throws.
 Result<Message> decode(std::span<const std::string_view> frames);
+
+// Makes `finish` fit in kMaxBodyBytes once encoded, so that the scheduler can take it: the
+// log tail is cut from the front (its last lines kept) and, if that is not enough, final
+// metrics are dropped (last names first); a line at the start of log_tail says what was cut.
+// Returns a description of the cut ("" when it fitted as it was).
+std::string fit_to_limit(Finish& finish);
 
 // --- socket helpers (cppzmq). They catch zmq::error_t and return it as an Error.
 
@@ -198,13 +239,17 @@ Status send(zmq::socket_t& socket, const Message& message,
             std::optional<std::string_view> routing_id = std::nullopt);
 
 struct Received {
-  std::string routing_id;   // ROUTER only; empty on a DEALER
-  Result<Message> message;  // a decode error for a bad frame set
+  std::string routing_id;     // ROUTER only; empty on a DEALER
+  Result<Message> message;    // a decode error for a bad frame set
+  bool socket_error = false;  // the error is the socket's, not the peer's message
 };
 
 // Receives one message without blocking; nullopt when none is waiting ("no
-// message yet" is not an error). `router` strips the routing id frame. A socket
-// error (other than EAGAIN) comes back as a Received with an Error.
+// message yet" is not an error). `router` strips the routing id frame. A
+// message over kMaxMessageBytes or with more than kFrameCount frames is read
+// to its end, one frame at a time (only the first frames are kept), and comes
+// back as an Error naming its type and the limit. A socket error (other than
+// EAGAIN) comes back as a Received with an Error and socket_error set.
 std::optional<Received> receive(zmq::socket_t& socket, bool router);
 
 }  // namespace hpo::scheduler::protocol

@@ -54,9 +54,34 @@ Result<std::size_t> Studies::load(results::Store& store, const results::StudyRow
   return index;
 }
 
+namespace {
+
+// Why the trials of `spec` could not be sent to an agent, or "": an ASSIGN carries the trial
+// spec and a config, and a config is at most about as big as the search space.
+std::string assign_too_big(const search::StudySpec& spec) {
+  p::Assign worst{spec.name,
+                  p::kMaxInteger,
+                  p::kMaxInteger,
+                  std::string(p::kMaxNameBytes, 'x'),
+                  spec.raw.contains("space") ? spec.raw["space"] : json(),
+                  spec.trial};
+  const std::size_t bytes = p::encode(worst).body.size();
+  if (bytes <= p::kMaxBodyBytes) return "";
+  auto size_of = [](const json& j) {
+    return std::to_string(j.dump(-1, ' ', false, json::error_handler_t::replace).size());
+  };
+  return "study '" + spec.name + "': a trial's ASSIGN message would take up to " +
+         std::to_string(bytes) + " bytes (trial spec " + size_of(worst.spec) +
+         " bytes, search space " + size_of(worst.config) + " bytes), over the limit of " +
+         std::to_string(p::kMaxBodyBytes) + " bytes";
+}
+
+}  // namespace
+
 Result<p::Message> Studies::submit(results::Store& store, const json& study, double now) {
   auto spec = search::parse_study(study, "SUBMIT");
   if (!spec) return p::ErrorReply{spec.error().message, false};
+  if (auto why = assign_too_big(*spec); !why.empty()) return p::ErrorReply{why, false};
   auto row = store.find_study(spec->name);
   if (!row) return std::unexpected(row.error());
   std::int64_t id = 0;
@@ -80,6 +105,20 @@ Result<p::Message> Studies::submit(results::Store& store, const json& study, dou
     log_line("study " + spec->name + " added");
   } else {
     id = (*row)->id;
+    // The stored trials were valued and ranked by this objective: a new budget is fine, another
+    // objective would mix two meanings in one study.
+    if ((*row)->metric != spec->objective_metric || (*row)->direction != spec->direction) {
+      auto shown = [](const std::string& metric, search::Direction d) {
+        return "'" + metric + "' (" +
+               (d == search::Direction::kMinimize ? "minimize" : "maximize") + ")";
+      };
+      return p::ErrorReply{"study '" + spec->name + "' exists with the objective " +
+                               shown((*row)->metric, (*row)->direction) +
+                               "; a SUBMIT may change its budget, not its objective metric or "
+                               "direction (got " +
+                               shown(spec->objective_metric, spec->direction) + ")",
+                           false};
+    }
     const bool changed = (*row)->spec != spec->raw;
     if (changed) {
       if (auto u = store.update_study_spec(id, spec->raw, now); !u)

@@ -116,7 +116,7 @@ TEST_CASE("after a restart a re-announced trial is re-adopted and the others req
   CHECK(f.daemon->stats().readopted == 1);
 }
 
-TEST_CASE("malformed frames are dropped and the loop carries on", "[daemon]") {
+TEST_CASE("malformed frames are answered ERROR and the loop carries on", "[daemon]") {
   Fixture f;
   f.start();
   FakeAgent a(f.ctx, f.daemon->endpoint(), "a");
@@ -131,6 +131,13 @@ TEST_CASE("malformed frames are dropped and the loop carries on", "[daemon]") {
   a.socket.send(zmq::str_buffer("hpo/1"), zmq::send_flags::sndmore);
   a.socket.send(zmq::str_buffer("HELLO"), zmq::send_flags::sndmore);
   a.socket.send(zmq::buffer(big), zmq::send_flags::none);
+  std::vector<p::ErrorReply> errors;
+  for (int i = 0; i < 4; ++i) errors.push_back(expect<p::ErrorReply>(*f.daemon, a));
+  CHECK_THAT(errors[0].message, Catch::Contains("expected 3 frames"));
+  CHECK_THAT(errors[1].message, Catch::StartsWith("REPORT: body is not valid JSON"));
+  CHECK_THAT(errors[2].message, Catch::Contains("unknown protocol version 'hpo/9'"));
+  CHECK_THAT(errors[3].message, Catch::StartsWith("HELLO: ") && Catch::Contains("limit"));
+  for (const auto& e : errors) CHECK_FALSE(e.hello_required);
   a.hello(1);
   expect<p::Welcome>(*f.daemon, a);
   CHECK(f.daemon->stats().bad_messages == 4);

@@ -218,3 +218,73 @@ TEST_CASE("a body with a number that overflows a double is refused, naming the t
   CHECK_THAT(error_of(decode3("hpo/1", "REPORT", R"({"trial": 1e99999})")),
              Catch::Contains("REPORT") && Catch::Contains("overflow"));
 }
+
+TEST_CASE("the decoder refuses absurd values, naming the type and the field") {
+  struct Case {
+    const char* type;
+    const char* body;
+    const char* expected;
+  };
+  const std::vector<Case> cases{
+      {"HELLO", R"({"agent":"a","slots":-1})", "HELLO: field 'slots': out of range [0, 4096]"},
+      {"HELLO", R"({"agent":"a","slots":1000000000})", "HELLO: field 'slots': out of range"},
+      {"HELLO", R"({"agent":"a","slots":1e9})", "HELLO: field 'slots': not an integer"},
+      {"HELLO", R"({"agent":"a","slots":"4"})", "HELLO: field 'slots': not an integer"},
+      {"HELLO", R"({"agent":"","slots":1})", "HELLO: field 'agent': empty"},
+      {"HELLO", R"({"agent":"a","slots":1,"gpus":{"a":1}})", "HELLO: field 'gpus': not an array"},
+      {"HELLO",
+       R"({"agent":"a","slots":1,"running":[{"study":"s","trial":1,"attempt":-2,"lease":"l"}]})",
+       "HELLO: field 'running[0].attempt': out of range"},
+      {"READY", R"({"free_slots":-3})", "READY: field 'free_slots': out of range"},
+      {"REPORT", R"({"study":"s","trial":0,"attempt":-1,"lease":"l","step":0,"metrics":{}})",
+       "REPORT: field 'attempt': out of range"},
+      {"REPORT",
+       R"({"study":"s","trial":18446744073709551615,"attempt":1,"lease":"l","step":0,"metrics":{}})",
+       "REPORT: field 'trial': out of range"},
+      {"FINISH", R"({"study":"s","trial":0,"attempt":1,"lease":"","outcome":"ok"})",
+       "FINISH: field 'lease': empty"},
+      {"ACK", R"({"trial":0,"attempt":1,"lease":""})", "ACK: field 'lease': empty"},
+      {"ASSIGN", R"({"study":"s","trial":-5,"attempt":1,"lease":"l","config":{},"spec":{}})",
+       "ASSIGN: field 'trial': out of range"},
+      {"WELCOME", R"({"scheduler":"x","heartbeat_ms":0,"liveness":5})",
+       "WELCOME: field 'heartbeat_ms': out of range"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.type << " " << c.body);
+    CHECK_THAT(error_of(decode3("hpo/1", c.type, c.body)), Catch::StartsWith(c.expected));
+  }
+  const std::string long_name(p::kMaxNameBytes + 1, 'n');
+  CHECK_THAT(error_of(decode3("hpo/1", "HELLO", json{{"agent", long_name}, {"slots", 1}}.dump())),
+             Catch::Contains("HELLO: field 'agent': longer than 256 bytes"));
+  CHECK_THAT(
+      error_of(decode3(
+          "hpo/1", "HELLO",
+          json{{"agent", "a"}, {"slots", 1}, {"gpus", json(std::vector<int>(p::kMaxGpus + 1, 0))}}
+              .dump())),
+      Catch::Contains("HELLO: field 'gpus': more than 256 entries"));
+}
+
+TEST_CASE("a FINISH too big for a message is cut to fit, with a note, keeping the last lines") {
+  p::Finish f{"s", 3, 1, "1.3.1", p::Outcome::kOk, {{"value", 0.5}}, "", ""};
+  std::string tail;
+  for (int i = 0; tail.size() < 3 * p::kMaxBodyBytes; ++i)
+    tail += "line " + std::to_string(i) + "\n";
+  f.log_tail = tail;
+  const std::string note = p::fit_to_limit(f);
+  CHECK_THAT(note, Catch::Contains("log tail cut"));
+  CHECK(p::encode(f).body.size() <= p::kMaxBodyBytes);
+  CHECK_THAT(f.log_tail, Catch::StartsWith("[hpo] FINISH of") && Catch::Contains("1048576"));
+  CHECK_THAT(f.log_tail, Catch::EndsWith(tail.substr(tail.size() - 100)));
+  CHECK(f.outcome == p::Outcome::kOk);
+  CHECK(f.metrics.at("value") == 0.5);
+
+  p::Finish many{"s", 3, 1, "1.3.1", p::Outcome::kOk, {}, "", "short tail\n"};
+  for (int i = 0; i < 100000; ++i) many.metrics["metric_with_a_long_name_" + std::to_string(i)] = i;
+  CHECK_THAT(p::fit_to_limit(many), Catch::Contains("final metrics dropped"));
+  CHECK(p::encode(many).body.size() <= p::kMaxBodyBytes);
+  CHECK_FALSE(many.metrics.empty());
+
+  p::Finish small{"s", 3, 1, "1.3.1", p::Outcome::kOk, {{"value", 1}}, "", "tail\n"};
+  CHECK(p::fit_to_limit(small).empty());
+  CHECK(small.log_tail == "tail\n");
+}

@@ -130,6 +130,8 @@ struct Agent::State {
       if (welcomed) send_ready();
       return;
     }
+    // A FINISH the scheduler cannot take would be re-sent forever: cut it to fit first.
+    if (auto cut = protocol::fit_to_limit(f); !cut.empty()) log("lease " + f.lease + ": " + cut);
     auto& p = unacked[f.lease];
     p.finish = std::move(f);
     p.sent = SteadyClock::now();
