@@ -70,6 +70,15 @@ struct Agent::State {
 
   milliseconds window() const { return milliseconds(int64_t{heartbeat_ms} * liveness); }
 
+  // The wait before the next reconnect: `wanted`, at most reconnect_max_ms and never more than
+  // the liveness window the scheduler announced. A restarted scheduler waits twice that window
+  // for its agents to re-announce their trials; an agent that slept longer would find them
+  // requeued.
+  int next_backoff(int wanted) const {
+    auto cap = std::min<std::int64_t>(std::max(1, options.reconnect_max_ms), window().count());
+    return static_cast<int>(std::clamp<std::int64_t>(wanted, 1, std::max<std::int64_t>(1, cap)));
+  }
+
   void send(const protocol::Message& m) {
     if (!socket) return;
     auto s = protocol::send(*socket, m);
@@ -288,12 +297,13 @@ struct Agent::State {
       return;
     }
     if (now - last_heard > window()) {
+      backoff_ms = next_backoff(backoff_ms);
       log("scheduler silent for " + std::to_string(window().count()) + " ms; reconnecting in " +
           std::to_string(backoff_ms) + " ms");
       socket.reset();
       welcomed = false;
       reconnect_at = now + milliseconds(backoff_ms);
-      backoff_ms = std::min(backoff_ms * 2, std::max(1, options.reconnect_max_ms));
+      backoff_ms = next_backoff(backoff_ms * 2);
       return;
     }
     if (!welcomed) {

@@ -73,7 +73,7 @@ struct AgentOptions {
   int heartbeat_ms = 1000;                        // until WELCOME says otherwise
   int liveness = 5;             // heartbeats missed before the scheduler counts as gone
   int reconnect_min_ms = 100;   // first back-off after the scheduler went quiet
-  int reconnect_max_ms = 4000;  // back-off doubles up to this
+  int reconnect_max_ms = 4000;  // back-off doubles up to this, and to the liveness window
   double shutdown_grace_s = 5;  // on stop: how long running trials may take to end
   bool verbose = false;         // log every assignment
 };

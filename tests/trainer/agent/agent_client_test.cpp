@@ -311,3 +311,41 @@ TEST_CASE("a trial that cannot start on this agent comes back start_failed, not 
   CHECK_FALSE(g.start_failed);
   s.send(p::Ack{1, 1, "1.1.1"});
 }
+
+TEST_CASE("an agent's reconnect back-off stays within the liveness window the scheduler announced",
+          "[agent]") {
+  // A restarted scheduler waits 2 x its liveness window for agents to re-announce their
+  // trials. An agent whose back-off had grown past that (here it may double up to 60 s)
+  // would come back after the window closed and see its running trials requeued.
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  auto first = std::make_unique<FakeScheduler>(ctx, endpoint);
+  hpo::agent::AgentOptions o;
+  o.endpoint = endpoint;
+  o.name = "patient-agent";
+  o.heartbeat_ms = 50;
+  o.liveness = 3;
+  o.reconnect_min_ms = 1000;
+  o.reconnect_max_ms = 60000;
+  std::atomic<bool> stop{false};
+  hpo::agent::Agent agent(ctx, o, std::make_unique<hpo::agent::BuiltinRunner>());
+  std::thread thread([&] { (void)agent.run(stop); });
+  struct Joiner {  // stops and joins the agent however the test ends
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      thread.join();
+    }
+  } joiner{stop, thread};
+  first->expect<p::Hello>();
+  first->send(p::Welcome{"first", 50, 3, {}, {}});
+  first->expect<p::Ready>();
+  // Away for 3.6 s: an uncapped back-off (1, 2, 4 s, each after 150 ms of silence) would try
+  // at about 1.15 s, 3.3 s and 7.45 s, nearly 4 s after the scheduler is back; capped at the
+  // 150 ms window, the agent tries every 300 ms or so.
+  first.reset();
+  std::this_thread::sleep_for(3600ms);
+  FakeScheduler second(ctx, endpoint);
+  second.expect<p::Hello>(1500ms);
+}
