@@ -48,6 +48,9 @@ MetricLine record_or_warning(std::string_view text, std::string_view where) {
   return out;
 }
 
+// Steps and epochs are integers that a double holds exactly: |v| <= 2^53.
+constexpr double kMaxStep = 9007199254740992.0;
+
 bool is_step_key(const std::string& key) {
   return key == "step" || key == "epoch" || key == "final";
 }
@@ -59,7 +62,8 @@ std::optional<std::int64_t> step_of(const nlohmann::json& record) {
     auto it = record.find(key);
     if (it != record.end() && it->is_number()) {
       double v = it->get<double>();
-      if (std::isfinite(v)) return static_cast<std::int64_t>(std::floor(v));
+      if (std::isfinite(v) && std::fabs(v) <= kMaxStep)
+        return static_cast<std::int64_t>(std::floor(v));
     }
   }
   return std::nullopt;
@@ -94,6 +98,9 @@ Result<nlohmann::json> parse_metric_record(std::string_view text) {
     auto it = j.find(key);
     if (it != j.end() && !it->is_number())
       return fail(std::string("\"") + key + "\" is not a number");
+    // Converting a larger one to an integer step would be undefined behaviour.
+    if (it != j.end() && std::fabs(it->get<double>()) > kMaxStep)
+      return fail(std::string("\"") + key + "\" is out of range (beyond 2^53)");
   }
   return j;
 }
