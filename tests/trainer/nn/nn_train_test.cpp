@@ -245,13 +245,23 @@ TEST_CASE("a checkpoint header length beyond the file is refused before it is al
   TempDir dir;
   TrainConfig cfg = stopped_run(dir);
   const std::string path = dir / "ckpt/checkpoint.bin";
-  // 512 MiB claimed by a file of a few kilobytes: refused on the length, nothing read.
+  std::filesystem::copy_file(path, path + ".good");
+  // 4 MiB claimed by a file of a few kilobytes: refused on the length, nothing read.
   edit_checkpoint(
-      path, [](json&) {}, uint64_t(1) << 29);
+      path, [](json&) {}, uint64_t(4) << 20);
   auto r = resume(dir, cfg);
   REQUIRE_FALSE(r.has_value());
   REQUIRE(r.error().message.starts_with(path +
-                                        ": header length 536870912 is more than the file holds ("));
+                                        ": header length 4194304 is more than the file holds ("));
+  // 512 MiB is more than any header may be, whatever the file's size.
+  std::filesystem::copy_file(path + ".good", path,
+                             std::filesystem::copy_options::overwrite_existing);
+  edit_checkpoint(
+      path, [](json&) {}, uint64_t(1) << 29);
+  r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(
+      path + ": header length 536870912 is more than a checkpoint header may be (16777216 bytes)"));
   // A header nested 200,000 deep goes through the bounded JSON reader.
   std::string deep(100000, '[');
   deep += std::string(100000, ']');
