@@ -5,7 +5,12 @@
 // (bad usage or bad input, the user's to fix) and 1 for everything else (a runtime failure).
 #pragma once
 
+#include <version>
+#if defined(__cpp_lib_expected)
 #include <expected>
+#else
+#include "base/expected_compat.h"  // clang 14 (the sanitizer build): see that header
+#endif
 #include <string>
 #include <string_view>
 #include <utility>

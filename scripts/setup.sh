@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's two set-up commands, for a fresh Debian 12 machine as root:
 #   scripts/setup.sh demo   install what is missing, build (Release), run the main job
-#   scripts/setup.sh test   install what is missing, build (Release), run every test with ctest
+#   scripts/setup.sh test   install what is missing, build (Release), run every test with ctest;
+#                           then the sanitizer build (clang 14, ASan+UBSan, build-asan/): every
+#                           test again there, and each fuzz target for 30 s (scripts/fuzz.sh)
 # Both are idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,11 @@ case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
 packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
           nlohmann-json3-dev libsqlite3-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
+# The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
+# and its OpenMP runtime.
+if [[ $mode == test ]]; then
+  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,8 +35,22 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHPO_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 
 if [[ $mode == test ]]; then
-  cd build
-  exec ctest --output-on-failure -j "$jobs" --timeout 600
+  # Each phase says how long it took: CI has 20 minutes on 2 cores for all of them.
+  phase() { echo "setup: $1 took $((SECONDS - start)) s" >&2; start=$SECONDS; }
+  start=$SECONDS
+  (cd build && ctest --output-on-failure -j "$jobs" --timeout 600)
+  phase "the Release tests"
+  # The sanitizer tree: everything under ASan+UBSan (asserts on, -O1), without the benchmark
+  # programs of experiments/, plus the fuzz targets (tests/README.md).
+  CXX=clang++-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHPO_SANITIZE=ON \
+    -DHPO_EXPERIMENTS=OFF -DHPO_WERROR=ON >/dev/null
+  cmake --build build-asan -j "$jobs"
+  phase "the sanitizer build"
+  (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 900)
+  phase "the sanitizer tests"
+  scripts/fuzz.sh 30 build-asan
+  phase "fuzzing"
+  exit 0
 fi
 
 # The main job: a real Fashion-MNIST CNN search on local CPU (or GPU) agents, then its

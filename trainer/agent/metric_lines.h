@@ -63,7 +63,8 @@ MetricLine read_metric_line(OutputStream stream, std::string_view line, bool bar
 
 // Parses one metric record (the text after the marker, or a metrics-fd line) with the bounded
 // JSON reader (base/json.h). Returns the object, or an error saying why it is malformed ("not
-// valid JSON", "not a JSON object", "\"step\" is not a number", a size or depth limit).
+// valid JSON", "not a JSON object", "\"step\" is not a number", "\"step\" is out of range"
+// beyond 2^53, a size or depth limit).
 Result<nlohmann::json> parse_metric_record(std::string_view text);
 
 // One trial's records, in arrival order, turned into reports and final metrics.

@@ -15,8 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The whole (decompressed) content of a file, or a message naming it.
-Result<std::vector<unsigned char>> slurp(const std::string& path) {
+// The whole (decompressed) content of a file, or a message naming it. Stops with an error once
+// more than `max_bytes` came out, so a gzip bomb costs at most that much memory.
+Result<std::vector<unsigned char>> slurp(const std::string& path, uint64_t max_bytes) {
   if (!fs::exists(path)) return fail(path + ": no such file");
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) return fail(path + ": cannot open");
@@ -32,6 +33,9 @@ Result<std::vector<unsigned char>> slurp(const std::string& path) {
       return fail(path + ": corrupt compressed data (" + (msg ? msg : "zlib error") + ")");
     }
     if (got == 0) break;
+    if (out.size() + uint64_t(got) > max_bytes)
+      return fail(path + ": larger than " + std::to_string(max_bytes) +
+                  " bytes (decompressed), the limit for a data file");
     out.insert(out.end(), chunk.begin(), chunk.begin() + got);
   }
   // gzread stops quietly at a truncated gzip stream; gzerror reports it.
@@ -40,6 +44,11 @@ Result<std::vector<unsigned char>> slurp(const std::string& path) {
   if (err != Z_OK && err != Z_STREAM_END)
     return fail(path + ": corrupt or truncated compressed data (" + (msg ? msg : "") + ")");
   return out;
+}
+
+// At most the first 80 characters of a line, for an error message.
+std::string excerpt(std::string_view line) {
+  return line.size() <= 80 ? std::string(line) : std::string(line.substr(0, 77)) + "...";
 }
 
 uint32_t be32(const unsigned char* p) {
@@ -69,44 +78,62 @@ std::string pick(const std::string& dir, const std::string& base) {
 
 }  // namespace
 
-Result<Dataset> read_idx(const std::string& images_path, const std::string& labels_path) {
-  auto img = slurp(images_path);
+Result<Dataset> read_idx(const std::string& images_path, const std::string& labels_path,
+                         const DataLimits& limits) {
+  auto img = slurp(images_path, limits.max_file_bytes);
   if (!img) return std::unexpected(img.error());
-  auto lab = slurp(labels_path);
+  auto lab = slurp(labels_path, limits.max_file_bytes);
   if (!lab) return std::unexpected(lab.error());
-  if (img->size() < 16 || be32(img->data()) != 0x00000803)
-    return fail(images_path + ": not an IDX image file (bad magic number)");
-  if (lab->size() < 8 || be32(lab->data()) != 0x00000801)
-    return fail(labels_path + ": not an IDX label file (bad magic number)");
+  return parse_idx(*img, images_path, *lab, labels_path);
+}
+
+Result<Dataset> parse_idx(std::span<const unsigned char> images, const std::string& images_name,
+                          std::span<const unsigned char> labels, const std::string& labels_name) {
+  if (images.size() < 16 || be32(images.data()) != 0x00000803)
+    return fail(images_name + ": not an IDX image file (bad magic number)");
+  if (labels.size() < 8 || be32(labels.data()) != 0x00000801)
+    return fail(labels_name + ": not an IDX label file (bad magic number)");
+  // Each header field is below 2^32, so rows * cols fits in 64 bits; count * (rows * cols) is
+  // compared by division, and nothing is allocated before the file is known to hold it all.
+  const uint64_t count = be32(images.data() + 4), rows = be32(images.data() + 8),
+                 cols = be32(images.data() + 12);
+  if (rows == 0 || cols == 0)
+    return fail(images_name + ": header field '" + (rows == 0 ? "rows" : "columns") +
+                "' is 0 (corrupt)");
+  const uint64_t pixels = rows * cols, body = images.size() - 16;
+  const std::string claim = "the header says " + std::to_string(count) + " images of " +
+                            std::to_string(rows) + "x" + std::to_string(cols) + " bytes";
+  if (pixels > body || count > body / pixels)
+    return fail(images_name + ": header field 'count' is more than the file holds (" + claim +
+                ", the file has " + std::to_string(body) +
+                " bytes after the header): truncated or corrupt");
+  if (count * pixels != body)
+    return fail(images_name + ": " + std::to_string(body - count * pixels) +
+                " bytes beyond the images (" + claim + "): truncated or corrupt");
+  const uint64_t nl = be32(labels.data() + 4);
+  if (labels.size() - 8 != nl)
+    return fail(labels_name + ": header field 'count' says " + std::to_string(nl) +
+                " labels, the file has " + std::to_string(labels.size() - 8) +
+                " bytes after the header: truncated or corrupt");
+  if (nl != count)
+    return fail(labels_name + ": " + std::to_string(nl) + " labels for " + std::to_string(count) +
+                " images in " + images_name);
   Dataset d;
-  d.n = be32(img->data() + 4);
-  d.h = be32(img->data() + 8);
-  d.w = be32(img->data() + 12);
-  uint64_t want = 16 + uint64_t(d.n) * uint64_t(d.h * d.w);
-  if (d.h <= 0 || d.w <= 0 || img->size() != want)
-    return fail(images_path + ": truncated or corrupt (" + std::to_string(img->size()) +
-                " bytes, the header says " + std::to_string(want) + ")");
-  int64_t nl = be32(lab->data() + 4);
-  if (lab->size() != uint64_t(8 + nl))
-    return fail(labels_path + ": truncated or corrupt (" + std::to_string(lab->size()) +
-                " bytes, the header says " + std::to_string(8 + nl) + ")");
-  if (nl != d.n)
-    return fail(labels_path + ": " + std::to_string(nl) + " labels for " + std::to_string(d.n) +
-                " images in " + images_path);
-  d.x.resize(size_t(d.n * d.h * d.w));
-  for (size_t i = 0; i < d.x.size(); ++i) d.x[i] = float((*img)[16 + i]);
-  d.y.resize(size_t(d.n));
-  for (int64_t i = 0; i < d.n; ++i) d.y[size_t(i)] = float((*lab)[size_t(8 + i)]);
+  d.n = int64_t(count), d.h = int64_t(rows), d.w = int64_t(cols);
+  d.x.resize(size_t(body));
+  for (size_t i = 0; i < d.x.size(); ++i) d.x[i] = float(images[16 + i]);
+  d.y.resize(size_t(count));
+  for (size_t i = 0; i < count; ++i) d.y[i] = float(labels[8 + i]);
   count_classes(d);
   return d;
 }
 
-Result<Dataset> read_cifar10(const std::vector<std::string>& paths) {
+Result<Dataset> read_cifar10(const std::vector<std::string>& paths, const DataLimits& limits) {
   constexpr int64_t kRecord = 1 + 3 * 32 * 32;
   Dataset d;
   d.c = 3, d.h = 32, d.w = 32;
   for (const auto& path : paths) {
-    auto bytes = slurp(path);
+    auto bytes = slurp(path, limits.max_file_bytes);
     if (!bytes) return std::unexpected(bytes.error());
     if (bytes->empty() || bytes->size() % kRecord != 0)
       return fail(path + ": truncated or corrupt CIFAR-10 batch (" + std::to_string(bytes->size()) +
@@ -126,10 +153,15 @@ Result<Dataset> read_cifar10(const std::vector<std::string>& paths) {
   return d;
 }
 
-Result<Dataset> read_csv(const std::string& path) {
-  auto bytes = slurp(path);
+Result<Dataset> read_csv(const std::string& path, const DataLimits& limits) {
+  auto bytes = slurp(path, limits.max_file_bytes);
   if (!bytes) return std::unexpected(bytes.error());
-  std::istringstream in(std::string(bytes->begin(), bytes->end()));
+  return parse_csv(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()),
+                   path);
+}
+
+Result<Dataset> parse_csv(std::string_view text, const std::string& path) {
+  std::istringstream in{std::string(text)};
   Dataset d;
   std::string line;
   int64_t lineno = 0, features = -1;
@@ -155,7 +187,8 @@ Result<Dataset> read_csv(const std::string& path) {
     }
     if (!ok) {
       if (lineno == 1 && d.n == 0) continue;  // a header
-      return fail(path + ":" + std::to_string(lineno) + ": not a number in '" + line + "'");
+      return fail(path + ":" + std::to_string(lineno) + ": not a number in '" + excerpt(line) +
+                  "'");
     }
     if (row.size() < 2)
       return fail(path + ":" + std::to_string(lineno) + ": expected a label and features");

@@ -1,10 +1,14 @@
 // Data sets for the trainer: readers for IDX (MNIST / Fashion-MNIST, gzip or not), CIFAR-10
 // binary batches and CSV, and the split into train / validation / test.
-// Every reader refuses a corrupt or truncated file with a message that names the file.
+// Every reader refuses a corrupt or truncated file with a message that names the file (and the
+// header field or line); a header that claims more than the file holds is refused before
+// anything is allocated for it, and no file is read past DataLimits::max_file_bytes.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -22,16 +26,30 @@ struct Dataset {
   int64_t example_size() const { return c * h * w; }
 };
 
+struct DataLimits {
+  // A data file larger than this (after gzip decompression) is refused while it is read: a
+  // gzip bomb or a wrong path costs at most this much memory. Fashion-MNIST's largest is 47 MB.
+  uint64_t max_file_bytes = 2ull << 30;
+};
+
 // IDX: an image file (magic 0x00000803, {n, rows, cols} bytes) and a label file (0x00000801).
 // Each path may be gzip-compressed or raw (zlib reads both).
-Result<Dataset> read_idx(const std::string& images_path, const std::string& labels_path);
+Result<Dataset> read_idx(const std::string& images_path, const std::string& labels_path,
+                         const DataLimits& limits = {});
+
+// The same on the (decompressed) bytes of both files; the names start every error message.
+Result<Dataset> parse_idx(std::span<const unsigned char> images, const std::string& images_name,
+                          std::span<const unsigned char> labels, const std::string& labels_name);
 
 // CIFAR-10 binary: records of 1 label byte + 3072 bytes (3x32x32), one or more files.
-Result<Dataset> read_cifar10(const std::vector<std::string>& paths);
+Result<Dataset> read_cifar10(const std::vector<std::string>& paths, const DataLimits& limits = {});
 
 // CSV: one example per line, the label (an integer >= 0) first, then the features. A first line
 // that does not parse as numbers is a header and skipped. Examples have shape {features, 1, 1}.
-Result<Dataset> read_csv(const std::string& path);
+Result<Dataset> read_csv(const std::string& path, const DataLimits& limits = {});
+
+// The same on the (decompressed) text of a file; `name` starts every error message.
+Result<Dataset> parse_csv(std::string_view text, const std::string& name);
 
 struct Split {
   Dataset train, validation, test;

@@ -2,6 +2,7 @@
 #include "trainer/nn/spec.h"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <optional>
 #include <sstream>
@@ -37,8 +38,12 @@ Result<double> number(const json& obj, const std::string& path, const char* key,
   return x;
 }
 
+// Sizes, counts and epochs above this are refused: with every field below 2^31, the shape
+// arithmetic of infer_shapes stays far inside 64 bits.
+constexpr int64_t kMaxInteger = (int64_t(1) << 31) - 1;
+
 Result<int64_t> integer(const json& obj, const std::string& path, const char* key,
-                        std::optional<int64_t> def, int64_t min) {
+                        std::optional<int64_t> def, int64_t min, int64_t max = kMaxInteger) {
   std::string where = path + "." + key;
   if (!obj.contains(key) || obj[key].is_null()) {
     if (def) return *def;
@@ -47,6 +52,11 @@ Result<int64_t> integer(const json& obj, const std::string& path, const char* ke
   const json& v = obj[key];
   if (!v.is_number() || (v.is_number_float() && v.get<double>() != std::floor(v.get<double>())))
     return fail(where + ": expected an integer (got " + show(v) + ")");
+  // Checked before the conversion: a double or unsigned beyond int64 does not convert.
+  const bool fits = v.is_number_float()      ? std::fabs(v.get<double>()) <= double(max)
+                    : v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(max)
+                                             : v.get<int64_t>() <= max;
+  if (!fits) return fail(where + ": must be <= " + std::to_string(max) + " (got " + show(v) + ")");
   int64_t x = v.get<int64_t>();
   if (x < min)
     return fail(where + ": must be >= " + std::to_string(min) + " (got " + show(v) + ")");
@@ -336,7 +346,8 @@ Result<TrainConfig> parse_train_config(const json& config) {
         return fail("net.init: expected he, xavier or uniform (got " + show(init) + ")");
     }
     TRY_ASSIGN(c.solver, parse_solver(config));
-    TRY_ASSIGN(int64_t seed, integer(config, "config", "seed", 1, 0));
+    TRY_ASSIGN(int64_t seed,
+               integer(config, "config", "seed", 1, 0, std::numeric_limits<int64_t>::max()));
     c.seed = uint64_t(seed);
     c.source = config;
     return c;
@@ -392,6 +403,11 @@ Result<std::vector<std::vector<int64_t>>> infer_shapes(const std::vector<LayerSp
       default:
         break;
     }
+    // The layer before left each dimension below 2^31 and a layer adds at most twice its padding
+    // (< 2^32), so nothing above overflowed; the product is taken in double, then trusted.
+    if (double(in[0]) * double(in[1]) * double(in[2]) > double(kMaxInteger))
+      return fail(l.path + ": outputs " + std::to_string(in[0]) + "x" + hw(in) +
+                  " values per example, more than " + std::to_string(kMaxInteger));
     out.push_back(in);
   }
   if (layers.empty()) return fail("net: no layers");

@@ -1,4 +1,4 @@
-// The training loop, metric lines and checkpoints (see train.h).
+// The training loop and its metric lines (see train.h); checkpoints are in checkpoint.cpp.
 #include "trainer/nn/train.h"
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "trainer/nn/checkpoint.h"
 #include "trainer/nn/data.h"
 #include "trainer/nn/net.h"
 
@@ -22,130 +23,12 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr char kMagic[8] = {'H', 'P', 'O', 'C', 'K', 'P', 'T', '1'};
-constexpr char kEnd[8] = {'H', 'P', 'O', 'E', 'N', 'D', '0', '1'};
-
-// Where the run stands; saved in checkpoints.
-struct Position {
-  int64_t epoch = 0;          // epochs completed
-  int64_t step_in_epoch = 0;  // steps of the current epoch completed
-  int64_t global_step = 0;
-  double loss_sum = 0;  // over the current epoch's completed steps
-  int64_t correct = 0, seen = 0;
-  double elapsed = 0;  // seconds of earlier runs (resumed ones)
-};
-
-// The config minus what may legitimately change between a run and its resumption.
-json identity(const json& source) {
-  json j = source;
-  if (j.contains("data") && j["data"].is_object()) j["data"].erase("dir");
-  return j;
-}
-
 std::vector<int64_t> permutation(uint64_t seed, int64_t epoch, int64_t n) {
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch) + 1);
   std::vector<int64_t> p(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) p[size_t(i)] = i;
   for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(rng() % uint64_t(i + 1))]);
   return p;
-}
-
-Status save_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
-                       const Position& pos) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return fail(dir + ": cannot create the checkpoint directory: " + ec.message());
-  json header = {{"config", cfg.source},
-                 {"epoch", pos.epoch},
-                 {"step_in_epoch", pos.step_in_epoch},
-                 {"global_step", pos.global_step},
-                 {"loss_sum", pos.loss_sum},
-                 {"correct", pos.correct},
-                 {"seen", pos.seen},
-                 {"elapsed", pos.elapsed}};
-  json params = json::array();
-  for (const Param& p : net.params())
-    params.push_back(
-        {{"name", p.name}, {"count", p.value.desc().count()}, {"trainable", p.trainable}});
-  header["params"] = params;
-  std::string h = header.dump();
-  const std::string final_path = dir + "/checkpoint.bin", tmp = final_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail(tmp + ": cannot write");
-    uint64_t len = h.size();
-    out.write(kMagic, 8);
-    out.write(reinterpret_cast<const char*>(&len), 8);
-    out.write(h.data(), std::streamsize(h.size()));
-    std::vector<float> host;
-    for (Param& p : net.params()) {
-      for (Tensor* t : {&p.value, &p.state1, &p.state2}) {
-        if (t->empty()) continue;
-        host.resize(size_t(t->desc().count()));
-        net.backend().download(*t, host.data());
-        out.write(reinterpret_cast<const char*>(host.data()),
-                  std::streamsize(host.size() * sizeof(float)));
-      }
-    }
-    out.write(kEnd, 8);
-    out.flush();
-    if (!out) return fail(tmp + ": write failed (disk full?)");
-  }
-  fs::rename(tmp, final_path, ec);
-  if (ec) return fail(final_path + ": cannot rename the checkpoint into place: " + ec.message());
-  return {};
-}
-
-// Loads DIR/checkpoint.bin into `net`; nullopt-like false when there is none.
-Result<bool> load_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
-                             Position& pos) {
-  const std::string path = dir + "/checkpoint.bin";
-  if (!fs::exists(path)) return false;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(path + ": cannot open");
-  char magic[8];
-  uint64_t len = 0;
-  in.read(magic, 8);
-  in.read(reinterpret_cast<char*>(&len), 8);
-  if (!in || std::memcmp(magic, kMagic, 8) != 0 || len > (1u << 30))
-    return fail(path + ": not an hpo checkpoint");
-  std::string h(len, '\0');
-  in.read(h.data(), std::streamsize(len));
-  json header;
-  try {
-    header = json::parse(h);
-    if (identity(header.at("config")) != identity(cfg.source))
-      return fail(path + ": written for another config (net, solver, data or seed differ)");
-    pos.epoch = header.at("epoch");
-    pos.step_in_epoch = header.at("step_in_epoch");
-    pos.global_step = header.at("global_step");
-    pos.loss_sum = header.at("loss_sum");
-    pos.correct = header.at("correct");
-    pos.seen = header.at("seen");
-    pos.elapsed = header.at("elapsed");
-    const json& params = header.at("params");
-    if (params.size() != net.params().size())
-      return fail(path + ": parameter count differs from the net");
-    for (size_t i = 0; i < params.size(); ++i)
-      if (params[i].at("count").get<int64_t>() != net.params()[i].value.desc().count())
-        return fail(path + ": " + net.params()[i].name + " has another shape");
-  } catch (const json::exception& e) {
-    return fail(path + ": corrupt header: " + e.what());
-  }
-  std::vector<float> host;
-  for (Param& p : net.params()) {
-    for (Tensor* t : {&p.value, &p.state1, &p.state2}) {
-      if (t->empty()) continue;
-      host.resize(size_t(t->desc().count()));
-      in.read(reinterpret_cast<char*>(host.data()), std::streamsize(host.size() * sizeof(float)));
-      if (!in) return fail(path + ": truncated");
-      net.backend().upload(*t, host.data());
-    }
-  }
-  char end[8];
-  in.read(end, 8);
-  if (!in || std::memcmp(end, kEnd, 8) != 0) return fail(path + ": truncated");
-  return true;
 }
 
 struct Eval {

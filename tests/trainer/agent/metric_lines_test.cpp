@@ -32,3 +32,19 @@ TEST_CASE("a step too large for an integer is a malformed record, not a wrapped-
   REQUIRE(ok);
   CHECK(ok->step == 3);
 }
+
+TEST_CASE("a step or epoch beyond 2^53 is refused, not converted to an integer") {
+  // Found by fuzz_metric_line (corpus seed huge-number): 1e300 cast to int64 is undefined
+  // behaviour.
+  for (const char* text : {R"({"step": 1e300, "acc": 1})", R"({"epoch": -1e19, "acc": 1})"}) {
+    auto r = hpo::agent::parse_metric_record(text);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("is out of range") != std::string::npos);
+  }
+  auto ok = hpo::agent::parse_metric_record(R"({"step": 9007199254740992, "acc": 1})");
+  REQUIRE(ok.has_value());
+  // A tally given such a record directly makes no report from it (there is no step).
+  hpo::agent::MetricTally tally;
+  CHECK_FALSE(tally.add(json{{"step", 1e300}, {"acc", 1.0}}).has_value());
+  CHECK(tally.add(json{{"step", 3}, {"acc", 1.0}})->step == 3);
+}

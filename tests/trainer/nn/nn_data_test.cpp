@@ -83,6 +83,53 @@ TEST_CASE("a truncated or corrupt IDX file is refused naming the file", "[nn][da
   REQUIRE_FALSE(read_idx(dir / "missing", good_lab).has_value());
 }
 
+TEST_CASE("an IDX header that claims more images than the file holds is refused naming the field",
+          "[nn][data]") {
+  TempDir dir;
+  std::string lab = idx_labels(4);
+  write_file(dir / "l", lab, false);
+  // 4 images of 2^31 x 2^31 bytes: 2^64, which wrapped to 0 and matched the empty body; the
+  // reader then returned 4 images with no pixels.
+  std::string img;
+  put_be32(img, 0x803), put_be32(img, 4), put_be32(img, 0x80000000u), put_be32(img, 0x80000000u);
+  write_file(dir / "wrap", img, false);
+  auto r = read_idx(dir / "wrap", dir / "l");
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(dir / "wrap" +
+                                        ": header field 'count' is more than the file holds"));
+  // 2^32 - 1 images of 28 x 28 in a file of one image.
+  img.clear();
+  put_be32(img, 0x803), put_be32(img, 0xffffffffu), put_be32(img, 28), put_be32(img, 28);
+  img += std::string(784, '\0');
+  write_file(dir / "count", img, false);
+  r = read_idx(dir / "count", dir / "l");
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message ==
+          dir / "count" +
+              ": header field 'count' is more than the file holds (the header says 4294967295 "
+              "images of 28x28 bytes, the file has 784 bytes after the header): truncated or "
+              "corrupt");
+  // Rows and columns of 2^32 - 1: their product overflowed a signed 64-bit integer.
+  img.clear();
+  put_be32(img, 0x803), put_be32(img, 1), put_be32(img, 0xffffffffu), put_be32(img, 0xffffffffu);
+  write_file(dir / "rows", img, false);
+  r = read_idx(dir / "rows", dir / "l");
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(dir / "rows" + ": header field 'count'"));
+}
+
+TEST_CASE("a data file over DataLimits::max_file_bytes is refused while it is decompressed",
+          "[nn][data]") {
+  TempDir dir;
+  write_file(dir / "i.gz", idx_images(100, 28, 28), true);  // 78,416 bytes decompressed
+  write_file(dir / "l", idx_labels(100), false);
+  auto r = read_idx(dir / "i.gz", dir / "l", DataLimits{.max_file_bytes = 10000});
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message ==
+          dir / "i.gz" + ": larger than 10000 bytes (decompressed), the limit for a data file");
+  REQUIRE(read_idx(dir / "i.gz", dir / "l", DataLimits{.max_file_bytes = 78416}).has_value());
+}
+
 TEST_CASE("CIFAR-10 batches are read as 3x32x32 with labels, and a cut batch is refused",
           "[nn][data]") {
   TempDir dir;
@@ -122,6 +169,16 @@ TEST_CASE(
   REQUIRE(bad.error().message.starts_with(dir / "b.csv" + ":2:"));
   write_file(dir / "c.csv", "1,0.5,2\n0,1\n", false);
   REQUIRE_FALSE(read_csv(dir / "c.csv").has_value());
+}
+
+TEST_CASE("a CSV error quotes at most 80 characters of a long bad line", "[nn][data]") {
+  auto bad = parse_csv("1,2\n0," + std::string(100000, 'x') + "\n", "big.csv");
+  REQUIRE_FALSE(bad.has_value());
+  REQUIRE(bad.error().message == "big.csv:2: not a number in '0," + std::string(75, 'x') + "...'");
+  // A number out of a double's range is not a number, not an exception.
+  bad = parse_csv("1,2\n0,1e99999\n", "big.csv");
+  REQUIRE_FALSE(bad.has_value());
+  REQUIRE(bad.error().message == "big.csv:2: not a number in '0,1e99999'");
 }
 
 TEST_CASE("load_data splits validation from the end of train, limits, and standardizes",

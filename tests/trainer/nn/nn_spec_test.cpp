@@ -123,5 +123,28 @@ TEST_CASE("learning-rate policies and linear warm-up give the documented values"
   REQUIRE(learning_rate(s, 2.5) == Approx(0.1));
 }
 
+TEST_CASE(
+    "an integer field beyond 2^31 or a layer of more than 2^31 values is refused, not overflowed",
+    "[nn][spec]") {
+  // 1e300 converted to int64, and 2 * pad or filters x height x width beyond int64, were
+  // undefined behaviour (found by fuzz_train_config).
+  REQUIRE(
+      refusal(with_layers(json::array({{{"type", "conv"}, {"filters", 1e300}, {"kernel", 3}}}))) ==
+      "net.layers[0].filters: must be <= 2147483647 (got 1e+300)");
+  REQUIRE(
+      refusal(with_layers(json::array(
+          {{{"type", "conv"}, {"filters", 4}, {"kernel", 3}, {"pad", 9223372036854775807}}}))) ==
+      "net.layers[0].pad: must be <= 2147483647 (got 9223372036854775807)");
+  REQUIRE(refusal(with_layers(
+              json::array({{{"type", "conv"}, {"filters", 2147483647}, {"kernel", 3}, {"pad", 1}},
+                           {{"type", "flatten"}},
+                           {{"type", "dense"}, {"units", 3}}}))) ==
+          "net.layers[0]: outputs 2147483647x7x7 values per example, more than 2147483647");
+  // The seed may be any int64.
+  REQUIRE(refusal(json{{"seed", 9223372036854775807},
+                       {"net", {{"layers", json::array({{{"type", "dense"}, {"units", 3}}})}}}}) ==
+          "");
+}
+
 }  // namespace
 }  // namespace hpo::nn::test

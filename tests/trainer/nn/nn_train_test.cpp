@@ -4,9 +4,12 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "tests/trainer/nn/nn_test_util.h"
@@ -161,6 +164,117 @@ TEST_CASE("a checkpoint written for another config is refused on resume", "[nn][
   auto r = run_training(*cfg2, *b, opt);
   REQUIRE_FALSE(r.has_value());
   REQUIRE(r.error().message.find("another config") != std::string::npos);
+}
+
+// Rewrites DIR/checkpoint.bin with `edit` applied to its JSON header; `length` replaces the
+// header length field when set (the header bytes stay those of the edited JSON).
+void edit_checkpoint(const std::string& path, const std::function<void(json&)>& edit,
+                     std::optional<uint64_t> length = std::nullopt) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  uint64_t len = 0;
+  std::memcpy(&len, bytes.data() + 8, 8);
+  json header = json::parse(bytes.substr(16, len));
+  edit(header);
+  std::string h = header.dump();
+  uint64_t new_len = length.value_or(h.size());
+  std::string out = bytes.substr(0, 8);
+  out.append(reinterpret_cast<const char*>(&new_len), 8);
+  out += h + bytes.substr(16 + len);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << out;
+}
+
+// A run of 2 epochs stopped at step 5 (epoch 2): DIR/ckpt/checkpoint.bin; returns its config.
+TrainConfig stopped_run(const TempDir& dir) {
+  write_synthetic_idx(dir, "train", 100, 1);
+  write_synthetic_idx(dir, "t10k", 20, 2);
+  auto cfg = parse_train_config(small_config(dir.path.string(), 2));
+  REQUIRE(cfg.has_value());
+  std::atomic<bool> stop{false};
+  auto b = make_cpu_backend(1);
+  RunOptions opt;
+  opt.checkpoint_dir = dir / "ckpt";
+  opt.stop = &stop;
+  opt.metric = [&](const std::string& l) {
+    if (json::parse(l).value("step", 0) == 5) stop = true;
+  };
+  auto r = run_training(*cfg, *b, opt);
+  REQUIRE(r.has_value());
+  REQUIRE(*r == RunOutcome::kStopped);
+  return *cfg;
+}
+
+Result<RunOutcome> resume(const TempDir& dir, const TrainConfig& cfg) {
+  auto b = make_cpu_backend(1);
+  RunOptions opt;
+  opt.checkpoint_dir = dir / "ckpt";
+  opt.resume = true;
+  return run_training(cfg, *b, opt);
+}
+
+TEST_CASE("a checkpoint header with a negative or non-integer position is refused naming the field",
+          "[nn][train][checkpoint]") {
+  TempDir dir;
+  TrainConfig cfg = stopped_run(dir);
+  const std::string path = dir / "ckpt/checkpoint.bin";
+  // Before the fix, -3 indexed the epoch's permutation at -48 and the run crashed.
+  edit_checkpoint(path, [](json& h) { h["step_in_epoch"] = -3; });
+  auto r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message ==
+          path + ": header field 'step_in_epoch' must be an integer >= 0 (got -3)");
+  // 1e300 converted to an integer is undefined behaviour (UBSan stops there).
+  edit_checkpoint(path, [](json& h) {
+    h["step_in_epoch"] = 1;
+    h["epoch"] = 1e300;
+  });
+  r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(path + ": header field 'epoch' must be an integer >= 0"));
+  edit_checkpoint(path, [](json& h) {
+    h["epoch"] = 1;
+    h["params"][1].erase("count");
+  });
+  r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message == path + ": header field 'params[1]': 'count' is missing");
+}
+
+TEST_CASE("a checkpoint header length beyond the file is refused before it is allocated",
+          "[nn][train][checkpoint]") {
+  TempDir dir;
+  TrainConfig cfg = stopped_run(dir);
+  const std::string path = dir / "ckpt/checkpoint.bin";
+  std::filesystem::copy_file(path, path + ".good");
+  // 4 MiB claimed by a file of a few kilobytes: refused on the length, nothing read.
+  edit_checkpoint(
+      path, [](json&) {}, uint64_t(4) << 20);
+  auto r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(path +
+                                        ": header length 4194304 is more than the file holds ("));
+  // 512 MiB is more than any header may be, whatever the file's size.
+  std::filesystem::copy_file(path + ".good", path,
+                             std::filesystem::copy_options::overwrite_existing);
+  edit_checkpoint(
+      path, [](json&) {}, uint64_t(1) << 29);
+  r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(
+      path + ": header length 536870912 is more than a checkpoint header may be (16777216 bytes)"));
+  // A header nested 200,000 deep goes through the bounded JSON reader.
+  std::string deep(100000, '[');
+  deep += std::string(100000, ']');
+  {
+    std::string out = "HPOCKPT1";
+    uint64_t len = deep.size();
+    out.append(reinterpret_cast<const char*>(&len), 8);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << out + deep;
+  }
+  r = resume(dir, cfg);
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().message.starts_with(path + ": header"));
+  REQUIRE(r.error().message.find("deeper than 128") != std::string::npos);
 }
 
 int shell(const std::string& cmd) {
