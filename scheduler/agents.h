@@ -31,6 +31,8 @@ namespace hpo::scheduler {
 struct Agent {
   std::string routing_id;
   std::string name;
+  std::string key;       // the CURVE public key it authenticated with ("" on plaintext):
+                         // its leases are bound to it
   std::string host;      // from HELLO: with pid, tells a reconnect of the same process
   std::int64_t pid = 0;  // from another process that took the same name
   int slots = 0;

@@ -91,7 +91,7 @@ struct Daemon::State {
   }
 
   // --- message handlers ---
-  Status on_hello(const std::string& from, const p::Hello& h) {
+  Status on_hello(const std::string& from, const std::string& key, const p::Hello& h) {
     // Checked before anything changes: a refused HELLO leaves no trace.
     if (auto why = agents.refusal(from, h.agent, h.host, h.pid, options.max_agents); !why.empty()) {
       return fail("HELLO: " + why);
@@ -140,6 +140,7 @@ struct Daemon::State {
     Agent& joined =
         agents.join(from, h.agent, h.slots, static_cast<std::int64_t>(w.adopted.size()), m, h.pid);
     joined.host = h.host;
+    joined.key = key;
     if (auto r = store->upsert_agent(h.agent, h.host, h.gpus, h.slots, now()); !r) return r;
     if (auto r = store->set_agent_drained(h.agent, joined.drained, now()); !r) return r;
     // An agent re-sends HELLO until welcomed: a repeat on the same connection is no news.
@@ -243,8 +244,9 @@ struct Daemon::State {
     return {};
   }
 
-  Status handle(const std::string& from, const p::Message& m) {
-    if (auto* h = std::get_if<p::Hello>(&m)) return on_hello(from, *h);
+  // `key`: the sender's CURVE public key ("" on plaintext).
+  Status handle(const std::string& from, const std::string& key, const p::Message& m) {
+    if (auto* h = std::get_if<p::Hello>(&m)) return on_hello(from, key, *h);
     if (auto* sub = std::get_if<p::Submit>(&m)) return on_submit(from, *sub);
     Agent* a = agents.find(from);
     if (!a) {
@@ -286,14 +288,14 @@ struct Daemon::State {
   // Handles one decoded message as one unit (the contract in daemon.h): a savepoint for its
   // writes, its replies held back, both undone when it fails. Returns an error only when the
   // failure is fatal (the store itself failed).
-  Status handle_one(const std::string& from, p::Message m) {
+  Status handle_one(const std::string& from, const std::string& key, p::Message m) {
     const std::string type(p::type_name(m));
     auto savepoint = store->savepoint();
     if (!savepoint) return std::unexpected(savepoint.error());
     const std::size_t replies = outbox.size();
     Status result;
     try {
-      result = handle(from, m);
+      result = handle(from, key, m);
     } catch (const std::exception& e) {
       result = fail(ErrorCode::kInternal, type + ": " + e.what());
     } catch (...) {
@@ -482,7 +484,7 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
       s.refuse(r->routing_id, r->message.error().message);
       continue;
     }
-    if (auto h = s.handle_one(r->routing_id, std::move(*r->message)); !h) {
+    if (auto h = s.handle_one(r->routing_id, r->key, std::move(*r->message)); !h) {
       return fail(ErrorCode::kIo, "scheduler: stopping: the store failed (" + h.error().message +
                                       "); a restart recovers from the last committed turn");
     }

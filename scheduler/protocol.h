@@ -240,6 +240,8 @@ Status send(zmq::socket_t& socket, const Message& message,
 
 struct Received {
   std::string routing_id;     // ROUTER only; empty on a DEALER
+  std::string key;            // the peer's CURVE public key (Z85), the User-Id its ZAP
+                              // handshake gave; empty on a plaintext socket
   Result<Message> message;    // a decode error for a bad frame set
   bool socket_error = false;  // the error is the socket's, not the peer's message
 };

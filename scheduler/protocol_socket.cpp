@@ -36,9 +36,12 @@ std::optional<Received> receive(zmq::socket_t& socket, bool router) {
   std::vector<zmq::message_t> parts;
   std::size_t count = 0;
   std::size_t bytes = 0;  // of the frames after the routing id
+  std::string key;
   try {
     zmq::message_t part;
     if (!socket.recv(part, zmq::recv_flags::dontwait)) return std::nullopt;
+    // Set by the ZAP handler at the handshake; NULL on a plaintext connection.
+    if (const char* user = zmq_msg_gets(part.handle(), "User-Id")) key = user;
     while (true) {
       ++count;
       if (!(router && count == 1)) bytes += part.size();
@@ -50,9 +53,9 @@ std::optional<Received> receive(zmq::socket_t& socket, bool router) {
       if (!socket.recv(part, zmq::recv_flags::none)) break;
     }
   } catch (const zmq::error_t& e) {
-    return Received{{}, fail(ErrorCode::kIo, std::string("receive: ") + e.what()), true};
+    return Received{{}, {}, fail(ErrorCode::kIo, std::string("receive: ") + e.what()), true};
   }
-  Received out{{}, fail("bad message: no frames"), false};
+  Received out{{}, key, fail("bad message: no frames"), false};
   std::size_t first = 0;
   if (router) {
     out.routing_id = parts[0].to_string();
