@@ -24,6 +24,8 @@ constexpr Command kCommands[] = {
     {"scheduler", "start the scheduler daemon (cluster form)", hpo::scheduler::scheduler_command},
     {"submit", "add a study to a running scheduler", hpo::scheduler::submit_command},
     {"resume", "continue an interrupted study", hpo::scheduler::resume_command},
+    {"keys", "make CURVE keys for the scheduler, agents and submitters",
+     hpo::scheduler::keys_command},
     {"agent", "start a trainer agent that connects to a scheduler", hpo::agent::agent_command},
     {"train", "train one network from a config (what a native trial runs)", hpo::nn::train_command},
     {"space", "validate a search space or sample configs from it", hpo::search::space_command},

@@ -18,6 +18,7 @@
 #include "base/cli.h"
 #include "cli/run_progress.h"
 #include "results/cli.h"
+#include "scheduler/keys.h"
 #include "scheduler/serve.h"
 #include "trainer/agent/gpus.h"
 
@@ -129,6 +130,29 @@ int run_command(int argc, char** argv) {
   // Its agents stop with it, so nobody would re-announce a trial handed over: running trials
   // are recorded INTERRUPTED and `hpo resume` requeues them at once.
   o.hand_over_on_stop = false;
+  // Ephemeral keys, made here and never written anywhere: even on loopback, another user of
+  // this machine must not be able to join the search or feed it results. The agents get
+  // theirs in the environment (scheduler/keys.h kRunKeysVariable).
+  auto server_keys = new_keypair();
+  auto agent_keys = new_keypair();
+  if (!server_keys || !agent_keys) {
+    std::cerr << "hpo run: "
+              << (server_keys ? agent_keys.error().message : server_keys.error().message) << "\n";
+    return cli::kExitFailure;
+  }
+  o.server_keys = *server_keys;
+  o.keys.agent_keys = {agent_keys->public_key};
+  std::vector<std::string> agent_env;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::string_view(*e).rfind(std::string(kRunKeysVariable) + "=", 0) != 0) {
+      agent_env.emplace_back(*e);
+    }
+  }
+  agent_env.push_back(std::string(kRunKeysVariable) + "=" +
+                      encode_run_keys(ClientKeys{*agent_keys, server_keys->public_key}));
+  std::vector<char*> envp;
+  for (auto& e : agent_env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   install_stop_signals();
 
   std::vector<pid_t> children;
@@ -145,7 +169,7 @@ int run_command(int argc, char** argv) {
         // The agent stops on the SIGTERM we send at the end, not on the
         // terminal's Ctrl-C (the scheduler decides when trials end).
         signal(SIGINT, SIG_IGN);
-        execv("/proc/self/exe", argv.data());
+        execve("/proc/self/exe", argv.data(), envp.data());
         std::perror("hpo run: exec agent");
         _exit(127);
       }

@@ -18,6 +18,8 @@
 #include "base/cli.h"
 #include "results/store.h"
 #include "scheduler/daemon.h"
+#include "scheduler/handshake.h"
+#include "scheduler/keys.h"
 #include "scheduler/protocol.h"
 #include "scheduler/serve.h"
 #include "search/study.h"
@@ -37,6 +39,10 @@ int serve(const char* command, const cxxopts::ParseResult& parsed, const std::st
   }
   DaemonOptions o = *loop;
   o.bind = parsed["bind"].as<std::string>();
+  if (auto s = security_options(parsed, o); !s) {
+    std::cerr << "hpo " << command << ": " << s.error().message << "\n";
+    return cli::kExitUsage;
+  }
   o.exit_when_done = parsed.count("exit-when-done") > 0;
   install_stop_signals();
   return run_daemon(db, o, specs);
@@ -55,6 +61,7 @@ int scheduler_command(int argc, char** argv) {
       ("exit-when-done", "exit once every study is finished");
   // clang-format on
   add_loop_options(options);
+  add_security_options(options);
   int code = cli::kExitOk;
   auto parsed = cli::parse(options, argc, argv, code);
   if (!parsed) return code;
@@ -81,6 +88,10 @@ int submit_command(int argc, char** argv) {
       ("file", "study file", cxxopts::value<std::string>())
       ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
       ("timeout-ms", "how long to wait for the answer", cxxopts::value<int>()->default_value("5000"))
+      ("key", "this submitter's key pair (a .secret file from `hpo keys new`)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("scheduler-key", "the scheduler's public key (its .key file)",
+       cxxopts::value<std::string>()->default_value(""))
       ("h,help", "show this help");
   // clang-format on
   options.parse_positional({"file"});
@@ -96,10 +107,24 @@ int submit_command(int argc, char** argv) {
     std::cerr << "hpo submit: " << spec.error().message << "\n";
     return cli::kExitUsage;
   }
+  auto keys = read_client_keys((*parsed)["key"].as<std::string>(),
+                               (*parsed)["scheduler-key"].as<std::string>());
+  if (!keys) {
+    std::cerr << "hpo submit: " << keys.error().message << "\n";
+    return cli::kExitUsage;
+  }
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
+  std::unique_ptr<HandshakeWatch> watch;
   try {
     socket.set(zmq::sockopt::linger, 0);
+    if (*keys) {
+      if (auto c = make_curve_client(socket, (*keys)->mine, (*keys)->server); !c) {
+        std::cerr << "hpo submit: " << c.error().message << "\n";
+        return cli::kExitFailure;
+      }
+    }
+    if (auto w = HandshakeWatch::attach(context, socket, keys->has_value())) watch = std::move(*w);
     socket.connect((*parsed)["connect"].as<std::string>());
   } catch (const zmq::error_t& e) {
     std::cerr << "hpo submit: cannot connect: " << e.what() << "\n";
@@ -110,11 +135,19 @@ int submit_command(int argc, char** argv) {
     std::cerr << "hpo submit: " << s.error().message << "\n";
     return cli::kExitFailure;
   }
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
+                              {watch ? watch->socket() : nullptr, 0, ZMQ_POLLIN, 0}};
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds((*parsed)["timeout-ms"].as<int>());
   while (std::chrono::steady_clock::now() < deadline) {
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    zmq::poll(items, watch ? 2 : 1, std::chrono::milliseconds(100));
+    if (watch) {
+      // A handshake that failed will fail again: say why now rather than time out.
+      if (auto failed = watch->read(); !failed.empty()) {
+        std::cerr << "hpo submit: " << failed.front() << "\n";
+        return cli::kExitFailure;
+      }
+    }
     auto r = protocol::receive(socket, false);
     if (!r) continue;
     if (!r->message) continue;
@@ -145,6 +178,7 @@ int resume_command(int argc, char** argv) {
       ("exit-when-done", "exit once every study is finished");
   // clang-format on
   add_loop_options(options);
+  add_security_options(options);
   options.parse_positional({"study"});
   options.positional_help("STUDY");
   int code = cli::kExitOk;

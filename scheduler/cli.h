@@ -7,5 +7,6 @@ namespace hpo::scheduler {
 int scheduler_command(int argc, char** argv);
 int submit_command(int argc, char** argv);
 int resume_command(int argc, char** argv);
+int keys_command(int argc, char** argv);
 
 }  // namespace hpo::scheduler

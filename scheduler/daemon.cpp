@@ -53,6 +53,13 @@ struct Daemon::State {
   Outbox outbox;
   bool shutting_down = false;
   Stats stats;
+  // Security: the ZAP handler and the lists it answers from (null/empty on plaintext).
+  std::unique_ptr<ZapHandler> zap;
+  KeyLists keys;
+  bool open_to_all = false;            // plaintext on an address others can reach (--insecure)
+  double insecure_warned = -1e18;      // monotonic time of the last warning about it
+  double refusal_log_window = -1e18;   // handshake refusals logged in the current second
+  int refusal_logs = 0;
   std::size_t joins_since_prune = 0;  // new agent connections since the last prune
 
   double mono() const { return clock->monotonic(); }
@@ -246,6 +253,13 @@ struct Daemon::State {
 
   // `key`: the sender's CURVE public key ("" on plaintext).
   Status handle(const std::string& from, const std::string& key, const p::Message& m) {
+    if (zap) {
+      const Role needed = std::holds_alternative<p::Submit>(m) ? Role::kSubmitter : Role::kAgent;
+      if (!keys.allows(key, needed)) {
+        refuse_role(from, key, m, needed);
+        return {};
+      }
+    }
     if (auto* h = std::get_if<p::Hello>(&m)) return on_hello(from, key, *h);
     if (auto* sub = std::get_if<p::Submit>(&m)) return on_submit(from, *sub);
     Agent* a = agents.find(from);
@@ -255,7 +269,7 @@ struct Daemon::State {
         if (std::holds_alternative<p::Finish>(m) || std::holds_alternative<p::Report>(m)) {
           ++stats.ignored;
         }
-        outbox.push_error(from, "unknown agent; say HELLO", true, mono(),
+        outbox.push_error(from, p::ErrorReply{"unknown agent; say HELLO", true, false}, mono(),
                           options.max_refusals_per_s);
       }
       return {};
@@ -273,6 +287,77 @@ struct Daemon::State {
     return {};
   }
 
+  // A message whose key lacks the role it needs: nothing of it is done. An agent message is
+  // answered with a fatal ERROR (the agent stops: only an operator can give its key back).
+  void refuse_role(const std::string& from, const std::string& key, const p::Message& m,
+                   Role needed) {
+    ++stats.refused;
+    const std::string why = std::string(p::type_name(m)) + ": refused: key " +
+                            keys.name_of(key) + " is not on the scheduler's " +
+                            role_name(needed) + " list";
+    log_line("refused a message from " + peer(from) + ": " + why);
+    outbox.push_error(from, p::ErrorReply{why, false, needed == Role::kAgent}, mono(),
+                      options.max_refusals_per_s);
+  }
+
+  // Answers waiting handshakes; a flood of refusals is logged 10 a second at most.
+  void answer_handshakes() {
+    if (!zap) return;
+    const auto refusals = zap->answer(keys);
+    stats.handshakes_refused = zap->refused();
+    for (const auto& line : refusals) {
+      if (mono() - refusal_log_window >= 1.0) {
+        refusal_log_window = mono();
+        refusal_logs = 0;
+      }
+      if (++refusal_logs <= 10) log_line(line);
+      else if (refusal_logs == 11) log_line("(more refused connections this second not logged)");
+    }
+  }
+
+  // The reload of the contract (daemon.h): new lists, or the old ones kept when a file is bad.
+  Status reload_keys() {
+    if (!zap) {
+      log_line("reload: this scheduler uses no keys (plaintext); nothing to reload");
+      return {};
+    }
+    auto lists = load_key_lists(options.keys);
+    if (!lists) {
+      log_line("reload: keeping the old key lists: " + lists.error().message);
+      return {};
+    }
+    keys = std::move(*lists);
+    std::vector<std::pair<std::string, std::string>> revoked;  // routing id, key
+    for (const auto& name : agents.names()) {
+      const std::string routing = agents.routing_of(name);
+      const Agent* a = agents.find(routing);
+      if (a && !keys.allows(a->key, Role::kAgent)) revoked.emplace_back(routing, a->key);
+    }
+    for (const auto& [routing, key] : revoked) {
+      ++stats.agents_revoked;
+      if (auto r = drop_agent(routing, "revoked (its key " + key.substr(0, 8) +
+                                           "... is no longer on the agent list)");
+          !r) {
+        return r;
+      }
+      outbox.push(routing, p::ErrorReply{"this agent's key was removed from the scheduler's "
+                                         "agent list: its trials were requeued elsewhere",
+                                         false, true});
+    }
+    log_line("reload: " + std::to_string(keys.agents.size()) + " agent key(s), " +
+             std::to_string(keys.submitters.size()) + " submitter key(s); " +
+             std::to_string(revoked.size()) + " connected agent(s) revoked");
+    return {};
+  }
+
+  void warn_if_open() {
+    if (!open_to_all || mono() - insecure_warned < 60) return;
+    insecure_warned = mono();
+    log_line("WARNING: --insecure: listening on " + endpoint +
+             " with no keys: anyone who can reach this port can run commands on every agent "
+             "and read every trial's environment");
+  }
+
   // The name of a peer in a log line: its agent name, else its routing id.
   std::string peer(const std::string& routing_id) {
     const Agent* a = agents.find(routing_id);
@@ -282,7 +367,7 @@ struct Daemon::State {
   // A message that is refused: logged with its peer, answered ERROR (capped per second).
   void refuse(const std::string& from, const std::string& why) {
     log_line("refused a message from " + peer(from) + ": " + why);
-    outbox.push_error(from, why, false, mono(), options.max_refusals_per_s);
+    outbox.push_error(from, p::ErrorReply{why, false, false}, mono(), options.max_refusals_per_s);
   }
 
   // Handles one decoded message as one unit (the contract in daemon.h): a savepoint for its
@@ -418,8 +503,36 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
   if (s.options.recovery_window_s < 0) s.options.recovery_window_s = 2 * s.agents.window();
   s.store.emplace(std::move(store));
   s.instance = random_hex();
+  const bool local = loopback_only(options.bind);
+  if (!options.server_keys && !local && !options.insecure) {
+    return fail(ErrorCode::kInvalidInput,
+                "scheduler: refusing to listen on '" + options.bind +
+                    "' without keys: anyone who reaches that port could run commands on every "
+                    "agent. Make keys (hpo keys new scheduler; hpo keys new NAME --dir "
+                    "agent-keys; ...) and give --key, --agent-keys and --submitter-keys, or bind "
+                    "127.0.0.1, or pass --insecure on a network you trust entirely");
+  }
+  if (options.server_keys) {
+    auto lists = load_key_lists(options.keys);
+    if (!lists) return fail(lists.error().code, "scheduler: " + lists.error().message);
+    s.keys = std::move(*lists);
+    if (s.keys.agents.empty()) {
+      log_line("warning: no agent keys: no agent can join until keys are added to the agent "
+               "list and the scheduler is sent SIGHUP");
+    }
+    // The handler must answer before the first client connects.
+    auto zap = ZapHandler::create(context);
+    if (!zap) return std::unexpected(zap.error());
+    s.zap = std::move(*zap);
+  }
+  s.open_to_all = !options.server_keys && !local;
   try {
     s.router = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
+    if (options.server_keys) {
+      if (auto c = make_curve_server(*s.router, *options.server_keys); !c) {
+        return std::unexpected(c.error());
+      }
+    }
     s.router->set(zmq::sockopt::linger, 0);
     s.router->set(zmq::sockopt::sndhwm, 100000);
     s.router->set(zmq::sockopt::rcvhwm, 100000);
@@ -445,7 +558,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
              " running trial(s); waiting " + std::to_string(s.options.recovery_window_s) +
              " s for their agents to re-announce them");
   }
-  log_line("listening on " + s.endpoint + " (" + std::to_string(s.studies.size()) + " study(ies))");
+  log_line("listening on " + s.endpoint + " (" + std::to_string(s.studies.size()) +
+           " study(ies); " +
+           (s.zap ? "CURVE, " + std::to_string(s.keys.agents.size()) + " agent key(s), " +
+                        std::to_string(s.keys.submitters.size()) + " submitter key(s))"
+                  : std::string("plaintext)")));
+  s.warn_if_open();
   return d;
 }
 
@@ -467,14 +585,20 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
   ++s.stats.turns;
   auto wait = std::min<std::int64_t>(max_wait.count(),
                                      static_cast<std::int64_t>(s.next_timer() * 1000.0 + 0.999));
-  zmq::pollitem_t item{s.router->handle(), 0, ZMQ_POLLIN, 0};
+  zmq::pollitem_t items[2] = {{s.router->handle(), 0, ZMQ_POLLIN, 0},
+                              {s.zap ? s.zap->socket() : nullptr, 0, ZMQ_POLLIN, 0}};
   try {
-    zmq::poll(&item, 1, std::chrono::milliseconds(std::max<std::int64_t>(0, wait)));
+    zmq::poll(items, s.zap ? 2 : 1, std::chrono::milliseconds(std::max<std::int64_t>(0, wait)));
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) return fail(std::string("scheduler: poll: ") + e.what());
   }
+  s.answer_handshakes();
+  s.warn_if_open();
   auto txn = s.store->begin();
   if (!txn) return std::unexpected(txn.error());
+  if (s.options.reload_keys && s.options.reload_keys->exchange(false)) {
+    if (auto r = s.reload_keys(); !r) return r;
+  }
   for (std::size_t i = 0; i < s.options.max_batch; ++i) {
     auto r = p::receive(*s.router, /*router=*/true);
     if (!r) break;

@@ -35,6 +35,16 @@
 // - Fair sharing: free slots go round-robin over the studies that can lease.
 // - Control: SUBMIT {study} from any peer (no HELLO needed) adds or updates a
 //   study (`hpo submit`), answered OK or ERROR.
+// - Security (keys.h, zap.h): with server_keys the ROUTER is a CURVE server and
+//   only clients whose keys are on the lists connect. Every message is checked
+//   against its key's role: SUBMIT needs a submitter key, everything else an
+//   agent key; a refused one writes nothing and is answered ERROR (fatal for
+//   agent messages: the agent stops). A lease is bound to the key that took it.
+//   A reload (options.reload_keys, SIGHUP) replaces the lists; a connected agent
+//   whose key is gone is dropped (its trials requeued, an "agent_revoked"
+//   event) and told so with a fatal ERROR. Without server_keys, create() refuses
+//   a bind that is not loopback-only unless `insecure`, which is logged loudly
+//   at start and every minute.
 // - One message is one unit: its store writes go in a savepoint inside the
 //   turn's transaction and its replies are held with the turn's. A message
 //   that cannot be decoded, is over a limit, or whose handling fails (an
@@ -70,12 +80,15 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
 #include "base/clock.h"
 #include "base/error.h"
 #include "results/store.h"
+#include "scheduler/keys.h"
+#include "scheduler/zap.h"
 #include "search/study.h"
 
 namespace hpo::scheduler {
@@ -101,6 +114,14 @@ struct DaemonOptions {
   bool hand_over_on_stop = true;
   // Trials in a row an agent fails to start (FINISH start_failed) before it is drained.
   int drain_after_start_failures = 3;
+  // The scheduler's CURVE key pair; none: a plaintext socket (see `insecure`).
+  std::optional<Keypair> server_keys;
+  // Who may connect, and as what (read at create() and on each reload).
+  KeySources keys;
+  // Allows a plaintext bind that is not loopback-only (logged as a warning every minute).
+  bool insecure = false;
+  // When set (a SIGHUP handler may set it), the next turn reloads `keys` and clears it.
+  std::atomic<bool>* reload_keys = nullptr;
 };
 
 class Daemon {
@@ -156,6 +177,8 @@ class Daemon {
     std::int64_t readopted = 0;
     std::int64_t start_failures = 0;  // FINISH start_failed counted
     std::int64_t agents_drained = 0;
+    std::int64_t handshakes_refused = 0;  // by the ZAP handler (key on no list)
+    std::int64_t agents_revoked = 0;      // dropped because a reload removed their key
     std::int64_t turns = 0;
   };
   Stats stats() const;

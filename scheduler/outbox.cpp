@@ -8,8 +8,7 @@ void Outbox::push(std::string to, protocol::Message message) {
   queue_.emplace_back(std::move(to), std::move(message));
 }
 
-bool Outbox::push_error(std::string to, std::string message, bool hello_required, double now,
-                        int max_per_s) {
+bool Outbox::push_error(std::string to, protocol::ErrorReply error, double now, int max_per_s) {
   if (error_window_ < 0 || now - error_window_ >= 1.0) {
     if (errors_dropped_ > 0) {
       log_line("dropped " + std::to_string(errors_dropped_) + " ERROR answer(s) over the cap of " +
@@ -24,7 +23,7 @@ bool Outbox::push_error(std::string to, std::string message, bool hello_required
     return false;
   }
   ++errors_in_window_;
-  push(std::move(to), protocol::ErrorReply{std::move(message), hello_required});
+  push(std::move(to), std::move(error));
   return true;
 }
 

@@ -26,13 +26,12 @@ class Outbox {
  public:
   // Queues `message` for the peer with routing id `to`.
   void push(std::string to, protocol::Message message);
-  // Queues ERROR {message, hello_required} for `to`, unless `max_per_s` such
+  // Queues `error` for `to`, unless `max_per_s` such
   // answers were queued already in the current one-second window (`now`,
   // monotonic seconds): an answer to a bad message or an unknown peer must not
   // let a flood of them fill the peers' queues. Dropped answers are counted
   // and logged once per window. Returns whether it was queued.
-  bool push_error(std::string to, std::string message, bool hello_required, double now,
-                  int max_per_s);
+  bool push_error(std::string to, protocol::ErrorReply error, double now, int max_per_s);
   // How many messages are queued; drop_after(n) forgets those queued after the first n (the
   // replies of a message whose handling was rolled back).
   std::size_t size() const { return queue_.size(); }

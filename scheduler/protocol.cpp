@@ -220,7 +220,9 @@ struct Encoder {
   json operator()(const Submit& m) const { return {{"study", m.study}}; }
   json operator()(const Ok& m) const { return m.body.is_object() ? m.body : json::object(); }
   json operator()(const ErrorReply& m) const {
-    return {{"message", m.message}, {"hello_required", m.hello_required}};
+    json body = {{"message", m.message}, {"hello_required", m.hello_required}};
+    if (m.fatal) body["fatal"] = true;
+    return body;
   }
 };
 
@@ -331,6 +333,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     ErrorReply m;
     m.message = r.string("message");
     m.hello_required = r.boolean("hello_required", false);
+    m.fatal = r.boolean("fatal", false);
     out = std::move(m);
   } else {
     return fail("unknown message type '" + shown_frame(type) + "'");

@@ -199,6 +199,9 @@ struct Ok {
 struct ErrorReply {
   std::string message;
   bool hello_required = false;
+  // The scheduler will take nothing more from this agent (its key lost the agent role): the
+  // agent stops its trials and exits. Optional on the wire (false when absent).
+  bool fatal = false;
 };
 
 using Message = std::variant<Hello, Welcome, Ready, Assign, Report, Decision, Finish, Ack,

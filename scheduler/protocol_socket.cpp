@@ -40,9 +40,12 @@ std::optional<Received> receive(zmq::socket_t& socket, bool router) {
   try {
     zmq::message_t part;
     if (!socket.recv(part, zmq::recv_flags::dontwait)) return std::nullopt;
-    // Set by the ZAP handler at the handshake; NULL on a plaintext connection.
-    if (const char* user = zmq_msg_gets(part.handle(), "User-Id")) key = user;
     while (true) {
+      // Set by the ZAP handler at the handshake, on every frame that came over the wire (not
+      // on the ROUTER's own routing id frame); NULL on a plaintext connection.
+      if (key.empty()) {
+        if (const char* user = zmq_msg_gets(part.handle(), "User-Id")) key = user;
+      }
       ++count;
       if (!(router && count == 1)) bytes += part.size();
       const bool more = part.more();

@@ -15,8 +15,10 @@ namespace hpo::scheduler {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_scheduler_stop_signal(int) { g_stop.store(true); }
+void on_scheduler_reload_signal(int) { g_reload.store(true); }
 
 }  // namespace
 
@@ -26,7 +28,46 @@ void install_stop_signals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  struct sigaction reload {};
+  reload.sa_handler = on_scheduler_reload_signal;
+  sigemptyset(&reload.sa_mask);
+  sigaction(SIGHUP, &reload, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+void add_security_options(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options("Security")
+      ("key", "the scheduler's key pair (a .secret file from `hpo keys new`): CURVE on",
+       cxxopts::value<std::string>()->default_value(""))
+      ("agent-keys", "directory of agent public keys (*.key) allowed to run trials",
+       cxxopts::value<std::string>()->default_value(""))
+      ("submitter-keys", "directory of public keys (*.key) allowed to submit studies",
+       cxxopts::value<std::string>()->default_value(""))
+      ("insecure", "allow a plaintext bind reachable from other machines (anyone who reaches "
+       "the port can run commands on every agent)");
+  // clang-format on
+}
+
+Status security_options(const cxxopts::ParseResult& r, DaemonOptions& o) {
+  const std::string key = r["key"].as<std::string>();
+  o.keys.agent_dir = r["agent-keys"].as<std::string>();
+  o.keys.submitter_dir = r["submitter-keys"].as<std::string>();
+  o.insecure = r.count("insecure") > 0;
+  if (key.empty()) {
+    if (!o.keys.agent_dir.empty() || !o.keys.submitter_dir.empty()) {
+      return fail("--agent-keys and --submitter-keys need --key (the scheduler's .secret file)");
+    }
+    return {};
+  }
+  if (o.insecure) return fail("--insecure and --key contradict each other: pick one");
+  if (o.keys.agent_dir.empty()) {
+    return fail("--key needs --agent-keys DIR (the public keys of the agents allowed to join)");
+  }
+  auto pair = read_keypair(key);
+  if (!pair) return fail("--key: " + pair.error().message);
+  o.server_keys = *pair;
+  return {};
 }
 
 void add_loop_options(cxxopts::Options& options) {
@@ -75,6 +116,7 @@ int run_daemon(const std::string& db, DaemonOptions options,
     std::cerr << "hpo scheduler: " << store.error().message << "\n";
     return cli::kExitFailure;
   }
+  if (!options.reload_keys) options.reload_keys = &g_reload;
   zmq::context_t context(1);
   SystemClock clock;
   auto daemon = Daemon::create(context, std::move(*store), options, clock);

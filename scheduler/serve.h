@@ -22,13 +22,20 @@ namespace hpo::scheduler {
 void add_loop_options(cxxopts::Options& options);
 Result<DaemonOptions> loop_options(const cxxopts::ParseResult& parsed);
 
+// The security options of a daemon reachable from other machines (`hpo scheduler`, `hpo
+// resume`): --key (the scheduler's .secret), --agent-keys DIR, --submitter-keys DIR,
+// --insecure. security_options fills them into `options`. Errors (usage errors, naming the
+// option or file): a list without --key, --key without --agent-keys, a bad key file.
+void add_security_options(cxxopts::Options& options);
+Status security_options(const cxxopts::ParseResult& parsed, DaemonOptions& options);
+
 // load_study_file, plus: a command trial's relative "workdir" is made absolute relative to the
 // study file, where the file's place is known, so that agents started in any directory (and a
 // later `hpo resume`, which reads the stored spec) find it.
 Result<search::StudySpec> load_study(const std::string& file);
 
-// SIGTERM and SIGINT ask run_daemon to stop (running trials get the shutdown window); SIGPIPE
-// is ignored.
+// SIGTERM and SIGINT ask run_daemon to stop (running trials get the shutdown window); SIGHUP
+// reloads the key lists (DaemonOptions::reload_keys); SIGPIPE is ignored.
 void install_stop_signals();
 
 // Opens `db` as its writer, creates the daemon, adds `specs` and runs until stopped (or, with

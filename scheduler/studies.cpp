@@ -80,8 +80,8 @@ std::string assign_too_big(const search::StudySpec& spec) {
 
 Result<p::Message> Studies::submit(results::Store& store, const json& study, double now) {
   auto spec = search::parse_study(study, "SUBMIT");
-  if (!spec) return p::ErrorReply{spec.error().message, false};
-  if (auto why = assign_too_big(*spec); !why.empty()) return p::ErrorReply{why, false};
+  if (!spec) return p::ErrorReply{spec.error().message, false, false};
+  if (auto why = assign_too_big(*spec); !why.empty()) return p::ErrorReply{why, false, false};
   auto row = store.find_study(spec->name);
   if (!row) return std::unexpected(row.error());
   std::int64_t id = 0;
@@ -117,7 +117,7 @@ Result<p::Message> Studies::submit(results::Store& store, const json& study, dou
                                "; a SUBMIT may change its budget, not its objective metric or "
                                "direction (got " +
                                shown(spec->objective_metric, spec->direction) + ")",
-                           false};
+                           false, false};
     }
     const bool changed = (*row)->spec != spec->raw;
     if (changed) {
@@ -128,7 +128,7 @@ Result<p::Message> Studies::submit(results::Store& store, const json& study, dou
     if (auto index = find(spec->name)) {
       auto& s = *studies_[*index];
       if (changed) {
-        if (auto u = s.update_spec(*spec); !u) return p::ErrorReply{u.error().message, false};
+        if (auto u = s.update_spec(*spec); !u) return p::ErrorReply{u.error().message, false, false};
         log_line("study " + spec->name + " updated (new spec)");
       }
       s.marked_finished = false;

@@ -1,5 +1,7 @@
 #include "trainer/agent/agent.h"
 
+#include "scheduler/handshake.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +32,10 @@ struct Agent::State {
   AgentOptions options;
   std::unique_ptr<TrialRunner> runner;
   std::unique_ptr<zmq::socket_t> socket;
+  std::unique_ptr<scheduler::HandshakeWatch> watch;  // of `socket`; closed before it
+  std::string last_handshake_error;
+  SteadyClock::time_point handshake_logged{};
+  std::string fatal;  // why the scheduler will take nothing more from us ("" = it will)
 
   bool welcomed = false;
   std::string scheduler;  // instance id from the last WELCOME
@@ -89,15 +95,31 @@ struct Agent::State {
     last_sent = SteadyClock::now();
   }
 
+  void close_socket() {
+    watch.reset();
+    socket.reset();
+  }
+
   Status connect() {
     try {
       socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
       socket->set(zmq::sockopt::linger, 0);
       socket->set(zmq::sockopt::sndhwm, 100000);
       socket->set(zmq::sockopt::rcvhwm, 100000);
+      if (options.keys) {
+        if (auto c = scheduler::make_curve_client(*socket, options.keys->mine,
+                                                  options.keys->server);
+            !c) {
+          close_socket();
+          return fail("agent: " + c.error().message);
+        }
+      }
+      auto w = scheduler::HandshakeWatch::attach(context, *socket, options.keys.has_value());
+      if (w) watch = std::move(*w);
+      else log(w.error().message);
       socket->connect(options.endpoint);
     } catch (const zmq::error_t& e) {
-      socket.reset();
+      close_socket();
       return fail("agent: cannot connect to '" + options.endpoint + "': " + e.what());
     }
     welcomed = false;
@@ -220,6 +242,10 @@ struct Agent::State {
           log("scheduler does not know us: " + e->message + "; saying HELLO again");
           send_hello();
         }
+      } else if (e->fatal) {
+        if (fatal.empty()) log("the scheduler will take nothing more from this agent: " +
+                               e->message + "; stopping its trials and exiting");
+        fatal = e->message;
       } else {
         log("scheduler error: " + e->message);
       }
@@ -286,6 +312,28 @@ struct Agent::State {
     }
   }
 
+  // Reads the handshake watch: a failure is logged when it is news (or every 30 s), and an
+  // agent that never got through gives up after a few (Agent::run's contract).
+  Status check_handshakes() {
+    if (!watch) return {};
+    for (const auto& why : watch->read()) {
+      const auto now = SteadyClock::now();
+      if (why != last_handshake_error || now - handshake_logged > std::chrono::seconds(30)) {
+        log(why);
+        last_handshake_error = why;
+        handshake_logged = now;
+      }
+    }
+    const int limit = options.give_up_after_handshake_failures;
+    if (limit > 0 && !watch->succeeded() && watch->failures() >= limit && running.empty() &&
+        unacked.empty() && scheduler.empty()) {
+      return fail("agent: cannot join the scheduler at " + options.endpoint + ": " +
+                  last_handshake_error + " (" + std::to_string(watch->failures()) +
+                  " handshakes failed; giving up)");
+    }
+    return {};
+  }
+
   // Heartbeats, lost-scheduler detection and FINISH re-sends.
   void timers() {
     auto now = SteadyClock::now();
@@ -300,7 +348,7 @@ struct Agent::State {
       backoff_ms = next_backoff(backoff_ms);
       log("scheduler silent for " + std::to_string(window().count()) + " ms; reconnecting in " +
           std::to_string(backoff_ms) + " ms");
-      socket.reset();
+      close_socket();
       welcomed = false;
       reconnect_at = now + milliseconds(backoff_ms);
       backoff_ms = next_backoff(backoff_ms * 2);
@@ -371,6 +419,7 @@ Status Agent::run(const std::atomic<bool>& stop) {
 
     std::vector<zmq::pollitem_t> items;
     if (s.socket) items.push_back({s.socket->handle(), 0, ZMQ_POLLIN, 0});
+    if (s.watch) items.push_back({s.watch->socket(), 0, ZMQ_POLLIN, 0});
     for (int fd : s.runner->wait_fds()) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
     try {
       if (items.empty()) {
@@ -382,11 +431,22 @@ Status Agent::run(const std::atomic<bool>& stop) {
       if (e.num() != EINTR) return fail(std::string("agent: poll: ") + e.what());
     }
     s.drain_socket();
+    if (auto h = s.check_handshakes(); !h) {
+      s.close_socket();
+      return h;
+    }
+    if (!s.fatal.empty() && !s.stopping) {
+      // Nothing it sends counts any more: stop at once, no grace, no ACKs to wait for.
+      s.stopping = true;
+      s.welcomed = false;
+      stop_deadline = now;
+    }
     s.drain_runner();
     s.timers();
   }
   if (s.socket && s.welcomed) s.send(protocol::Bye{});
-  s.socket.reset();
+  s.close_socket();
+  if (!s.fatal.empty()) return fail("agent: the scheduler refused this agent: " + s.fatal);
   return {};
 }
 

@@ -16,12 +16,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 #include <zmq.hpp>
 
 #include "base/error.h"
+#include "scheduler/keys.h"
 #include "scheduler/protocol.h"
 
 namespace hpo::agent {
@@ -76,6 +78,12 @@ struct AgentOptions {
   int reconnect_max_ms = 4000;  // back-off doubles up to this, and to the liveness window
   double shutdown_grace_s = 5;  // on stop: how long running trials may take to end
   bool verbose = false;         // log every assignment
+  // Keys for a CURVE scheduler (scheduler/keys.h); none: plaintext. With keys, the agent
+  // proves itself with its pair and accepts only the scheduler holding `keys->server`.
+  std::optional<scheduler::ClientKeys> keys;
+  // Handshakes that fail in a row, before this agent ever got through, after which run()
+  // gives up with the reason (a wrong key does not fix itself). 0: never give up.
+  int give_up_after_handshake_failures = 3;
 };
 
 class Agent {
@@ -94,7 +102,9 @@ class Agent {
   // Runs until `stop` becomes true, then stops taking work, lets running
   // trials end (up to shutdown_grace_s, then stops them as INTERRUPTED),
   // delivers their FINISH messages (waiting up to one second for ACKs), says
-  // BYE and returns. Errors: a bad endpoint.
+  // BYE and returns. Errors: a bad endpoint; give_up_after_handshake_failures failed
+  // handshakes before any succeeded (the message names the likely cause: a wrong key); a
+  // fatal ERROR from the scheduler (its key was revoked: its trials are stopped first).
   Status run(const std::atomic<bool>& stop);
 
   // Counters for tests and the benchmark (read after run() returns).

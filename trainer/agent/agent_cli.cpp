@@ -1,8 +1,12 @@
 // `hpo agent --connect tcp://HOST:PORT [--gpus all|none|0,2] [--slots-per-gpu N] [--cpu-slots N]
 //            [--workdir DIR] [--name NAME] [--heartbeat-ms N] [--liveness N]
-//            [--shutdown-grace-seconds S] [--kill-grace-seconds S] [--verbose]`
+//            [--shutdown-grace-seconds S] [--kill-grace-seconds S] [--verbose]
+//            [--key AGENT.secret --scheduler-key SCHEDULER.key]`
+#include <stdlib.h>
+
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include "base/cli.h"
@@ -41,6 +45,10 @@ int agent_command(int argc, char** argv) {
       ("liveness", "missed heartbeats before reconnecting", cxxopts::value<int>()->default_value("5"))
       ("shutdown-grace-seconds", "on SIGTERM, how long running trials may take to end",
        cxxopts::value<double>()->default_value("5"))
+      ("key", "this agent's key pair (a .secret file from `hpo keys new`), for a scheduler "
+       "that uses keys", cxxopts::value<std::string>()->default_value(""))
+      ("scheduler-key", "the scheduler's public key (its .key file): only that scheduler is "
+       "accepted", cxxopts::value<std::string>()->default_value(""))
       ("verbose", "log every assignment")
       ("h,help", "show this help");
   // Old spellings, accepted for one release (base/cli.h).
@@ -57,6 +65,25 @@ int agent_command(int argc, char** argv) {
   }
   AgentOptions opts;
   opts.endpoint = (*parsed)["connect"].as<std::string>();
+  // `hpo run`'s local agents get ephemeral keys in the environment (scheduler/keys.h); taken
+  // out at once so that no trial inherits them.
+  if (const char* run_keys = std::getenv(scheduler::kRunKeysVariable)) {
+    auto keys = scheduler::decode_run_keys(run_keys);
+    ::unsetenv(scheduler::kRunKeysVariable);
+    if (!keys) {
+      std::cerr << "hpo agent: " << keys.error().message << "\n";
+      return cli::kExitUsage;
+    }
+    opts.keys = *keys;
+  } else {
+    auto keys = scheduler::read_client_keys((*parsed)["key"].as<std::string>(),
+                                            (*parsed)["scheduler-key"].as<std::string>());
+    if (!keys) {
+      std::cerr << "hpo agent: " << keys.error().message << "\n";
+      return cli::kExitUsage;
+    }
+    opts.keys = *keys;
+  }
   auto planned = plan_slots((*parsed)["gpus"].as<std::string>(),
                             (*parsed)["slots-per-gpu"].as<int>(), (*parsed)["cpu-slots"].as<int>());
   if (!planned) {

@@ -57,7 +57,7 @@ struct FakeScheduler {
         if (std::holds_alternative<p::Hello>(*r->message)) {
           agent = r->routing_id;
         } else if (r->routing_id != agent) {
-          (void)p::send(router, p::ErrorReply{"unknown agent; say HELLO", true}, r->routing_id);
+          (void)p::send(router, p::ErrorReply{"unknown agent; say HELLO", true, false}, r->routing_id);
           continue;
         }
         if (auto* t = std::get_if<T>(&*r->message)) return *t;
@@ -171,7 +171,7 @@ TEST_CASE("an agent stops a trial the scheduler no longer counts and frees its s
                    json{{"kind", "builtin"}, {"function", "sleep"}, {"steps", 3}}});
   // The scheduler restarts and declines the lease: the agent stops the trial,
   // sends no FINISH for it, and says its slot is free again.
-  s.send(p::ErrorReply{"unknown agent; say HELLO", true});
+  s.send(p::ErrorReply{"unknown agent; say HELLO", true, false});
   auto hello = s.expect<p::Hello>();
   REQUIRE(hello.running.size() == 1);
   s.send(p::Welcome{"y", 50, 3, {}, {"1.1.1"}});
