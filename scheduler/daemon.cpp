@@ -103,6 +103,11 @@ struct Daemon::State {
     if (auto why = agents.refusal(from, h.agent, h.host, h.pid, options.max_agents); !why.empty()) {
       return fail("HELLO: " + why);
     }
+    // A name belongs to the key that holds it: host and pid in a HELLO are only claims.
+    if (const Agent* holder = agents.find(agents.routing_of(h.agent));
+        holder && holder->routing_id != from && holder->key != key) {
+      return fail("HELLO: agent name '" + h.agent + "' is held by a live connection with another key");
+    }
     const bool repeated = agents.contains(from);
     p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}};
     const double m = mono();

@@ -33,8 +33,8 @@
 //   the rest are requeued when the window closes. They keep their place in
 //   max_parallel meanwhile, so max_parallel holds across restarts.
 // - Fair sharing: free slots go round-robin over the studies that can lease.
-// - Control: SUBMIT {study} from any peer (no HELLO needed) adds or updates a
-//   study (`hpo submit`), answered OK or ERROR.
+// - Control: SUBMIT {study} (no HELLO needed; a submitter key when keys are on)
+//   adds or updates a study (`hpo submit`), answered OK or ERROR.
 // - Security (keys.h, zap.h): with server_keys the ROUTER is a CURVE server and
 //   only clients whose keys are on the lists connect. Every message is checked
 //   against its key's role: SUBMIT needs a submitter key, everything else an

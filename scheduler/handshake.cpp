@@ -104,8 +104,8 @@ std::vector<std::string> HandshakeWatch::read() {
                                      "key is not the one given in --scheduler-key (or it does "
                                      "not use keys)"
                                : "the scheduler at " + where +
-                                     " closed the connection during the handshake: it may "
-                                     "require keys (--key and --scheduler-key)");
+                                     " closed the connection during the handshake: it probably "
+                                     "requires keys (--key and --scheduler-key)");
         }
         connected_ = false;
         break;

@@ -61,10 +61,21 @@ std::vector<Event> schedule(std::uint32_t seed) {
   return events;
 }
 
+namespace {
+
+std::vector<std::string> agent_names() {
+  std::vector<std::string> names;
+  for (int i = 0; i < kAgents; ++i) names.push_back("agent-" + std::to_string(i));
+  return names;
+}
+
+}  // namespace
+
 Cluster::Cluster(const test::TempDir& dir, std::filesystem::path study_file, std::string study,
                  std::string marker)
     : dir_(dir),
       db_(dir.path / (study + ".db")),
+      keys_(make_keys(dir.path, agent_names(), {})),
       study_file_(std::move(study_file)),
       study_(std::move(study)),
       marker_(std::move(marker)),
@@ -128,15 +139,17 @@ void Cluster::kill_agent(int i) {
 
 void Cluster::start_scheduler() {
   if (scheduler_starts_++ > 0) ++summary_.restarts;
-  scheduler_ = std::make_unique<test::Process>(scheduler_args(db_, port_, study_file_),
-                                               dir_.path / "scheduler.log");
+  scheduler_ = std::make_unique<test::Process>(
+      with(scheduler_args(db_, port_, study_file_), keys_.scheduler_args()),
+      dir_.path / "scheduler.log");
 }
 
 void Cluster::start_agent(int i) {
   if (agent_starts_++ >= kAgents) ++summary_.restarts;
   summary_.kills.started.emplace("agent-" + std::to_string(i), unix_now());
   agents_[i] = std::make_unique<test::Process>(
-      agent_args(port_, dir_.path / "work", kSlots, "agent-" + std::to_string(i)),
+      with(agent_args(port_, dir_.path / "work", kSlots, "agent-" + std::to_string(i)),
+           keys_.client_args("agents/agent-" + std::to_string(i))),
       dir_.path / ("agent-" + std::to_string(i) + ".log"));
 }
 

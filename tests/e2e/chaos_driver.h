@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/e2e/chaos.h"
+#include "tests/e2e/harness.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -92,6 +93,7 @@ class Cluster {
 
   const test::TempDir& dir_;
   std::filesystem::path db_;
+  ClusterKeys keys_;  // the cluster runs with CURVE on, as a real one does
   std::filesystem::path study_file_;
   std::string study_;
   std::string marker_;

@@ -136,4 +136,42 @@ inline std::vector<std::string> agent_args(int port, const fs::path& workdir, in
           "--verbose"};
 }
 
+// Keys for a secured cluster, made with the real `hpo keys new` under DIR/keys: the
+// scheduler's pair, one pair per agent name in keys/agents, one per submitter in
+// keys/submitters (the allow-list directories are those two).
+struct ClusterKeys {
+  fs::path dir;
+  std::vector<std::string> scheduler_args() const {
+    return {"--key", (dir / "scheduler.secret").string(), "--agent-keys",
+            (dir / "agents").string(), "--submitter-keys", (dir / "submitters").string()};
+  }
+  // The client flags of an agent or submitter key `name` ("agents/a1", "submitters/alice").
+  std::vector<std::string> client_args(const std::string& name) const {
+    return {"--key", (dir / (name + ".secret")).string(), "--scheduler-key",
+            (dir / "scheduler.key").string()};
+  }
+};
+
+inline ClusterKeys make_keys(const fs::path& where, const std::vector<std::string>& agents,
+                             const std::vector<std::string>& submitters) {
+  ClusterKeys k{where / "keys"};
+  auto make = [&](const std::string& name, const fs::path& dir) {
+    auto r = run_hpo("keys new " + name + " --dir " + dir.string());
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+  };
+  make("scheduler", k.dir);
+  fs::create_directories(k.dir / "agents");
+  fs::create_directories(k.dir / "submitters");
+  for (const auto& a : agents) make(a, k.dir / "agents");
+  for (const auto& s : submitters) make(s, k.dir / "submitters");
+  return k;
+}
+
+inline std::vector<std::string> with(std::vector<std::string> args,
+                                     const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
 }  // namespace hpo::e2e

@@ -71,7 +71,7 @@ TEST_CASE("every message type survives encode and decode") {
   // Absent on the wire unless true: an older agent's FINISH decodes as before.
   CHECK(p::encode(f.value()).body.find("start_failed") == std::string::npos);
 
-  auto d = roundtrip(p::Decision{7, 2, "1.7.2", true, false});
+  auto d = roundtrip(p::Decision{7, 2, "1.7.2", true});
   REQUIRE(d);
   CHECK(std::get<p::Decision>(*d).stop);
 
@@ -79,7 +79,7 @@ TEST_CASE("every message type survives encode and decode") {
   REQUIRE(w);
   CHECK(std::get<p::Welcome>(*w).stop == std::vector<std::string>{"y"});
 
-  auto ready = roundtrip(p::Ready{2, true, false});
+  auto ready = roundtrip(p::Ready{2, true});
   REQUIRE(ready);
   CHECK(std::get<p::Ready>(*ready).free_slots == 2);
   CHECK(std::get<p::Ready>(*ready).draining);
@@ -88,6 +88,8 @@ TEST_CASE("every message type survives encode and decode") {
   CHECK(std::holds_alternative<p::Bye>(*roundtrip(p::Bye{})));
   CHECK(std::get<p::Submit>(*roundtrip(p::Submit{json{{"name", "x"}}})).study["name"] == "x");
   CHECK(std::get<p::ErrorReply>(*roundtrip(p::ErrorReply{"no", true, false})).hello_required);
+  CHECK(std::get<p::ErrorReply>(*roundtrip(p::ErrorReply{"no", false, true})).fatal);
+  CHECK_FALSE(std::get<p::ErrorReply>(*roundtrip(p::ErrorReply{"no", true, false})).fatal);
   CHECK(std::get<p::Ok>(*roundtrip(p::Ok{json{{"id", 1}}})).body["id"] == 1);
 }
 
