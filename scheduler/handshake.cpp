@@ -116,4 +116,20 @@ std::vector<std::string> HandshakeWatch::read() {
   return out;
 }
 
+std::vector<std::string> HandshakeHistory::update(HandshakeWatch& watch) {
+  const auto failed = watch.read();
+  if (watch.succeeded()) failures_ = 0;
+  else failures_ += static_cast<int>(failed.size());
+  std::vector<std::string> news;
+  for (const auto& why : failed) {
+    const auto now = std::chrono::steady_clock::now();
+    if (why != last_ || now - logged_ > std::chrono::seconds(30)) {
+      news.push_back(why);
+      logged_ = now;
+    }
+    last_ = why;
+  }
+  return news;
+}
+
 }  // namespace hpo::scheduler

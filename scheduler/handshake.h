@@ -13,6 +13,7 @@
 // Threads: the client's thread only, like the socket it watches.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,21 @@ class HandshakeWatch {
   bool connected_ = false;  // TCP up, handshake not yet done
   int failures_ = 0;
   bool succeeded_ = false;
+};
+
+// What a client that reconnects (a new socket and watch each time) remembers of its
+// handshakes: the failures in a row across watches, and which failure lines are news.
+class HandshakeHistory {
+ public:
+  // Reads `watch`; returns the lines worth logging (a new reason, or the same after 30 s).
+  std::vector<std::string> update(HandshakeWatch& watch);
+  int failures() const { return failures_; }
+  const std::string& last() const { return last_; }
+
+ private:
+  int failures_ = 0;
+  std::string last_;
+  std::chrono::steady_clock::time_point logged_{};
 };
 
 }  // namespace hpo::scheduler

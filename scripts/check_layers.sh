@@ -6,7 +6,8 @@
 #   results/        base search results
 #   scheduler/      base search results scheduler
 #   trainer/nn/     base trainer/nn                     (the engine knows no agent, no scheduler)
-#   trainer/agent/  base trainer/agent scheduler/protocol.h   (the agent speaks the protocol only)
+#   trainer/agent/  base trainer/agent scheduler/protocol.h scheduler/keys.h scheduler/handshake.h
+#                   (the agent speaks the protocol only: its messages, keys and handshakes)
 #   cli/, main.cpp  anything (the command line on top)
 # tests/ and experiments/ may include anything. Prints each offending line; exit 1 if any.
 # usage: scripts/check_layers.sh [ROOT]     (ctest runs it as "no file includes from a layer above its own")
@@ -22,7 +23,7 @@ allowed() {  # allowed LAYER INCLUDE -> 0 if LAYER may include INCLUDE
     results) [[ $inc == base/* || $inc == search/* || $inc == results/* ]] ;;
     scheduler) [[ $inc == base/* || $inc == search/* || $inc == results/* || $inc == scheduler/* ]] ;;
     trainer/nn) [[ $inc == base/* || $inc == trainer/nn/* ]] ;;
-    trainer/agent) [[ $inc == base/* || $inc == trainer/agent/* || $inc == scheduler/protocol.h ]] ;;
+    trainer/agent) [[ $inc == base/* || $inc == trainer/agent/* || $inc == scheduler/protocol.h || $inc == scheduler/keys.h || $inc == scheduler/handshake.h ]] ;;
     *) return 1 ;;
   esac
 }

@@ -140,7 +140,7 @@ void Cluster::kill_agent(int i) {
 void Cluster::start_scheduler() {
   if (scheduler_starts_++ > 0) ++summary_.restarts;
   scheduler_ = std::make_unique<test::Process>(
-      with(scheduler_args(db_, port_, study_file_), keys_.scheduler_args()),
+      plus_args(scheduler_args(db_, port_, study_file_), keys_.scheduler_args()),
       dir_.path / "scheduler.log");
 }
 
@@ -148,7 +148,7 @@ void Cluster::start_agent(int i) {
   if (agent_starts_++ >= kAgents) ++summary_.restarts;
   summary_.kills.started.emplace("agent-" + std::to_string(i), unix_now());
   agents_[i] = std::make_unique<test::Process>(
-      with(agent_args(port_, dir_.path / "work", kSlots, "agent-" + std::to_string(i)),
+      plus_args(agent_args(port_, dir_.path / "work", kSlots, "agent-" + std::to_string(i)),
            keys_.client_args("agents/agent-" + std::to_string(i))),
       dir_.path / ("agent-" + std::to_string(i) + ".log"));
 }

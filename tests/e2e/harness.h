@@ -168,8 +168,8 @@ inline ClusterKeys make_keys(const fs::path& where, const std::vector<std::strin
   return k;
 }
 
-inline std::vector<std::string> with(std::vector<std::string> args,
-                                     const std::vector<std::string>& more) {
+inline std::vector<std::string> plus_args(std::vector<std::string> args,
+                                          const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
 }

@@ -75,8 +75,8 @@ TEST_CASE("strangers without keys or with unlisted keys get nothing while the re
   const fs::path db = dir / "hpo.db";
   auto sched_args = scheduler_args(db, port, dir / "s.json");
   sched_args.erase(std::find(sched_args.begin(), sched_args.end(), "--exit-when-done"));
-  Process scheduler(with(sched_args, keys.scheduler_args()), dir / "scheduler.out");
-  Process agent(with(agent_args(port, dir / "work", 2, "a1"), keys.client_args("agents/a1")),
+  Process scheduler(plus_args(sched_args, keys.scheduler_args()), dir / "scheduler.out");
+  Process agent(plus_args(agent_args(port, dir / "work", 2, "a1"), keys.client_args("agents/a1")),
                 dir / "agent.out");
   REQUIRE(wait_until([&] { return completed(db, "real") >= 1; }, 20s));
 
@@ -118,7 +118,7 @@ TEST_CASE("an agent key cannot SUBMIT and a submitter key cannot HELLO", "[e2e][
   const fs::path db = dir / "hpo.db";
   auto sched_args = scheduler_args(db, port, dir / "s.json");
   sched_args.erase(std::find(sched_args.begin(), sched_args.end(), "--exit-when-done"));
-  Process scheduler(with(sched_args, keys.scheduler_args()), dir / "scheduler.out");
+  Process scheduler(plus_args(sched_args, keys.scheduler_args()), dir / "scheduler.out");
 
   auto join = [&](const std::string& args) {
     return run_hpo(dir, "submit " + (dir / "other.json") + " --connect " + endpoint +
@@ -132,7 +132,7 @@ TEST_CASE("an agent key cannot SUBMIT and a submitter key cannot HELLO", "[e2e][
 
   // A submitter key as an agent: told so, and it exits rather than retry forever.
   Process impostor(
-      with(agent_args(port, dir / "work", 1, "impostor"), keys.client_args("submitters/alice")),
+      plus_args(agent_args(port, dir / "work", 1, "impostor"), keys.client_args("submitters/alice")),
       dir / "impostor.out");
   auto impostor_code = impostor.wait(15s);
   INFO(impostor.output());
@@ -159,9 +159,9 @@ TEST_CASE("an agent given the wrong scheduler key refuses to connect and says wh
   const int port = free_port();
   const fs::path db = dir / "hpo.db";
   auto sched_args = scheduler_args(db, port, dir / "s.json");
-  Process scheduler(with(sched_args, keys.scheduler_args()), dir / "scheduler.out");
+  Process scheduler(plus_args(sched_args, keys.scheduler_args()), dir / "scheduler.out");
   // The agent pins its own public key as if it were the scheduler's.
-  Process agent(with(agent_args(port, dir / "work", 1, "a1"),
+  Process agent(plus_args(agent_args(port, dir / "work", 1, "a1"),
                      {"--key", (keys.dir / "agents/a1.secret").string(), "--scheduler-key",
                       (keys.dir / "agents/a1.key").string()}),
                 dir / "agent.out");
@@ -189,9 +189,9 @@ TEST_CASE("after SIGHUP a removed key cannot act and its running trials are requ
   write_json(dir / "s.json", sleep_study("long", 6, 2, 1.5, 3));
   const int port = free_port();
   const fs::path db = dir / "hpo.db";
-  Process scheduler(with(scheduler_args(db, port, dir / "s.json"), keys.scheduler_args()),
+  Process scheduler(plus_args(scheduler_args(db, port, dir / "s.json"), keys.scheduler_args()),
                     dir / "scheduler.out");
-  Process a2(with(agent_args(port, dir / "work2", 1, "a2"), keys.client_args("agents/a2")),
+  Process a2(plus_args(agent_args(port, dir / "work2", 1, "a2"), keys.client_args("agents/a2")),
              dir / "a2.out");
   // a2 alone first, so that it surely holds a trial when its key goes.
   REQUIRE(wait_until(
@@ -202,7 +202,7 @@ TEST_CASE("after SIGHUP a removed key cannot act and its running trials are requ
         return false;
       },
       20s));
-  Process a1(with(agent_args(port, dir / "work1", 1, "a1"), keys.client_args("agents/a1")),
+  Process a1(plus_args(agent_args(port, dir / "work1", 1, "a1"), keys.client_args("agents/a1")),
              dir / "a1.out");
   fs::remove(keys.dir / "agents/a2.key");
   scheduler.signal(SIGHUP);

@@ -33,9 +33,7 @@ struct Agent::State {
   std::unique_ptr<TrialRunner> runner;
   std::unique_ptr<zmq::socket_t> socket;
   std::unique_ptr<scheduler::HandshakeWatch> watch;  // of `socket`; closed before it
-  std::string last_handshake_error;
-  int handshake_failures = 0;  // in a row, across reconnects
-  SteadyClock::time_point handshake_logged{};
+  scheduler::HandshakeHistory handshakes;  // across reconnects
   std::string fatal;  // why the scheduler will take nothing more from us ("" = it will)
 
   bool welcomed = false;
@@ -317,23 +315,12 @@ struct Agent::State {
   // agent that never got through gives up after a few (Agent::run's contract).
   Status check_handshakes() {
     if (!watch) return {};
-    const auto failed = watch->read();
-    // Counted across reconnects (each makes a new socket and watch).
-    if (watch->succeeded()) handshake_failures = 0;
-    else handshake_failures += static_cast<int>(failed.size());
-    for (const auto& why : failed) {
-      const auto now = SteadyClock::now();
-      if (why != last_handshake_error || now - handshake_logged > std::chrono::seconds(30)) {
-        log(why);
-        last_handshake_error = why;
-        handshake_logged = now;
-      }
-    }
+    for (const auto& why : handshakes.update(*watch)) log(why);
     const int limit = options.give_up_after_handshake_failures;
-    if (limit > 0 && handshake_failures >= limit && running.empty() && unacked.empty() &&
+    if (limit > 0 && handshakes.failures() >= limit && running.empty() && unacked.empty() &&
         scheduler.empty()) {
       return fail("agent: cannot join the scheduler at " + options.endpoint + ": " +
-                  last_handshake_error + " (" + std::to_string(handshake_failures) +
+                  handshakes.last() + " (" + std::to_string(handshakes.failures()) +
                   " handshakes failed; giving up)");
     }
     return {};
