@@ -18,17 +18,11 @@
 //    The Ray Tune figure beside it is quoted, not measured here.
 // 4. Peer: experiments/bench_dispatch_optuna.py (Optuna, /usr/bin/python3;
 //    its SQLite in WAL with synchronous=NORMAL, as hpo's store).
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -36,150 +30,15 @@
 #include <thread>
 #include <vector>
 
-#include "results/store.h"
-#include "trainer/agent/agent.h"
-#include "trainer/agent/builtin_objectives.h"
+#include "bench_cluster.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-struct RunResult {
-  std::int64_t completed = 0;
-  double seconds = 0;  // first start -> last finish
-  double trials_per_s = 0;
-  double peak_rss_mb = 0;  // the scheduler process
-};
-
-int free_port() {
-  // Let ZeroMQ pick: bind a throwaway ROUTER on :* and read the port back.
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.bind("tcp://127.0.0.1:*");
-  std::string ep = s.get(zmq::sockopt::last_endpoint);
-  return std::stoi(ep.substr(ep.rfind(':') + 1));
-}
-
-json study(const std::string& name, std::int64_t trials, int parallel, const json& trial) {
-  return {{"name", name},
-          {"objective", {{"metric", "value"}, {"direction", "minimize"}}},
-          {"sampler", {{"type", "random"}}},
-          {"seed", 7},
-          {"budget", {{"max_trials", trials}, {"max_parallel", parallel}}},
-          {"trial", trial},
-          {"space",
-           {{"x1", {{"type", "float"}, {"low", -5}, {"high", 10}}},
-            {"x2", {{"type", "float"}, {"low", 0}, {"high", 15}}}}}};
-}
-
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// Who runs the trials: `agents` Agent threads in this process (processes == 0),
-// or `processes` child `hpo agent` processes with `slots` slots each.
-struct Agents {
-  int agents = 1;
-  int processes = 0;
-  int slots = 1;
-  int total() const { return processes > 0 ? processes * slots : agents; }
-  std::string describe() const {
-    if (processes == 0) return std::to_string(agents) + " agent thread(s)";
-    return std::to_string(processes) + " agent process(es) x " + std::to_string(slots) + " slots";
-  }
-};
-
-RunResult run(const std::string& hpo, const fs::path& dir, const std::string& name,
-              const Agents& who, std::int64_t trials, const json& trial) {
-  const int agents = who.processes > 0 ? 0 : who.agents;
-  fs::path db = dir / (name + ".db");
-  fs::path spec = dir / (name + ".json");
-  fs::remove(db);
-  std::ofstream(spec) << study(name, trials, who.total(), trial).dump();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
-  fs::path log = dir / (name + ".log");
-
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    execl(hpo.c_str(), "hpo", "scheduler", "--db", db.c_str(), "--bind", endpoint.c_str(),
-          "--study", spec.c_str(), "--exit-when-done", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::vector<pid_t> children;
-  for (int i = 0; i < who.processes; ++i) {
-    const std::string agent_name = name + "-agent-" + std::to_string(i);
-    const fs::path agent_log = dir / (agent_name + ".log");
-    const fs::path workdir = dir / (agent_name + "-work");
-    const std::string slots = std::to_string(who.slots);
-    pid_t child = fork();
-    if (child == 0) {
-      FILE* f = std::freopen(agent_log.c_str(), "w", stderr);
-      (void)f;
-      execl(hpo.c_str(), "hpo", "agent", "--connect", endpoint.c_str(), "--gpus", "none",
-            "--cpu-slots", slots.c_str(), "--workdir", workdir.c_str(), "--name",
-            agent_name.c_str(), "--shutdown-grace-seconds", "1", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    if (child > 0) children.push_back(child);
-  }
-  zmq::context_t context(2);
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < agents; ++i) {
-    threads.emplace_back([&, i] {
-      hpo::agent::AgentOptions o;
-      o.endpoint = endpoint;
-      o.name = name + "-agent-" + std::to_string(i);
-      o.shutdown_grace_s = 1;
-      hpo::agent::Agent agent(context, o, std::make_unique<hpo::agent::BuiltinRunner>());
-      (void)agent.run(stop);
-    });
-  }
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  stop = true;
-  for (auto& t : threads) t.join();
-  // The agents would wait for a scheduler that is gone: stop them as a user
-  // would (SIGTERM), and reap them.
-  for (pid_t child : children) kill(child, SIGTERM);
-  for (pid_t child : children) waitpid(child, nullptr, 0);
-  RunResult r;
-  r.peak_rss_mb = usage.ru_maxrss / 1024.0;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::cerr << "bench_dispatch: scheduler failed; see " << log << "\n";
-    return r;
-  }
-  auto store = hpo::results::Store::open(db.string(), hpo::results::OpenMode::kReadOnly);
-  if (!store) return r;
-  auto row = store->find_study(name);
-  if (!row || !*row) return r;
-  auto rows = store->trials((*row)->id, hpo::search::TrialState::kCompleted);
-  if (!rows || rows->empty()) return r;
-  double first = 1e300, last = 0;
-  for (const auto& t : *rows) {
-    if (t.started) first = std::min(first, *t.started);
-    if (t.finished) last = std::max(last, *t.finished);
-  }
-  r.completed = static_cast<std::int64_t>(rows->size());
-  r.seconds = last - first;
-  r.trials_per_s = r.seconds > 0 ? r.completed / r.seconds : 0;
-  return r;
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-}  // namespace
+using hpo::bench::Agents;
+using hpo::bench::fixed;
+using hpo::bench::loadavg;
+using hpo::bench::run;
 
 int main(int argc, char** argv) {
   std::string hpo, out;
