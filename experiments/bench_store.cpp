@@ -124,7 +124,7 @@ InsertResult insert(Store& store, std::int64_t study, std::int64_t trials, int b
             {"optimizer", {{"type", optimizers[n % 3]}, {"momentum", 0.5 + 0.49 * u(rng)}}}}},
           {"net", {{"dense", nlohmann::json::array({{{"units", 64 * (1 + n % 8)}}})}}}};
       auto id = must(store.add_trial(study, n, config, "hash", now), "add_trial");
-      must(store.start_trial(id, 1, "lease", "agent-0", now), "start_trial");
+      must(store.start_trial(id, 1, "lease", "agent-0", "", now), "start_trial");
       double value = 0.0;
       for (int step = 1; step <= metrics; ++step) {
         value = u(rng) * step / metrics;

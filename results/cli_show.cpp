@@ -7,6 +7,7 @@
 #include "base/cli.h"
 #include "results/cli.h"
 #include "results/cli_common.h"
+#include "search/study.h"
 
 namespace hpo::results {
 namespace {
@@ -232,7 +233,7 @@ int export_command(int argc, char** argv) {
                          {"status", study->status},
                          {"created", cli_detail::time_json(study->created)},
                          {"updated", cli_detail::time_json(study->updated)},
-                         {"spec", ojson(study->spec)}};
+                         {"spec", ojson(search::without_secrets(study->spec))}};
     out["trials"] = ojson::array();
     for (const auto& t : *trials) {
       ojson row = trial_json(t);

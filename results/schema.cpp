@@ -98,6 +98,12 @@ ALTER TABLE trials ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
 UPDATE trials SET failures =
   (SELECT count(*) FROM events e WHERE e.trial = trials.id AND e.kind = 'retry');
 )sql",
+    // 3 -> 4: the CURVE public key each lease is bound to (issue 12), so that a restarted
+    // scheduler re-adopts a trial only from the agent key it was leased to. Leases of older
+    // files have none (NULL, read as ""): only a plaintext agent can re-adopt them.
+    R"sql(
+ALTER TABLE trials ADD COLUMN agent_key TEXT;
+)sql",
 };
 
 Result<std::int64_t> pragma_int(Store::Impl& impl, const char* sql, std::string_view what) {

@@ -70,7 +70,7 @@ using search::Direction;
 using search::TrialState;
 
 // The schema version this build writes (PRAGMA user_version of the file).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 // PRAGMA application_id of every hpo database ("HPO1").
 inline constexpr std::int32_t kApplicationId = 0x48504F31;
 
@@ -106,6 +106,8 @@ struct TrialRow {
   std::int64_t attempt = 0;     // 0 until first started; start_trial sets it
   std::string lease;            // empty when none
   std::string agent;            // empty when none
+  std::string agent_key;        // CURVE public key the lease is bound to; empty when none or
+                                // on plaintext (and for leases written before schema 4)
   double queued = 0.0;
   std::optional<double> started;
   std::optional<double> finished;
@@ -251,9 +253,11 @@ class Store {
   // A new QUEUED trial, attempt 0. `number` must be unique in the study.
   Result<std::int64_t> add_trial(std::int64_t study, std::int64_t number,
                                  const nlohmann::json& config, std::string_view hash, double time);
-  // RUNNING under (attempt, lease) on `agent`; clears value, error, finish time.
+  // RUNNING under (attempt, lease) on `agent`, the lease bound to the agent's CURVE public
+  // key `agent_key` ("" on plaintext) so that a restarted scheduler re-adopts it only from
+  // that key; clears value, error, finish time.
   Status start_trial(std::int64_t trial, std::int64_t attempt, std::string_view lease,
-                     std::string_view agent, double time);
+                     std::string_view agent, std::string_view agent_key, double time);
   // Stores one intermediate value for the trial's current attempt; a second
   // value for the same (name, step) replaces the first.
   Status record_metric(std::int64_t trial, std::int64_t step, std::string_view name, double value,
@@ -261,7 +265,7 @@ class Store {
   // Terminal state: COMPLETED, PRUNED, FAILED or INTERRUPTED (others are refused).
   Status finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
                       std::string_view error, std::string_view log_tail, double time);
-  // Back to QUEUED (a retry); lease and agent cleared, attempt kept (the next
+  // Back to QUEUED (a retry); lease, agent and agent_key cleared, attempt kept (the next
   // start_trial gives the new attempt).
   Status requeue_trial(std::int64_t trial, double time);
   // One more failed attempt / lost run of the trial; returns the new count. The counts live

@@ -77,8 +77,9 @@ Status prepare_schema(Store::Impl& impl, const OpenOptions& options);
 // kTrialColumns FROM trials t ..., then read_trial (trials.cpp) on each row.
 inline constexpr const char* kTrialColumns =
     "t.id, t.study, t.number, t.state, t.config, t.hash, t.value, t.attempt, t.lease, t.agent, "
-    "t.queued, t.started, t.finished, t.error, t.log_tail, t.failures, t.interruptions";
-inline constexpr int kTrialColumnCount = 17;
+    "t.queued, t.started, t.finished, t.error, t.log_tail, t.failures, t.interruptions, "
+    "t.agent_key";
+inline constexpr int kTrialColumnCount = 18;
 Result<TrialRow> read_trial(const Store::Impl& impl, const detail::Query& q);
 
 }  // namespace hpo::results

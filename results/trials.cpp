@@ -74,6 +74,7 @@ Result<TrialRow> read_trial(const Store::Impl& impl, const Query& q) {
   t.log_tail = q.text(14);
   t.failures = q.i64(15);
   t.interruptions = q.i64(16);
+  t.agent_key = q.text(17);
   return t;
 }
 
@@ -103,13 +104,14 @@ Result<std::int64_t> Store::add_trial(std::int64_t study, std::int64_t number,
 }
 
 Status Store::start_trial(std::int64_t trial, std::int64_t attempt, std::string_view lease,
-                          std::string_view agent, double time) {
+                          std::string_view agent, std::string_view agent_key, double time) {
   return impl_->atomically("start trial", [&]() -> Status {
     auto q = impl_->prepare(
-        "UPDATE trials SET state = 'RUNNING', attempt = ?, lease = ?, agent = ?, started = ?, "
-        "finished = NULL, value = NULL, error = NULL, log_tail = NULL WHERE id = ?");
+        "UPDATE trials SET state = 'RUNNING', attempt = ?, lease = ?, agent = ?, agent_key = ?, "
+        "started = ?, finished = NULL, value = NULL, error = NULL, log_tail = NULL WHERE id = ?");
     if (!q) return std::unexpected(q.error());
-    q->bind(1, attempt).bind(2, lease).bind(3, agent).bind(4, time).bind(5, trial);
+    q->bind(1, attempt).bind(2, lease).bind(3, agent).bind(4, agent_key).bind(5, time);
+    q->bind(6, trial);
     if (auto ok = impl_->run(*q, "starting trial"); !ok) return ok;
     if (sqlite3_changes(impl_->db.get()) == 0) return no_trial(*impl_, trial);
     return log_trial_event(*impl_, trial, "assigned", time);
@@ -154,7 +156,8 @@ Status Store::requeue_trial(std::int64_t trial, double time) {
     if (auto ok = log_trial_event(*impl_, trial, "requeued", time); !ok) return ok;
     if (sqlite3_changes(impl_->db.get()) == 0) return no_trial(*impl_, trial);
     auto q = impl_->prepare(
-        "UPDATE trials SET state = 'QUEUED', lease = NULL, agent = NULL, started = NULL, "
+        "UPDATE trials SET state = 'QUEUED', lease = NULL, agent = NULL, agent_key = NULL, "
+        "started = NULL, "
         "finished = NULL, value = NULL, queued = ? WHERE id = ?");
     if (!q) return std::unexpected(q.error());
     q->bind(1, time).bind(2, trial);

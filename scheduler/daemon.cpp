@@ -121,7 +121,7 @@ struct Daemon::State {
     }
     // Leases of the old connection: kept when announced, else interrupted.
     if (!old_routing.empty()) {
-      w.adopted = leases.transfer(old_routing, from, announced);
+      w.adopted = leases.transfer(old_routing, from, key, announced);
       if (old_routing != from) {
         if (auto r = drop_agent(old_routing, "reconnected"); !r) return r;
       } else {
@@ -133,17 +133,17 @@ struct Daemon::State {
         if (!r) return std::unexpected(r.error());
       }
     }
-    // Trials of the recovery window are re-adopted; any other is stopped
+    // Trials of the recovery window leased to this key are re-adopted; any other is stopped
     // unless this connection holds it.
-    auto [readopt, stop] = leases.sort(from, announced);
+    auto [readopt, stop] = leases.sort(from, key, announced);
     for (const auto& r : readopt) {
       auto& s = studies[r.study];
       const auto& t = r.trial;
-      if (auto st = store->start_trial(t.trial_id, t.attempt, t.lease, h.agent, now()); !st) {
+      if (auto st = store->start_trial(t.trial_id, t.attempt, t.lease, h.agent, key, now()); !st) {
         return st;
       }
       s.readopted(t.number);
-      leases.readopt(t.lease, from);
+      leases.readopt(t.lease, from, key);
       ++stats.readopted;
       w.adopted.push_back(t.lease);
       if (options.verbose) log_line("re-adopted " + s.name() + "#" + std::to_string(t.number));
@@ -180,11 +180,13 @@ struct Daemon::State {
     return {};
   }
 
-  // The lease a REPORT/FINISH names, if it is live and held by the sender;
-  // else the message is counted as ignored and logged.
+  // The lease a REPORT/FINISH names, if it is live and held by the sender (its connection
+  // and the key it joined with); else the message is counted as ignored and logged.
   Lease* fenced(const std::string& from, const std::string& study, std::int64_t trial,
                 std::int64_t attempt, const std::string& lease, std::string_view type) {
-    if (Lease* l = leases.fenced(lease, from, studies.find(study), trial, attempt)) return l;
+    const Agent* a = agents.find(from);
+    const std::string key = a ? a->key : "";
+    if (Lease* l = leases.fenced(lease, from, key, studies.find(study), trial, attempt)) return l;
     ++stats.ignored;
     log_line("ignored " + std::string(type) + " for " + study + "#" + std::to_string(trial) +
              " attempt " + std::to_string(attempt) + " lease " + lease + " (no such live lease)");
@@ -227,8 +229,8 @@ struct Daemon::State {
   // agent stops re-sending it. Nothing when the FINISH does not hold a live lease.
   Status finish_unrecorded(const std::string& from, const p::Finish& m, const std::string& why) {
     Agent* a = agents.find(from);
-    Lease* l =
-        a ? leases.fenced(m.lease, from, studies.find(m.study), m.trial, m.attempt) : nullptr;
+    Lease* l = a ? leases.fenced(m.lease, from, a->key, studies.find(m.study), m.trial, m.attempt)
+                 : nullptr;
     if (!l) return {};
     auto& study = studies[l->study];
     const std::string error = "the scheduler could not record this trial's FINISH: " + why;

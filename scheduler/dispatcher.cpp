@@ -32,20 +32,21 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
       next_study_ = (si + 1) % studies.size();
       auto& s = studies[si];
       std::int64_t attempt = s.next_attempt(*number);
-      std::string id = LeaseTable::lease_id(s.id(), *number, attempt);
-      if (auto r = store.start_trial(s.trial_id(*number), attempt, id, a->name, now); !r) {
+      auto id = leases.new_id();
+      if (!id) return std::unexpected(id.error());
+      if (auto r = store.start_trial(s.trial_id(*number), attempt, *id, a->name, a->key, now); !r) {
         return std::unexpected(r.error());
       }
       s.started(*number, attempt);
-      leases.grant(id, Lease{si, *number, attempt, a->routing_id, 0, {}});
+      leases.grant(*id, Lease{si, *number, attempt, a->routing_id, a->key, 0, {}});
       AgentRegistry::leased(*a);
       if (verbose_) {
-        log_line("lease " + id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +
+        log_line("lease " + *id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +
                  std::to_string(attempt) + " -> " + a->name);
       }
       out.emplace_back(a->routing_id,
-                       protocol::Assign{s.name(), *number, attempt, id, s.history()[*number].config,
-                                        s.spec().trial});
+                       protocol::Assign{s.name(), *number, attempt, *id,
+                                        s.history()[*number].config, s.spec().trial});
       progress = true;
     }
   }

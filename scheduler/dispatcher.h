@@ -7,10 +7,11 @@
 // - One lease per agent per pass, passes repeated until no agent has a free
 //   slot or no study has a trial to give; a study's requeued trials go
 //   before new ones from its sampler (StudyRuntime::next_trial).
-// - Each lease is recorded RUNNING in the store (through the caller's open
+// - Each lease gets a fresh random id (LeaseTable::new_id) bound to the agent's key
+//   (Agent::key), and is recorded RUNNING in the store (through the caller's open
 //   transaction) and in the lease table, the study and the agent's slots
-//   before its ASSIGN is returned. An error is a store error, fatal for the
-//   loop turn: what was leased before it is not sent.
+//   before its ASSIGN is returned. An error is a store error (or no random bytes from the
+//   OS), fatal for the loop turn: what was leased before it is not sent.
 //
 // Threads: owned and used by the scheduler's one loop thread.
 #pragma once

@@ -1,9 +1,17 @@
 #include "scheduler/leases.h"
 
+#include "base/random.h"
+
 namespace hpo::scheduler {
 
-std::string LeaseTable::lease_id(std::int64_t study_id, std::int64_t number, std::int64_t attempt) {
-  return std::to_string(study_id) + "." + std::to_string(number) + "." + std::to_string(attempt);
+Result<std::string> LeaseTable::new_id() const {
+  // 128 bits: a collision is not expected in the life of the universe, but costs one loop to
+  // rule out among the ids that matter (the live and waiting ones).
+  for (;;) {
+    auto id = random_hex(16);
+    if (!id) return fail(ErrorCode::kIo, "a new lease id: " + id.error().message);
+    if (!leases_.contains(*id) && !recovering_.contains(*id)) return id;
+  }
 }
 
 Lease* LeaseTable::find(const std::string& id) {
@@ -12,10 +20,10 @@ Lease* LeaseTable::find(const std::string& id) {
 }
 
 Lease* LeaseTable::fenced(const std::string& id, const std::string& agent,
-                          std::optional<std::size_t> study, std::int64_t trial,
-                          std::int64_t attempt) {
+                          const std::string& agent_key, std::optional<std::size_t> study,
+                          std::int64_t trial, std::int64_t attempt) {
   Lease* l = find(id);
-  if (l && l->agent == agent && l->is(study, trial, attempt)) return l;
+  if (l && l->agent == agent && l->agent_key == agent_key && l->is(study, trial, attempt)) return l;
   return nullptr;
 }
 
@@ -41,10 +49,12 @@ std::vector<std::string> LeaseTable::held_by(const std::string& agent) const {
 }
 
 std::vector<std::string> LeaseTable::transfer(const std::string& previous, const std::string& agent,
+                                              const std::string& agent_key,
                                               Announcements& announced) {
   std::vector<std::string> moved;
   for (const auto& id : held_by(previous)) {
     Lease& l = leases_[id];
+    if (l.agent_key != agent_key) continue;
     auto t = announced.find(id);
     if (t != announced.end() && l.is(t->second.study, t->second.trial, t->second.attempt)) {
       l.agent = agent;
@@ -55,12 +65,12 @@ std::vector<std::string> LeaseTable::transfer(const std::string& previous, const
   return moved;
 }
 
-LeaseTable::Sorted LeaseTable::sort(const std::string& agent,
+LeaseTable::Sorted LeaseTable::sort(const std::string& agent, const std::string& agent_key,
                                     const Announcements& announced) const {
   Sorted out;
   for (const auto& [id, t] : announced) {
     const Recovering* rec = recovering(id);
-    if (rec && rec->is(t.study, t.trial, t.attempt)) {
+    if (rec && rec->trial.agent_key == agent_key && rec->is(t.study, t.trial, t.attempt)) {
       out.readopt.push_back(*rec);
     } else if (!held(id, agent)) {
       out.stop.push_back(id);
@@ -74,12 +84,14 @@ const Recovering* LeaseTable::recovering(const std::string& id) const {
   return it == recovering_.end() ? nullptr : &it->second;
 }
 
-void LeaseTable::readopt(const std::string& id, const std::string& agent) {
+bool LeaseTable::readopt(const std::string& id, const std::string& agent,
+                         const std::string& agent_key) {
   auto it = recovering_.find(id);
-  if (it == recovering_.end()) return;
+  if (it == recovering_.end() || it->second.trial.agent_key != agent_key) return false;
   const Recovering& r = it->second;
-  leases_[id] = Lease{r.study, r.trial.number, r.trial.attempt, agent, 0, {}};
+  leases_[id] = Lease{r.study, r.trial.number, r.trial.attempt, agent, agent_key, 0, {}};
   recovering_.erase(it);
+  return true;
 }
 
 bool LeaseTable::recovery_due(double now) const {

@@ -25,7 +25,7 @@ Result<std::vector<Recovering>> Studies::load_unfinished(results::Store& store, 
       if (!trials) return std::unexpected(trials.error());
       for (const auto& t : *trials) {
         if (state == search::TrialState::kRunning || !t.lease.empty()) {
-          rec.push_back({t.number, t.id, t.attempt, t.lease});
+          rec.push_back({t.number, t.id, t.attempt, t.lease, t.agent_key});
         }
       }
     }

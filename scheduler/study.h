@@ -31,6 +31,7 @@ struct RecoveringTrial {
   std::int64_t trial_id = 0;
   std::int64_t attempt = 0;
   std::string lease;
+  std::string agent_key;  // the key its lease is bound to (trials.agent_key; "" on plaintext)
 };
 
 class StudyRuntime {

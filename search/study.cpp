@@ -20,6 +20,16 @@ std::string describe(const json& v) {
   return s;
 }
 
+// "a number", "an array"...: what a value is, without showing it.
+std::string kind_of(const json& v) {
+  if (v.is_number()) return "a number";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_null()) return "null";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "a string";
+}
+
 // Checks the keys of one object and reads typed fields, with messages that
 // name "FILE: path.key".
 class Fields {
@@ -167,8 +177,8 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
     if (env) {
       if (!env->is_object()) return f.error("env", "must be an object of strings");
       for (const auto& [k, v] : env->items()) {
-        if (!v.is_string())
-          return f.error("env." + k, "must be a string (got " + describe(v) + ")");
+        // The value is not quoted: it may be a secret.
+        if (!v.is_string()) return f.error("env." + k, "must be a string (got " + kind_of(v) + ")");
       }
     }
     out["command"] = command;
@@ -276,6 +286,21 @@ Result<json> normalize_pruner(const json& pruner, std::string_view where) {
     return f.error("type", "unknown pruner '" + type + "' (known: median, none)");
   }
   return out;
+}
+
+json without_secrets(const json& study) {
+  json shown = study;
+  if (!shown.is_object()) return shown;
+  auto trial = shown.find("trial");
+  if (trial == shown.end() || !trial->is_object()) return shown;
+  auto env = trial->find("env");
+  if (env == trial->end()) return shown;
+  if (!env->is_object()) {
+    *env = kHiddenValue;
+    return shown;
+  }
+  for (auto& value : *env) value = kHiddenValue;  // the names stay
+  return shown;
 }
 
 Result<StudySpec> parse_study(const json& study, std::string_view file) {

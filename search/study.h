@@ -58,6 +58,16 @@ struct StudySpec {
   nlohmann::json raw;  // the study file's object as read
 };
 
+// What is shown in place of each trial.env value: those values are where users keep
+// secrets (tokens, passwords) for their trials.
+inline constexpr const char* kHiddenValue = "(hidden)";
+
+// The study object `study` (a StudySpec's raw, or a stored spec) as it may be shown: in hpo
+// export, a log line or an error. Each trial.env value is replaced by kHiddenValue, its name
+// kept; everything else is as given (a non-object is returned unchanged). The stored spec
+// keeps the values: only the agent that runs a trial gets them (in its ASSIGN).
+nlohmann::json without_secrets(const nlohmann::json& study);
+
 // Validates one study object. Errors read "FILE: path: message", e.g.
 // "s.json: budget.max_parallel: must be an integer >= 1 (got 0)". Unknown
 // keys at any level are errors.

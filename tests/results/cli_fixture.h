@@ -75,7 +75,7 @@ struct Db {
                      {"sizes", json::array({64, 32})}};
       auto id = ok(store.add_trial(study, n, config, "h", 100.0 + n));
       if (n == 8) continue;
-      ok(store.start_trial(id, 1, "L", "agent-" + std::to_string(n % 2), 200.0));
+      ok(store.start_trial(id, 1, "L", "agent-" + std::to_string(n % 2), "", 200.0));
       for (int step = 1; step <= 3; ++step) {
         ok(store.record_metric(id, step, "val_accuracy", 0.5 + 0.05 * n - 0.1 / step, 201.0));
         ok(store.record_metric(id, step, "train_loss", 1.0 / step, 201.0));

@@ -55,7 +55,7 @@ inline std::int64_t completed_trial(Store& store, std::int64_t study, std::int64
   // (std::string appends, not "h" + to_string: GCC 12 warns falsely on that under -O2.)
   std::string tag = std::to_string(number);
   auto id = ok(store.add_trial(study, number, config, std::string("h").append(tag), 10.0 + number));
-  ok(store.start_trial(id, 1, std::string("lease-").append(tag), "agent-a", 20.0 + number));
+  ok(store.start_trial(id, 1, std::string("lease-").append(tag), "agent-a", "", 20.0 + number));
   ok(store.record_metric(id, 1, "val_accuracy", value / 2, 21.0 + number));
   ok(store.record_metric(id, 2, "val_accuracy", value, 22.0 + number));
   ok(store.finish_trial(id, TrialState::kCompleted, value, "", "done", 30.0 + number));

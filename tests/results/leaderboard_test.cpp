@@ -36,10 +36,10 @@ struct Board {
       ok(store.record_metric(id, 2, "val_loss", 1.0 - values[n], 1.0));
     }
     auto failed = ok(store.add_trial(study, 5, json{{"lr", 9.0}}, "h", 1.0));
-    ok(store.start_trial(failed, 1, "L", "a", 1.0));
+    ok(store.start_trial(failed, 1, "L", "a", "", 1.0));
     ok(store.finish_trial(failed, TrialState::kFailed, 99.0, "diverged", "nan", 2.0));
     auto running = ok(store.add_trial(study, 6, json{{"lr", 9.0}}, "h", 1.0));
-    ok(store.start_trial(running, 1, "L", "a", 1.0));
+    ok(store.start_trial(running, 1, "L", "a", "", 1.0));
     ok(store.record_metric(running, 1, "val_accuracy", 5.0, 1.0));
   }
 };

@@ -171,7 +171,7 @@ TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
     CHECK(ok(store.find_trial(study->id, 1))->failures == 1);
     CHECK(ok(store.find_trial(study->id, 1))->interruptions == 0);
     // The new columns work.
-    ok(store.start_trial(trial->id, 2, "L9", "agent-b", 5.0));
+    ok(store.start_trial(trial->id, 2, "L9", "agent-b", "", 5.0));
     CHECK(ok(store.get_trial(trial->id))->lease == "L9");
   }
   CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
@@ -179,6 +179,40 @@ TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
   CHECK(raw_text(path, "PRAGMA integrity_check") == "ok");
   auto again = open_reader(path);
   CHECK(ok(again.list_studies()).size() == 1);
+}
+
+TEST_CASE("a writer upgrades a version 3 database: a running lease keeps its id, bound to no key") {
+  TempDir dir;
+  const auto path = dir / "v3.db";
+  std::int64_t trial = 0;
+  {
+    auto store = open_writer(path);
+    auto study = ok(store.create_study(study_row("s")));
+    trial = ok(store.add_trial(study, 0, nlohmann::json{{"x", 1}}, "h", 1.0));
+    ok(store.start_trial(trial, 1, "lease-1", "agent-a", "", 2.0));
+  }
+  // Back to the layout of version 3, as the hpo before issue 12 left it.
+  raw_sql(path,
+          "ALTER TABLE trials DROP COLUMN agent_key; PRAGMA user_version = 3; "
+          "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
+  auto reader = Store::open(path, OpenMode::kReadOnly);
+  REQUIRE_FALSE(reader);
+  CHECK_THAT(reader.error().message, Catch::Contains("schema version 3"));
+  {
+    auto store = open_writer(path);
+    auto t = ok(store.get_trial(trial));
+    REQUIRE(t);
+    CHECK(t->state == TrialState::kRunning);
+    CHECK(t->lease == "lease-1");
+    CHECK(t->agent_key.empty());  // only a plaintext agent may re-adopt it
+    ok(store.start_trial(trial, 2, "lease-2", "agent-b", "key-B", 3.0));
+    CHECK(ok(store.get_trial(trial))->agent_key == "key-B");
+    ok(store.requeue_trial(trial, 4.0));
+    CHECK(ok(store.get_trial(trial))->agent_key.empty());
+  }
+  CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+  CHECK(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'") == kSchemaVersion);
+  CHECK(raw_text(path, "PRAGMA integrity_check") == "ok");
 }
 
 TEST_CASE("a second writer of the same file is refused with the holder's pid") {

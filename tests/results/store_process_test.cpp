@@ -35,7 +35,7 @@ constexpr int kBatch = 20;  // trials per transaction, as one scheduler loop tur
       const std::int64_t number = batch * kBatch + i;
       auto trial = store->add_trial(id, number, json{{"x", number}}, "h", 1.0);
       if (!trial) _exit(6);
-      if (!store->start_trial(*trial, 1, "L", "a", 1.0)) _exit(7);
+      if (!store->start_trial(*trial, 1, "L", "a", "", 1.0)) _exit(7);
       for (int step = 1; step <= 5; ++step) {
         if (!store->record_metric(*trial, step, "val_accuracy", step * 0.1, 1.0)) _exit(8);
       }

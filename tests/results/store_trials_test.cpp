@@ -70,7 +70,7 @@ TEST_CASE("a trial goes from queued to running to completed with its metrics") {
   CHECK(t->queued == 5.0);
   CHECK_FALSE(t->started);
 
-  ok(store.start_trial(id, 1, "L1", "agent-1", 6.0));
+  ok(store.start_trial(id, 1, "L1", "agent-1", "", 6.0));
   t = ok(store.find_trial(study, 0));
   CHECK(t->state == TrialState::kRunning);
   CHECK(t->attempt == 1);
@@ -109,9 +109,10 @@ TEST_CASE("trial writes name a missing trial or study and a duplicate number") {
   auto orphan = store.add_trial(study + 9, 0, json::object(), "h", 1.0);
   REQUIRE_FALSE(orphan);
   CHECK_THAT(orphan.error().message, Catch::Contains("no study"));
-  for (auto s : {store.start_trial(999, 1, "L", "a", 1.0), store.record_metric(999, 1, "x", 1, 1),
-                 store.finish_trial(999, TrialState::kFailed, {}, "e", "", 1.0),
-                 store.requeue_trial(999, 1.0)}) {
+  for (auto s :
+       {store.start_trial(999, 1, "L", "a", "", 1.0), store.record_metric(999, 1, "x", 1, 1),
+        store.finish_trial(999, TrialState::kFailed, {}, "e", "", 1.0),
+        store.requeue_trial(999, 1.0)}) {
     REQUIRE_FALSE(s);
     CHECK_THAT(s.error().message, Catch::Contains("no trial with id 999"));
   }
@@ -127,7 +128,7 @@ TEST_CASE("a requeued trial starts its next attempt with clean metrics") {
   auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   auto id = ok(store.add_trial(study, 0, json::object(), "h", 1.0));
-  ok(store.start_trial(id, 1, "L1", "a", 2.0));
+  ok(store.start_trial(id, 1, "L1", "a", "", 2.0));
   ok(store.record_metric(id, 1, "val_accuracy", 0.1, 3.0));
   ok(store.record_metric(id, 2, "val_accuracy", 0.2, 3.0));
   ok(store.requeue_trial(id, 4.0));
@@ -136,7 +137,7 @@ TEST_CASE("a requeued trial starts its next attempt with clean metrics") {
   CHECK(t->lease.empty());
   CHECK(t->agent.empty());
   CHECK(ok(store.metrics(id)).size() == 2);  // the given-up attempt's, until the next starts
-  ok(store.start_trial(id, 2, "L2", "b", 5.0));
+  ok(store.start_trial(id, 2, "L2", "b", "", 5.0));
   CHECK(ok(store.metrics(id)).empty());
   ok(store.record_metric(id, 1, "val_accuracy", 0.3, 6.0));
   auto m = ok(store.metrics(id));
@@ -157,9 +158,9 @@ TEST_CASE("recovery marks every running trial interrupted and logs each") {
   auto store = open_writer(dir / "hpo.db");
   auto study = ok(store.create_study(study_row("s")));
   for (int n = 0; n < 4; ++n) ok(store.add_trial(study, n, json::object(), "h", 1.0));
-  ok(store.start_trial(1, 1, "L1", "a", 2.0));
-  ok(store.start_trial(2, 1, "L2", "a", 2.0));
-  ok(store.start_trial(3, 1, "L3", "a", 2.0));
+  ok(store.start_trial(1, 1, "L1", "a", "", 2.0));
+  ok(store.start_trial(2, 1, "L2", "a", "", 2.0));
+  ok(store.start_trial(3, 1, "L3", "a", "", 2.0));
   ok(store.finish_trial(3, TrialState::kCompleted, 1.0, "", "", 3.0));
   CHECK(ok(store.mark_running_interrupted(10.0)) == 2);
   CHECK(ok(store.trials(study, TrialState::kInterrupted)).size() == 2);
@@ -186,12 +187,12 @@ TEST_CASE("the history lists every trial in number order with its objective step
   auto t0 = ok(store.add_trial(study, 0, json{{"x", 0}}, "h0", 1.0));
   auto t1 = ok(store.add_trial(study, 1, json{{"x", 1}}, "h1", 1.0));
   ok(store.add_trial(other, 0, json{{"x", 9}}, "h9", 1.0));
-  ok(store.start_trial(t0, 1, "L", "a", 2.0));
+  ok(store.start_trial(t0, 1, "L", "a", "", 2.0));
   ok(store.record_metric(t0, 2, "val_accuracy", 0.4, 3.0));
   ok(store.record_metric(t0, 1, "val_accuracy", 0.3, 3.0));
   ok(store.record_metric(t0, 1, "train_loss", 9.0, 3.0));  // not the objective
   ok(store.finish_trial(t0, TrialState::kPruned, 0.4, "", "", 4.0));
-  ok(store.start_trial(t2, 1, "L", "a", 2.0));
+  ok(store.start_trial(t2, 1, "L", "a", "", 2.0));
   ok(store.record_metric(t2, 1, "val_accuracy", 0.9, 3.0));
   ok(store.finish_trial(t2, TrialState::kCompleted, 0.9, "", "", 4.0));
   (void)t1;
@@ -298,7 +299,7 @@ TEST_CASE("a transaction that is not committed leaves nothing behind") {
     auto tx = ok(store.begin());
     CHECK_FALSE(store.begin());  // one at a time
     ok(store.add_trial(study, 0, json::object(), "h", 1.0));
-    ok(store.start_trial(1, 1, "L", "a", 2.0));
+    ok(store.start_trial(1, 1, "L", "a", "", 2.0));
     // Invisible to a reader until committed.
     auto reader = open_reader(path);
     CHECK(ok(reader.trials(study)).empty());
@@ -316,7 +317,7 @@ TEST_CASE("a failed write inside a transaction keeps the transaction usable") {
   auto study = ok(store.create_study(study_row("s")));
   auto tx = ok(store.begin());
   ok(store.add_trial(study, 0, json::object(), "h", 1.0));
-  CHECK_FALSE(store.start_trial(42, 1, "L", "a", 1.0));
+  CHECK_FALSE(store.start_trial(42, 1, "L", "a", "", 1.0));
   CHECK_FALSE(store.add_trial(study, 0, json::object(), "h", 1.0));
   ok(store.add_trial(study, 1, json::object(), "h", 1.0));
   ok(tx.commit());

@@ -57,6 +57,7 @@ TEST_CASE("free slots go round-robin over the studies and max_parallel caps each
   w.add(study_json("s1", 10, 2));
   w.add(study_json("s2", 10, 10));
   auto& a = w.agents.join("r1", "a", 6, 0, 0.0);
+  a.key = "key-of-a";
   AgentRegistry::ready(a, 6, false);
   Dispatcher dispatcher;
   auto got = dispatcher.fill(*w.store, w.studies, w.agents, w.leases, kNow);
@@ -66,8 +67,16 @@ TEST_CASE("free slots go round-robin over the studies and max_parallel caps each
   for (const auto& [to, assign] : *got) {
     CHECK(to == "r1");
     CHECK(assign.attempt == 1);
-    CHECK(assign.lease ==
-          LeaseTable::lease_id(w.studies[*w.studies.find(assign.study)].id(), assign.trial, 1));
+    // Each lease is live, bound to the agent's key, and so recorded in the store.
+    const auto* lease = w.leases.find(assign.lease);
+    REQUIRE(lease);
+    CHECK(lease->agent_key == "key-of-a");
+    const auto& study = w.studies[*w.studies.find(assign.study)];
+    auto row = w.store->find_trial(study.id(), assign.trial);
+    REQUIRE(row);
+    REQUIRE(*row);
+    CHECK((*row)->lease == assign.lease);
+    CHECK((*row)->agent_key == "key-of-a");
     ++per_study[assign.study];
   }
   CHECK((*got)[0].second.study == "s1");

@@ -97,8 +97,9 @@ TEST_CASE("each trial kind is checked with its own fields") {
         "s.json: trial.command: missing (a string is required)");
   CHECK(error_with("/trial", json{{"kind", "native"}, {"base", 3}}) ==
         "s.json: trial.base: must be an object (trainer config defaults)");
-  CHECK(error_with("/trial", json{{"kind", "command"}, {"command", "x"}, {"env", {{"A", 1}}}}) ==
-        "s.json: trial.env.A: must be a string (got 1)");
+  // An env value may be a secret: the error names it but does not quote it.
+  CHECK(error_with("/trial", json{{"kind", "command"}, {"command", "x"}, {"env", {{"A", 1234}}}}) ==
+        "s.json: trial.env.A: must be a string (got a number)");
   json j = minimal();
   j["trial"] = json::parse(R"({"kind": "command", "command": "python3 t.py --lr {solver.lr}"})");
   auto s = parse_study(j, "s.json");
@@ -130,4 +131,25 @@ TEST_CASE("a JSON syntax error gives the file, line and column") {
   REQUIRE(!missing);
   CHECK(missing.error().message ==
         "/nonexistent/study.json: cannot read: No such file or directory");
+}
+
+TEST_CASE("a study as shown has its trial.env names and no values; the spec keeps them") {
+  json j = minimal();
+  j["trial"] = json::parse(
+      R"({"kind": "command", "command": "t.sh", "env": {"API_TOKEN": "tok-123", "B": "x"}})");
+  auto s = parse_study(j, "s.json");
+  REQUIRE(s);
+  json shown = without_secrets(s->raw);
+  CHECK(shown["trial"]["env"] == json{{"API_TOKEN", "(hidden)"}, {"B", "(hidden)"}});
+  CHECK(shown.dump().find("tok-123") == std::string::npos);
+  shown["trial"].erase("env");
+  json rest = s->raw;
+  rest["trial"].erase("env");
+  CHECK(shown == rest);  // nothing else changes
+  CHECK(s->raw["trial"]["env"]["API_TOKEN"] == "tok-123");
+  CHECK(s->trial["env"]["API_TOKEN"] == "tok-123");  // what the agent gets
+  // Other studies and malformed ones pass through.
+  CHECK(without_secrets(minimal()) == minimal());
+  CHECK(without_secrets(json::array()) == json::array());
+  CHECK(without_secrets(json{{"trial", {{"env", "A=1"}}}})["trial"]["env"] == "(hidden)");
 }
