@@ -2,12 +2,14 @@
 // bed's scheduler host, bound to its 198.18.0.1 address, agents "agent<i>"
 // on agent host i, each with its own key, workdir and hostname. Heartbeats
 // every 200 ms and a liveness of 5: the scheduler declares an agent lost
-// after about 1 s of silence, and an agent does the same of the scheduler.
+// after about 1 s of silence (unless told otherwise), and an agent does the
+// same of the scheduler (the scheduler's WELCOME tells it both).
 //
 // Member order is teardown order in reverse: processes go first, then the
 // bed (which kills anything left in its namespaces), then the directory.
 #pragma once
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,10 +26,27 @@ class Cluster {
  public:
   static constexpr int kPort = 7070;  // any port: each scheduler host is a fresh namespace
 
-  explicit Cluster(int agents)
-      : dir_("cluster"),
+  // `liveness`: heartbeats missed before the scheduler declares an agent lost.
+  explicit Cluster(int agents, int liveness = 5)
+      : liveness_(liveness),
+        dir_("cluster"),
         bed_(agents, dir_.path),
         keys_(e2e::make_keys(dir_.path, agent_names(agents), {})) {}
+
+  // HPO_CLUSTER_LOGS=DIR keeps the logs and the database (in DIR/<temp dir's name>/).
+  ~Cluster() {
+    scheduler_.reset();
+    agents_.clear();
+    const char* keep = std::getenv("HPO_CLUSTER_LOGS");
+    if (!keep || !*keep) return;
+    const fs::path to = fs::path(keep) / dir_.path.filename();
+    std::error_code ec;
+    fs::create_directories(to, ec);
+    for (const auto& name : log_names()) fs::copy(path(name), to / name, ec);
+    fs::copy(db(), to / "hpo.db", ec);
+  }
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   const Bed& bed() const { return bed_; }
   fs::path db() const { return bed_.scheduler().workdir / "hpo.db"; }
@@ -42,7 +61,7 @@ class Cluster {
                                      "--bind",         bed_.endpoint(kPort),
                                      "--study",        study.string(),
                                      "--exit-when-done", "--heartbeat-ms", "200",
-                                     "--liveness",     "5"};
+                                     "--liveness",     std::to_string(liveness_)};
     args = e2e::plus_args(args, keys_.scheduler_args());
     scheduler_ = std::make_unique<test::Process>(bed_.launcher(bed_.scheduler()), args,
                                                  path("scheduler.log"));
@@ -85,6 +104,7 @@ class Cluster {
     return names;
   }
 
+  int liveness_;
   test::TempDir dir_;
   Bed bed_;
   e2e::ClusterKeys keys_;
