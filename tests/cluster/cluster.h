@@ -69,11 +69,12 @@ class Cluster {
   }
   test::Process& scheduler() { return *scheduler_; }
 
-  // Starts agent `i` on agent host i with `slots` CPU slots. Its log: agent<i>.log.
-  test::Process& start_agent(int i, int slots) {
+  // Starts agent `i` on agent host i with `slots` CPU slots, connecting to the scheduler (or
+  // to `endpoint`, a relay's, say). Its log: agent<i>.log.
+  test::Process& start_agent(int i, int slots, const std::string& endpoint = "") {
     const Host& host = bed_.agent(i);
     auto args = e2e::agent_args(kPort, host.workdir, slots, agent_name(i));
-    args.at(2) = bed_.endpoint(kPort);  // "--connect" <endpoint>
+    args.at(2) = endpoint.empty() ? bed_.endpoint(kPort) : endpoint;  // "--connect" <endpoint>
     args = e2e::plus_args(args, keys_.client_args("agents/" + agent_name(i)));
     auto& p = agents_[i];
     p.reset();
