@@ -111,8 +111,11 @@ TEST_CASE("a partition longer than the liveness window: the cut-off agent's tria
   // Agent 3 came back still running its old attempt and said so in its HELLO: the scheduler
   // fenced it (no re-adoption of a lease it gave away, a stop instead), so nothing of that
   // attempt is counted. Then agent 3 ran a trial after the cable was plugged back.
-  CHECK(occurrences(log, "agent agent3 joined") == 2);
-  CHECK(occurrences(log, "agent agent3 joined (1 slot(s), re-adopted 0, stopped 1)") == 1);
+  // (An agent repeats HELLO each heartbeat until a WELCOME reaches it, and each repeat that
+  // still names the old lease is logged: after a partition, more than one such line is usual.)
+  CHECK(occurrences(log, "agent agent3 joined") >= 2);
+  CHECK(occurrences(log, "agent agent3 joined (1 slot(s), re-adopted 0, stopped 1)") >= 1);
+  CHECK(occurrences(log, "agent agent3 joined (1 slot(s), re-adopted 1") == 0);
   bool new_work = false;
   for (const auto& t : trials) {
     if (t.agent == "agent3" && t.started && *t.started > plugged) new_work = true;
