@@ -179,7 +179,7 @@ int leaderboard_command(int argc, char** argv) {
   // The held-out figure beside the ranked one, where trials reported it (hpo
   // train's final line does): a user picks a model by it.
   std::vector<std::string> reserved = {"rank",     "trial",      score_name, "state",
-                                       "duration", "duration_s", "agent", "host"};
+                                       "duration", "duration_s", "agent",    "host"};
   if (score_name != kTestAccuracy) {
     std::vector<std::int64_t> ids;
     for (const auto* t : trials) ids.push_back(t->id);
@@ -337,10 +337,9 @@ int trials_command(int argc, char** argv) {
     if (trials[r]->value) frame.set(value, r, *trials[r]->value);
     frame.set(attempt, r, trials[r]->attempt);
   }
-  cli_detail::add_param_columns(
-      frame, trials,
-      {"trial", study->metric, "attempt", "state", "duration", "duration_s", "agent", "host",
-       "error"});
+  cli_detail::add_param_columns(frame, trials,
+                                {"trial", study->metric, "attempt", "state", "duration",
+                                 "duration_s", "agent", "host", "error"});
   add_tail_columns(frame, trials, human, *store);
   const auto error = frame.add("error", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {

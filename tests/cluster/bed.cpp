@@ -63,7 +63,8 @@ std::string Bed::missing_prerequisite() {
     why = "no bridge support: " + first_line(r.out);
   } else if (r = ip_run("-n " + probe + " link add v0 type veth peer name v1"); r.code != 0) {
     why = "no veth support: " + first_line(r.out);
-  } else if (r = ip_run("netns exec " + probe + " unshare --uts hostname hpocl-probe"); r.code != 0) {
+  } else if (r = ip_run("netns exec " + probe + " unshare --uts hostname hpocl-probe");
+             r.code != 0) {
     why = "no UTS namespaces (unshare --uts): " + first_line(r.out);
   }
   kill_and_delete(probe);

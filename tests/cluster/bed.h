@@ -30,11 +30,11 @@
 namespace hpo::cluster {
 
 struct Host {
-  std::string ns;                   // network namespace
-  std::string hostname;             // what gethostname() says inside
-  std::string address;              // on eth0, without the prefix length
-  std::string port;                 // its veth port on the switch (in <prefix>-sw)
-  std::filesystem::path workdir;    // this host's own directory (agent workdir)
+  std::string ns;                 // network namespace
+  std::string hostname;           // what gethostname() says inside
+  std::string address;            // on eth0, without the prefix length
+  std::string port;               // its veth port on the switch (in <prefix>-sw)
+  std::filesystem::path workdir;  // this host's own directory (agent workdir)
 };
 
 class Bed {

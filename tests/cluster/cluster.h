@@ -57,11 +57,10 @@ class Cluster {
   // it exits when the study is done. Its log: scheduler.log, appended to.
   test::Process& start_scheduler(const fs::path& study) {
     scheduler_.reset();
-    std::vector<std::string> args = {"scheduler",      "--db",       db().string(),
-                                     "--bind",         bed_.endpoint(kPort),
-                                     "--study",        study.string(),
-                                     "--exit-when-done", "--heartbeat-ms", "200",
-                                     "--liveness",     std::to_string(liveness_)};
+    std::vector<std::string> args = {
+        "scheduler",          "--db",    db().string(),  "--bind",
+        bed_.endpoint(kPort), "--study", study.string(), "--exit-when-done",
+        "--heartbeat-ms",     "200",     "--liveness",   std::to_string(liveness_)};
     args = e2e::plus_args(args, keys_.scheduler_args());
     scheduler_ = std::make_unique<test::Process>(bed_.launcher(bed_.scheduler()), args,
                                                  path("scheduler.log"));
@@ -78,8 +77,7 @@ class Cluster {
     args = e2e::plus_args(args, keys_.client_args("agents/" + agent_name(i)));
     auto& p = agents_[i];
     p.reset();
-    p = std::make_unique<test::Process>(bed_.launcher(host), args,
-                                        path(agent_name(i) + ".log"));
+    p = std::make_unique<test::Process>(bed_.launcher(host), args, path(agent_name(i) + ".log"));
     return *p;
   }
   test::Process& agent(int i) { return *agents_.at(i); }
@@ -116,7 +114,8 @@ class Cluster {
 // How many times `needle` occurs in `haystack`.
 inline std::size_t occurrences(const std::string& haystack, const std::string& needle) {
   std::size_t n = 0;
-  for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) {
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
     ++n;
   }
   return n;

@@ -12,10 +12,11 @@ namespace {
 
 using search::TrialState;
 
-TEST_CASE("latency and cuts: an agent behind a 20 ms relay that cuts its connection now and "
-          "then still does its share, and every trial completes once with each step recorded "
-          "once",
-          "[cluster]") {
+TEST_CASE(
+    "latency and cuts: an agent behind a 20 ms relay that cuts its connection now and "
+    "then still does its share, and every trial completes once with each step recorded "
+    "once",
+    "[cluster]") {
   if (auto why = Bed::missing_prerequisite(); !why.empty()) HPO_SKIP(why);
   Cluster c(3);
   constexpr int kRelayPort = 7171;

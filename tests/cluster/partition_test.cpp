@@ -14,8 +14,7 @@ namespace {
 using search::TrialState;
 
 double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The trial of `study` running on `agent` now, if any.
@@ -56,8 +55,8 @@ struct Partitioned {
     e2e::write_json(file, e2e::sleep_study(study, trials, 3, seconds, 8));
     c.start_agent(3, 1);
     c.start_scheduler(file);
-    const bool started = test::wait_until(
-        [&] { return running_on(c.db(), study, "agent3").has_value(); }, 30s);
+    const bool started =
+        test::wait_until([&] { return running_on(c.db(), study, "agent3").has_value(); }, 30s);
     INFO(c.logs());
     REQUIRE(started);
     first = *running_on(c.db(), study, "agent3");
@@ -75,10 +74,11 @@ struct Partitioned {
   results::TrialRow first;  // agent 3's trial when its cable is pulled
 };
 
-TEST_CASE("a partition longer than the liveness window: the cut-off agent's trial is requeued "
-          "and completed elsewhere, its late messages are fenced, and it rejoins and gets "
-          "new work",
-          "[cluster]") {
+TEST_CASE(
+    "a partition longer than the liveness window: the cut-off agent's trial is requeued "
+    "and completed elsewhere, its late messages are fenced, and it rejoins and gets "
+    "new work",
+    "[cluster]") {
   if (auto why = Bed::missing_prerequisite(); !why.empty()) HPO_SKIP(why);
   Cluster c(3);
   Partitioned p(c, "partition", 9, 2.0);

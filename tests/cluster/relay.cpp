@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <deque>
 #include <list>
-#include <cstring>
 #include <random>
 
 #include "tests/support/process.h"

@@ -19,8 +19,8 @@
 namespace hpo::cluster {
 
 struct RelayOptions {
-  std::chrono::milliseconds delay{20};    // one way, each direction
-  std::chrono::milliseconds jitter{5};    // +- around delay
+  std::chrono::milliseconds delay{20};       // one way, each direction
+  std::chrono::milliseconds jitter{5};       // +- around delay
   std::chrono::milliseconds min_life{1500};  // of a connection, before the relay cuts it
   std::chrono::milliseconds max_life{3000};
   unsigned seed = 1;

@@ -12,9 +12,10 @@ namespace {
 
 using search::TrialState;
 
-TEST_CASE("the scheduler host goes away and comes back: agents reconnect, their running trials "
-          "are re-adopted, and the budget is exact",
-          "[cluster]") {
+TEST_CASE(
+    "the scheduler host goes away and comes back: agents reconnect, their running trials "
+    "are re-adopted, and the budget is exact",
+    "[cluster]") {
   if (auto why = Bed::missing_prerequisite(); !why.empty()) HPO_SKIP(why);
   Cluster c(3);
   const auto file = c.path("study.json");
@@ -22,8 +23,8 @@ TEST_CASE("the scheduler host goes away and comes back: agents reconnect, their 
   e2e::write_json(file, e2e::sleep_study("away", 9, 3, 2.0, kSteps));
   for (int i = 1; i <= 3; ++i) c.start_agent(i, 1);
   c.start_scheduler(file);
-  const bool busy = test::wait_until(
-      [&] { return e2e::counts(c.db(), "away")[TrialState::kRunning] == 3; }, 30s);
+  const bool busy =
+      test::wait_until([&] { return e2e::counts(c.db(), "away")[TrialState::kRunning] == 3; }, 30s);
   INFO(c.logs());
   REQUIRE(busy);
 
@@ -50,8 +51,8 @@ TEST_CASE("the scheduler host goes away and comes back: agents reconnect, their 
   const auto log = c.scheduler().log();
   for (int i = 1; i <= 3; ++i) {
     INFO("agent " << i);
-    CHECK(occurrences(log, "agent " + Cluster::agent_name(i) + " joined (1 slot(s), re-adopted 1") >=
-          1);
+    CHECK(occurrences(log,
+                      "agent " + Cluster::agent_name(i) + " joined (1 slot(s), re-adopted 1") >= 1);
   }
 
   const auto trials = e2e::stored_trials(c.db(), "away");

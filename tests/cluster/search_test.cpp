@@ -11,8 +11,9 @@ namespace {
 using search::TrialState;
 using namespace std::chrono_literals;
 
-TEST_CASE("the test bed gives each host its own address and hostname, and a pulled link cuts it off",
-          "[cluster]") {
+TEST_CASE(
+    "the test bed gives each host its own address and hostname, and a pulled link cuts it off",
+    "[cluster]") {
   if (auto why = Bed::missing_prerequisite(); !why.empty()) HPO_SKIP(why);
   test::TempDir dir("bed");
   Bed bed(2, dir.path);
@@ -42,9 +43,10 @@ TEST_CASE("the test bed gives each host its own address and hostname, and a pull
   CHECK(test::wait_until([&] { return reaches_scheduler(bed.agent(1)); }, 10s));
 }
 
-TEST_CASE("a search across hosts: agents on three hosts finish one study, and the database "
-          "and hpo trials say which host ran each trial",
-          "[cluster]") {
+TEST_CASE(
+    "a search across hosts: agents on three hosts finish one study, and the database "
+    "and hpo trials say which host ran each trial",
+    "[cluster]") {
   if (auto why = Bed::missing_prerequisite(); !why.empty()) HPO_SKIP(why);
   Cluster c(3);
   const auto study = c.path("study.json");
