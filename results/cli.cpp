@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <iostream>
+#include <map>
 
 #include "base/cli.h"
 #include "results/cli_common.h"
@@ -72,11 +73,18 @@ std::string upper(std::string text) {
   return text;
 }
 
-// The columns after the parameters, shared by leaderboard and trials.
-void add_tail_columns(Frame& frame, const std::vector<const TrialRow*>& trials, bool human) {
+// The columns after the parameters, shared by leaderboard and trials. "host" is the host
+// of the agent that ran the trial, as its last HELLO said (empty once its record is pruned).
+void add_tail_columns(Frame& frame, const std::vector<const TrialRow*>& trials, bool human,
+                      Store& store) {
+  std::map<std::string, std::string> hosts;
+  if (auto agents = store.agents()) {
+    for (const auto& a : *agents) hosts[a.id] = a.host;
+  }
   const auto state = frame.add("state", true);
   const auto duration = frame.add(human ? "duration" : "duration_s", false, true);
   const auto agent = frame.add("agent", true);
+  const auto host = frame.add("host", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {
     const TrialRow& t = *trials[r];
     frame.set(state, r, std::string(search::to_string(t.state)));
@@ -87,6 +95,9 @@ void add_tail_columns(Frame& frame, const std::vector<const TrialRow*>& trials, 
       frame.set(duration, r, *d);
     }
     if (!t.agent.empty()) frame.set(agent, r, t.agent);
+    if (auto it = hosts.find(t.agent); it != hosts.end() && !it->second.empty()) {
+      frame.set(host, r, it->second);
+    }
   }
 }
 
@@ -168,7 +179,7 @@ int leaderboard_command(int argc, char** argv) {
   // The held-out figure beside the ranked one, where trials reported it (hpo
   // train's final line does): a user picks a model by it.
   std::vector<std::string> reserved = {"rank",     "trial",      score_name, "state",
-                                       "duration", "duration_s", "agent"};
+                                       "duration", "duration_s", "agent",    "host"};
   if (score_name != kTestAccuracy) {
     std::vector<std::int64_t> ids;
     for (const auto* t : trials) ids.push_back(t->id);
@@ -184,7 +195,7 @@ int leaderboard_command(int argc, char** argv) {
     }
   }
   cli_detail::add_param_columns(frame, trials, reserved);
-  add_tail_columns(frame, trials, human);
+  add_tail_columns(frame, trials, human, *store);
 
   if (human) {
     auto counts = store->count_trials(study->id);
@@ -326,10 +337,10 @@ int trials_command(int argc, char** argv) {
     if (trials[r]->value) frame.set(value, r, *trials[r]->value);
     frame.set(attempt, r, trials[r]->attempt);
   }
-  cli_detail::add_param_columns(
-      frame, trials,
-      {"trial", study->metric, "attempt", "state", "duration", "duration_s", "agent", "error"});
-  add_tail_columns(frame, trials, human);
+  cli_detail::add_param_columns(frame, trials,
+                                {"trial", study->metric, "attempt", "state", "duration",
+                                 "duration_s", "agent", "host", "error"});
+  add_tail_columns(frame, trials, human, *store);
   const auto error = frame.add("error", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {
     if (!trials[r]->error.empty()) frame.set(error, r, trials[r]->error);

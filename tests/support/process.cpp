@@ -82,12 +82,17 @@ RunResult run_hpo(const TempDir& cwd, const std::string& args, const std::string
 
 Process::Process(const std::vector<std::string>& args, const std::filesystem::path& output,
                  const std::filesystem::path& cwd)
+    : Process(Launcher{}, args, output, cwd) {}
+
+Process::Process(const Launcher& launcher, const std::vector<std::string>& args,
+                 const std::filesystem::path& output, const std::filesystem::path& cwd)
     : output_(output) {
   // Built before the fork: the child only execs.
-  std::string bin = hpo_binary();
-  std::vector<std::string> copy = args;
+  std::vector<std::string> copy = launcher.argv;
+  copy.push_back(hpo_binary());
+  copy.insert(copy.end(), args.begin(), args.end());
+  std::string bin = copy.front();
   std::vector<char*> argv;
-  argv.push_back(bin.data());
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_ = ::fork();
@@ -100,7 +105,7 @@ Process::Process(const std::vector<std::string>& args, const std::filesystem::pa
       ::dup2(fd, 2);
     }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
-    ::execv(bin.c_str(), argv.data());
+    ::execvp(bin.c_str(), argv.data());
     ::_exit(127);
   }
 }

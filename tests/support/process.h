@@ -45,6 +45,14 @@ class Process {
  public:
   Process(const std::vector<std::string>& args, const std::filesystem::path& output,
           const std::filesystem::path& cwd = {});
+  // The same `hpo args...`, started as `launcher... hpo args...`, where the launcher is a
+  // program that ends by exec'ing the rest of its command line (`ip netns exec NS`, say).
+  // Every step must exec, not fork, so that pid() becomes hpo's own.
+  struct Launcher {
+    std::vector<std::string> argv;
+  };
+  Process(const Launcher& launcher, const std::vector<std::string>& args,
+          const std::filesystem::path& output, const std::filesystem::path& cwd = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
