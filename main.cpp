@@ -34,6 +34,7 @@ constexpr Command kCommands[] = {
     {"trials", "list the trials of a study", hpo::results::trials_command},
     {"show", "show one trial: config, metrics, error and log tail", hpo::results::show_command},
     {"export", "export a whole study as JSON or CSV", hpo::results::export_command},
+    {"agents", "list the agents the scheduler knows and their state", hpo::results::agents_command},
 };
 
 void print_usage(std::ostream& out) {

@@ -9,5 +9,6 @@ int studies_command(int argc, char** argv);
 int trials_command(int argc, char** argv);
 int show_command(int argc, char** argv);
 int export_command(int argc, char** argv);
+int agents_command(int argc, char** argv);  // cli_agents.cpp
 
 }  // namespace hpo::results

@@ -104,6 +104,14 @@ UPDATE trials SET failures =
     R"sql(
 ALTER TABLE trials ADD COLUMN agent_key TEXT;
 )sql",
+    // 4 -> 5: an agent's state as the scheduler last knew it (live, draining, left, lost,
+    // revoked; `hpo agents`), and how long after last_seen a live row is out of date (the
+    // scheduler refreshes last_seen sooner while it runs). Rows of older files belong to a
+    // scheduler that has stopped: their agents are gone, and the events say how.
+    R"sql(
+ALTER TABLE agents ADD COLUMN state TEXT NOT NULL DEFAULT 'left';
+ALTER TABLE agents ADD COLUMN stale_after REAL NOT NULL DEFAULT 0;
+)sql",
 };
 
 Result<std::int64_t> pragma_int(Store::Impl& impl, const char* sql, std::string_view what) {

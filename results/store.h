@@ -59,6 +59,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -70,7 +71,7 @@ using search::Direction;
 using search::TrialState;
 
 // The schema version this build writes (PRAGMA user_version of the file).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 // PRAGMA application_id of every hpo database ("HPO1").
 inline constexpr std::int32_t kApplicationId = 0x48504F31;
 
@@ -133,8 +134,18 @@ struct AgentRow {
   int slots = 0;
   double first_seen = 0.0;
   double last_seen = 0.0;
-  std::string drained;  // why the scheduler gives it no more trials; empty when it does
+  std::string drained;         // why the scheduler gives it no more trials; empty when it does
+  std::string state = "live";  // as the scheduler last wrote it: "live", "draining" (it said
+                               // it takes no more trials), "left", "lost" or "revoked"
+  double stale_after = 0;      // seconds after last_seen when a live row is out of date
+                               // (the scheduler stopped writing); 0 = never
+  std::int64_t running = 0;    // RUNNING trials whose agent it is (read by agents())
 };
+
+// What `hpo agents` calls an agent at wall time `now`: its stored state, except "drained" for
+// a connected agent the scheduler gives no more trials (drained set), and "lost" for a
+// live or draining row past its stale_after (the scheduler that wrote it stopped writing).
+std::string agent_status(const AgentRow& agent, double now);
 
 struct EventRow {
   std::int64_t id = 0;
@@ -298,9 +309,18 @@ class Store {
                                                      std::string_view name);
 
   // --- agents and events ---
+  // An agent said HELLO at `time`: recorded (or updated) as "live", seen at `time`, out of date
+  // `stale_after` seconds later unless touched again (0 = never).
   Status upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
-                      int slots, double time);
+                      int slots, double time, double stale_after = 0);
+  // By first sighting, each with the count of RUNNING trials it holds.
   Result<std::vector<AgentRow>> agents();
+  // The agent's state changed (AgentRow::state), last heard from at `last_seen`.
+  // Errors: no such agent.
+  Status set_agent_state(std::string_view id, std::string_view state, double last_seen);
+  // Moves last_seen forward to the given time of each named agent (unknown names are skipped):
+  // one statement per agent, in the caller's transaction.
+  Status touch_agents(const std::vector<std::pair<std::string, double>>& seen);
   // Records why the scheduler gives agent `id` no more trials ("" = it does again).
   // Errors: no such agent.
   Status set_agent_drained(std::string_view id, std::string_view reason, double time);

@@ -150,22 +150,27 @@ Result<std::map<TrialState, std::int64_t>> Store::count_trials(std::int64_t stud
 // ---------------------------------------------------------------- agents and events
 
 Status Store::upsert_agent(std::string_view id, std::string_view host, const nlohmann::json& gpus,
-                           int slots, double time) {
+                           int slots, double time, double stale_after) {
   if (auto ok = impl_->writable("record agent"); !ok) return ok;
   auto text = dump_json(gpus, "agent gpus");
   if (!text) return std::unexpected(text.error());
   auto q = impl_->prepare(
-      "INSERT INTO agents(id, host, gpus, slots, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, "
-      "?5, ?5) ON CONFLICT(id) DO UPDATE SET host = ?2, gpus = ?3, slots = ?4, last_seen = ?5");
+      "INSERT INTO agents(id, host, gpus, slots, first_seen, last_seen, state, stale_after) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'live', ?6) ON CONFLICT(id) DO UPDATE SET host = ?2, "
+      "gpus = ?3, slots = ?4, last_seen = ?5, state = 'live', stale_after = ?6");
   if (!q) return std::unexpected(q.error());
   q->bind(1, id).bind(2, host).bind(3, std::string_view(*text)).bind(4, slots).bind(5, time);
+  q->bind(6, stale_after);
   return impl_->run(*q, "recording agent");
 }
 
 Result<std::vector<AgentRow>> Store::agents() {
+  // One pass over the trials for the running counts, not one per agent.
   auto q = impl_->prepare(
-      "SELECT id, host, gpus, slots, first_seen, last_seen, drained FROM agents "
-      "ORDER BY first_seen, id");
+      "SELECT a.id, a.host, a.gpus, a.slots, a.first_seen, a.last_seen, a.drained, a.state, "
+      "a.stale_after, coalesce(r.n, 0) FROM agents a LEFT JOIN (SELECT agent, count(*) AS n "
+      "FROM trials WHERE state = 'RUNNING' GROUP BY agent) r ON r.agent = a.id "
+      "ORDER BY a.first_seen, a.id");
   if (!q) return std::unexpected(q.error());
   std::vector<AgentRow> out;
   int rc;
@@ -180,10 +185,46 @@ Result<std::vector<AgentRow>> Store::agents() {
     a.first_seen = q->f64(4);
     a.last_seen = q->f64(5);
     a.drained = q->text(6);
+    a.state = q->text(7);
+    a.stale_after = q->f64(8);
+    a.running = q->i64(9);
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing agents"));
   return out;
+}
+
+Status Store::set_agent_state(std::string_view id, std::string_view state, double last_seen) {
+  if (auto ok = impl_->writable("record agent state"); !ok) return ok;
+  auto q =
+      impl_->prepare("UPDATE agents SET state = ?, last_seen = max(last_seen, ?) WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, state).bind(2, last_seen).bind(3, id);
+  if (auto ok = impl_->run(*q, "recording agent state"); !ok) return ok;
+  if (sqlite3_changes(impl_->db.get()) == 0) {
+    return fail(ErrorCode::kNotFound, impl_->path + ": no agent '" + std::string(id) + "'");
+  }
+  return {};
+}
+
+Status Store::touch_agents(const std::vector<std::pair<std::string, double>>& seen) {
+  if (auto ok = impl_->writable("record agent sightings"); !ok) return ok;
+  for (const auto& [id, time] : seen) {
+    auto q = impl_->prepare("UPDATE agents SET last_seen = ? WHERE id = ? AND last_seen < ?");
+    if (!q) return std::unexpected(q.error());
+    q->bind(1, time).bind(2, std::string_view(id)).bind(3, time);
+    if (auto ok = impl_->run(*q, "recording agent sightings"); !ok) return ok;
+  }
+  return {};
+}
+
+std::string agent_status(const AgentRow& agent, double now) {
+  const bool connected = agent.state == "live" || agent.state == "draining";
+  if (connected && agent.stale_after > 0 && now - agent.last_seen > agent.stale_after) {
+    return "lost";
+  }
+  if (agent.state == "live" && !agent.drained.empty()) return "drained";
+  return agent.state;
 }
 
 Status Store::set_agent_drained(std::string_view id, std::string_view reason, double time) {

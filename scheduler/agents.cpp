@@ -123,6 +123,14 @@ void AgentRegistry::sent(const std::string& routing_id, double now) {
   if (auto it = agents_.find(routing_id); it != agents_.end()) it->second.last_sent = now;
 }
 
+std::vector<const Agent*> AgentRegistry::heard_since(double since) const {
+  std::vector<const Agent*> out;
+  for (const auto& [id, a] : agents_) {
+    if (a.last_heard >= since) out.push_back(&a);
+  }
+  return out;
+}
+
 std::vector<std::string> AgentRegistry::names() const {
   std::vector<std::string> out;
   out.reserve(names_.size());

@@ -102,6 +102,9 @@ class AgentRegistry {
   // When the next heartbeat or loss is due, at most a heartbeat after `now`.
   double next_deadline(double now) const;
 
+  // The agents heard from at or after `since` (monotonic seconds).
+  std::vector<const Agent*> heard_since(double since) const;
+
   std::size_t size() const { return agents_.size(); }
   // The names of the connected agents.
   std::vector<std::string> names() const;

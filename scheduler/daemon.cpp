@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "scheduler/agent_records.h"
 #include "scheduler/agents.h"
 #include "scheduler/dispatcher.h"
 #include "scheduler/leases.h"
@@ -48,6 +49,7 @@ struct Daemon::State {
 
   Studies studies;
   AgentRegistry agents{1.0, 1};  // replaced in create() from the options
+  AgentRecords records;          // likewise
   LeaseTable leases;
   Dispatcher dispatcher;
   Outbox outbox;
@@ -88,12 +90,17 @@ struct Daemon::State {
     const Agent* a = agents.find(routing_id);
     if (!a) return {};
     std::string name = a->name;
+    // left, lost, revoked or reconnected; a reconnect's HELLO records the agent itself.
+    const std::string kind = why.substr(0, why.find(' '));
+    if (kind != "reconnected") {
+      if (auto r = AgentRecords::changed(*store, *a, kind, mono(), now()); !r) return r;
+    }
     auto requeued = requeue_held(routing_id, "agent " + name + " " + why);
     if (!requeued) return std::unexpected(requeued.error());
     agents.remove(routing_id);
     log_line("agent " + name + " " + why +
              (*requeued == 0 ? "" : "; requeued " + std::to_string(*requeued) + " trial(s)"));
-    return store->append_event(std::nullopt, std::nullopt, "agent_" + why.substr(0, why.find(' ')),
+    return store->append_event(std::nullopt, std::nullopt, "agent_" + kind,
                                json{{"agent", name}, {"requeued", *requeued}}, now());
   }
 
@@ -153,7 +160,11 @@ struct Daemon::State {
         agents.join(from, h.agent, h.slots, static_cast<std::int64_t>(w.adopted.size()), m, h.pid);
     joined.host = h.host;
     joined.key = key;
-    if (auto r = store->upsert_agent(h.agent, h.host, h.gpus, h.slots, now()); !r) return r;
+    if (auto r = store->upsert_agent(h.agent, h.host, h.gpus, h.slots, now(),
+                                     records.stale_after());
+        !r) {
+      return r;
+    }
     if (auto r = store->set_agent_drained(h.agent, joined.drained, now()); !r) return r;
     // An agent re-sends HELLO until welcomed: a repeat on the same connection is no news.
     if (!repeated || !w.adopted.empty() || !w.stop.empty()) {
@@ -283,8 +294,9 @@ struct Daemon::State {
     }
     a->last_heard = mono();
     if (auto* r = std::get_if<p::Ready>(&m)) {
+      const bool was_draining = a->stopping;
       AgentRegistry::ready(*a, r->free_slots, r->draining);
-      return {};
+      return AgentRecords::after_ready(*store, *a, was_draining, mono(), now());
     }
     if (auto* r = std::get_if<p::Report>(&m)) return on_report(from, *r);
     if (auto* f = std::get_if<p::Finish>(&m)) return on_finish(*a, *f);
@@ -506,6 +518,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
   if (s.options.heartbeat_ms < 1) s.options.heartbeat_ms = 1;
   if (s.options.liveness < 1) s.options.liveness = 1;
   s.agents = AgentRegistry(s.options.heartbeat_ms / 1000.0, s.options.liveness);
+  s.records = AgentRecords(s.agents.window());
   s.dispatcher = Dispatcher(s.options.verbose);
   if (s.options.recovery_window_s < 0) s.options.recovery_window_s = 2 * s.agents.window();
   s.store.emplace(std::move(store));
@@ -621,6 +634,7 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
     }
   }
   if (auto e = s.expire(); !e) return e;
+  if (auto r = s.records.refresh(*s.store, s.agents, s.mono(), s.now()); !r) return r;
   if (auto w = s.wind_down(); !w) return w;
   if (auto d = s.dispatch(); !d) return d;
   if (auto m = s.studies.record_finished(*s.store, s.now()); !m) return m;

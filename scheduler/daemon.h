@@ -60,6 +60,9 @@
 //   recovers from the file, which is always consistent): the store itself
 //   failing (code kIo: disk full, I/O error, corruption, the transaction lost),
 //   a commit that fails, and socket errors other than EINTR/EAGAIN.
+// - The agents rows tell `hpo agents` the truth while the loop runs, at a bounded cost
+//   (agent_records.h): state on each change (live, draining, left, lost, revoked) and
+//   last_seen swept at most every few seconds, never a write per heartbeat.
 // - Bounds against floods: at most max_agents connected agents; an agent
 //   name held by a live connection of another process (other host or pid)
 //   is refused rather than taken over; a repeated HELLO on the same
@@ -70,7 +73,7 @@
 // set from a signal handler.
 //
 // Inside, the loop asks its pieces, each a header of its own: agents.h (the
-// agent registry and liveness), leases.h (leases, fencing, the recovery
+// agent registry and liveness), agent_records.h (what the agents rows say), leases.h (leases, fencing, the recovery
 // window), dispatcher.h (free slots to trials), studies.h (the loaded studies
 // and SUBMIT), outcomes.h (what REPORT and FINISH write), outbox.h (replies
 // sent after the commit, heartbeats).

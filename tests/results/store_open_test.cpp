@@ -65,6 +65,7 @@ INSERT INTO trials VALUES (1, 1, 0, 'COMPLETED', '{"lr":0.1}', 'abc', 0.5, 1, 'a
 INSERT INTO trials VALUES (2, 1, 1, 'COMPLETED', '{"lr":0.01}', 'def', 0.25, 2, 'a1', 1.0, 2.0, 3.0, NULL);
 INSERT INTO metrics VALUES (1, 1, 'loss', 0.7, 2.5), (1, 2, 'loss', 0.5, 2.6), (2, 1, 'loss', 0.25, 2.5);
 INSERT INTO events VALUES (1, 1, 2, 'retry', '{"attempt":1}', 2.0);
+INSERT INTO agents VALUES ('a1', 'h1', '[]', 2, 1.0, 3.0);
 PRAGMA application_id = 1213222705;
 PRAGMA user_version = 1;
 )sql";
@@ -170,6 +171,12 @@ TEST_CASE("a writer upgrades a version 1 database and keeps its data") {
     CHECK(trial->failures == 0);
     CHECK(ok(store.find_trial(study->id, 1))->failures == 1);
     CHECK(ok(store.find_trial(study->id, 1))->interruptions == 0);
+    // An agent of an old file belongs to a scheduler that has stopped: it has left.
+    auto agents = ok(store.agents());
+    REQUIRE(agents.size() == 1);
+    CHECK(agents[0].state == "left");
+    CHECK(agents[0].last_seen == 3.0);
+    CHECK(agents[0].stale_after == 0);
     // The new columns work.
     ok(store.start_trial(trial->id, 2, "L9", "agent-b", "", 5.0));
     CHECK(ok(store.get_trial(trial->id))->lease == "L9");

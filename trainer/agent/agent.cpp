@@ -1,6 +1,7 @@
 #include "trainer/agent/agent.h"
 
 #include "scheduler/handshake.h"
+#include "trainer/agent/winddown.h"
 
 #include <unistd.h>
 
@@ -59,7 +60,8 @@ struct Agent::State {
   // the ones sent to a scheduler that died were lost, and the scheduler stores
   // a (name, step) once whatever the repeats.
   std::map<std::string, std::vector<protocol::Report>> reports;
-  bool stopping = false;
+  bool stopping = false;  // takes no new trials (winddown active)
+  Winddown winddown;
   Stats stats;
 
   State(zmq::context_t& c, AgentOptions o, std::unique_ptr<TrialRunner> r)
@@ -209,7 +211,8 @@ struct Agent::State {
           a->study, a->trial, a->attempt, a->lease, protocol::Outcome::kInterrupted,
           {},       "",       "",         false,    false};
       if (stopping || static_cast<int>(runner->running()) >= options.slots) {
-        refused.error = stopping ? "agent is stopping" : "agent has no free slot";
+        refused.error = stopping ? (winddown.draining() ? "agent is draining" : "agent is stopping")
+                                 : "agent has no free slot";
         refused.refused = true;
         running[a->lease] = {};
         finish_now(std::move(refused));
@@ -384,30 +387,27 @@ Agent::~Agent() = default;
 
 Agent::Stats Agent::stats() const { return state_->stats; }
 
-Status Agent::run(const std::atomic<bool>& stop) {
+Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
   State& s = *state_;
   if (auto c = s.connect(); !c) return c;
-  SteadyClock::time_point stop_deadline{}, ack_deadline{};
-  bool stopped_trials = false;
   while (true) {
     auto now = SteadyClock::now();
-    if (stop.load() && !s.stopping) {
-      s.stopping = true;
-      stop_deadline = now + std::chrono::duration_cast<SteadyClock::duration>(
-                                std::chrono::duration<double>(s.options.shutdown_grace_s));
-      if (s.welcomed) s.send_ready();
-      if (!s.running.empty()) s.log("stopping: waiting for running trials");
+    const auto grace = std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::duration<double>(s.options.shutdown_grace_s));
+    const bool was_stopping = s.stopping;
+    if (drain && drain->load() && s.winddown.drain()) {
+      s.log("draining: " + std::to_string(s.runner->running()) +
+            " running trial(s) finish, no new ones; leaving once their FINISH is acknowledged");
     }
-    if (s.stopping) {
-      if (!stopped_trials && now >= stop_deadline) {
-        stopped_trials = true;
-        for (const auto& [lease, t] : s.running) s.runner->stop(lease, StopReason::kInterrupted);
-      }
-      if (s.runner->running() == 0) {
-        if (ack_deadline == SteadyClock::time_point{}) ack_deadline = now + std::chrono::seconds(1);
-        if (s.unacked.empty() || now >= ack_deadline || !s.welcomed) break;
-      }
+    if (stop.load() && s.winddown.stop(now, grace) && !s.running.empty()) {
+      s.log("stopping: waiting for running trials");
     }
+    s.stopping = s.winddown.active();
+    if (s.stopping && !was_stopping && s.welcomed) s.send_ready();
+    if (s.winddown.interrupt_due(now)) {
+      for (const auto& [lease, t] : s.running) s.runner->stop(lease, StopReason::kInterrupted);
+    }
+    if (s.winddown.may_exit(now, s.runner->running(), s.unacked.empty(), s.welcomed)) break;
 
     std::vector<zmq::pollitem_t> items;
     if (s.socket) items.push_back({s.socket->handle(), 0, ZMQ_POLLIN, 0});
@@ -427,11 +427,10 @@ Status Agent::run(const std::atomic<bool>& stop) {
       s.close_socket();
       return h;
     }
-    if (!s.fatal.empty() && !s.stopping) {
+    if (!s.fatal.empty() && s.winddown.stop(now, {})) {
       // Nothing it sends counts any more: stop at once, no grace, no ACKs to wait for.
       s.stopping = true;
       s.welcomed = false;
-      stop_deadline = now;
     }
     s.drain_runner();
     s.timers();

@@ -102,10 +102,12 @@ class Agent {
   // Runs until `stop` becomes true, then stops taking work, lets running
   // trials end (up to shutdown_grace_s, then stops them as INTERRUPTED),
   // delivers their FINISH messages (waiting up to one second for ACKs), says
-  // BYE and returns. Errors: a bad endpoint; give_up_after_handshake_failures failed
+  // BYE and returns. Once `drain` (when given) becomes true, it takes no new work (READY
+  // draining), lets running trials end however long they take, and says BYE and returns
+  // once each one's FINISH is ACKed; a stop during a drain takes over (winddown.h). Errors: a bad endpoint; give_up_after_handshake_failures failed
   // handshakes before any succeeded (the message names the likely cause: a wrong key); a
   // fatal ERROR from the scheduler (its key was revoked: its trials are stopped first).
-  Status run(const std::atomic<bool>& stop);
+  Status run(const std::atomic<bool>& stop, const std::atomic<bool>* drain = nullptr);
 
   // Counters for tests and the benchmark (read after run() returns).
   struct Stats {

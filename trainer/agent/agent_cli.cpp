@@ -2,6 +2,8 @@
 //            [--workdir DIR] [--name NAME] [--heartbeat-ms N] [--liveness N]
 //            [--shutdown-grace-seconds S] [--kill-grace-seconds S] [--verbose]
 //            [--key AGENT.secret --scheduler-key SCHEDULER.key]`
+// Signals: SIGTERM/SIGINT stop (running trials get the shutdown grace, then are interrupted);
+// SIGUSR1 drains (running trials finish, no new ones are taken, exit 0 once they are ACKed).
 #include <stdlib.h>
 
 #include <algorithm>
@@ -20,13 +22,20 @@ namespace hpo::agent {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_drain{false};
 
 void on_agent_stop_signal(int) { g_stop.store(true); }
+void on_agent_drain_signal(int) { g_drain.store(true); }
 
 }  // namespace
 
 int agent_command(int argc, char** argv) {
-  cxxopts::Options options("hpo agent", "Run trials for a scheduler (ZeroMQ DEALER client).");
+  cxxopts::Options options(
+      "hpo agent",
+      "Run trials for a scheduler (ZeroMQ DEALER client).\nSIGTERM stops: running trials get "
+      "--shutdown-grace-seconds, then are interrupted and requeued. SIGUSR1 drains: running "
+      "trials finish, no new ones are taken, and the agent exits 0 once the scheduler has "
+      "their results.");
   // clang-format off
   options.add_options()
       ("connect", "scheduler endpoint, e.g. tcp://host:5555", cxxopts::value<std::string>())
@@ -114,6 +123,8 @@ int agent_command(int argc, char** argv) {
   }
   std::signal(SIGTERM, on_agent_stop_signal);
   std::signal(SIGINT, on_agent_stop_signal);
+  // SIGUSR1 drains: running trials finish, no new ones, then exit 0 (agent.h).
+  std::signal(SIGUSR1, on_agent_drain_signal);
   zmq::context_t context(1);
   ProcessRunnerOptions process;
   process.slots = planned->slots;
@@ -124,7 +135,7 @@ int agent_command(int argc, char** argv) {
   Agent agent(context, opts,
               std::make_unique<KindRunner>(std::make_unique<BuiltinRunner>(),
                                            std::make_unique<ProcessRunner>(std::move(process))));
-  auto status = agent.run(g_stop);
+  auto status = agent.run(g_stop, &g_drain);
   if (!status) {
     std::cerr << "hpo agent: " << status.error().message << "\n";
     return cli::kExitUsage;

@@ -349,3 +349,75 @@ TEST_CASE("an agent's reconnect back-off stays within the liveness window the sc
   FakeScheduler second(ctx, endpoint);
   second.expect<p::Hello>(1500ms);
 }
+
+TEST_CASE("a draining agent finishes its running trial, takes no new one, and leaves once the "
+          "FINISH is acknowledged",
+          "[agent]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  FakeScheduler s(ctx, endpoint);
+  hpo::agent::AgentOptions o = AgentUnderTest::options(endpoint);  // no shutdown grace at all
+  o.slots = 2;
+  std::atomic<bool> stop{false}, drain{false};
+  hpo::Status result = hpo::fail("still running");
+  hpo::agent::Agent agent(ctx, o, std::make_unique<hpo::agent::BuiltinRunner>());
+  std::thread thread([&] { result = agent.run(stop, &drain); });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, thread};
+  s.expect<p::Hello>();
+  s.send(p::Welcome{"x", 50, 3, {}, {}});
+  CHECK(s.expect<p::Ready>().free_slots == 2);
+  const json sleep = {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 0.5}, {"steps", 2}};
+  s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x", 0.5}}, sleep});
+  drain = true;
+  auto ready = s.expect<p::Ready>();
+  CHECK(ready.draining);
+  CHECK(ready.free_slots == 0);
+  // An ASSIGN that crossed the READY is handed back, not run.
+  s.send(p::Assign{"s", 1, 1, "1.1.1", json{{"x", 0.7}}, sleep});
+  auto refused = s.expect<p::Finish>();
+  CHECK(refused.lease == "1.1.1");
+  CHECK(refused.refused);
+  CHECK(refused.error == "agent is draining");
+  s.send(p::Ack{1, 1, "1.1.1"});
+  // The running trial ends on its own, completed, however short the shutdown grace.
+  auto done = s.expect<p::Finish>();
+  REQUIRE(done.lease == "1.0.1");
+  CHECK(done.outcome == p::Outcome::kOk);
+  CHECK(done.metrics.at("value") == 0.5);
+  // Unacknowledged, it is sent again rather than given up.
+  CHECK(s.expect<p::Finish>().lease == "1.0.1");
+  s.send(p::Ack{0, 1, "1.0.1"});
+  s.expect<p::Bye>();
+  thread.join();
+  CHECK(result.has_value());
+}
+
+TEST_CASE("a stop during a drain takes over: the running trial is interrupted", "[agent]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  FakeScheduler s(ctx, endpoint);
+  std::atomic<bool> stop{false}, drain{false};
+  hpo::agent::Agent agent(ctx, AgentUnderTest::options(endpoint),
+                          std::make_unique<hpo::agent::BuiltinRunner>());
+  std::thread thread([&] { (void)agent.run(stop, &drain); });
+  s.expect<p::Hello>();
+  s.send(p::Welcome{"x", 50, 3, {}, {}});
+  s.expect<p::Ready>();
+  s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x", 0.5}},
+                   json{{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 30}}});
+  drain = true;
+  CHECK(s.expect<p::Ready>().draining);
+  stop = true;
+  auto f = s.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kInterrupted);
+  s.send(p::Ack{0, 1, "1.0.1"});
+  s.expect<p::Bye>();
+  thread.join();
+}
