@@ -35,7 +35,7 @@ TEST_CASE("an agent's state and running trials are read back with it") {
   for (int n = 0; n < 3; ++n) {
     auto id = ok(store.add_trial(study, n, json{{"x", n}}, "h", 100.0));
     const std::string lease = std::to_string(n) + ".1";
-    ok(store.start_trial(id, 1, lease, n < 2 ? "a1" : "a2", 101.0));
+    ok(store.start_trial(id, 1, lease, n < 2 ? "a1" : "a2", "", 101.0));
     if (n == 2) ok(store.finish_trial(id, TrialState::kCompleted, 1.0, "", "", 102.0));
   }
   auto a1 = by_id(store, "a1");
@@ -105,7 +105,7 @@ TEST_CASE("hpo agents lists each agent with its host, slots, GPUs, running trial
     ok(store.set_agent_state("gone-d", "lost", now - 60));
     auto study = ok(store.create_study(study_row("s")));
     auto id = ok(store.add_trial(study, 0, json{{"x", 1}}, "h", now));
-    ok(store.start_trial(id, 1, "L", "gpu-a", now));
+    ok(store.start_trial(id, 1, "L", "gpu-a", "", now));
   }
   auto rows = parse(run_hpo(dir, "agents --db " + path + " --format json"));
   REQUIRE(rows.size() == 3);  // old-c left two hours ago
