@@ -200,7 +200,8 @@ TEST_CASE("a writer upgrades a version 3 database: a running lease keeps its id,
   }
   // Back to the layout of version 3, as the hpo before issue 12 left it.
   raw_sql(path,
-          "ALTER TABLE trials DROP COLUMN agent_key; PRAGMA user_version = 3; "
+          "ALTER TABLE trials DROP COLUMN agent_key; ALTER TABLE agents DROP COLUMN state; "
+          "ALTER TABLE agents DROP COLUMN stale_after; PRAGMA user_version = 3; "
           "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
   auto reader = Store::open(path, OpenMode::kReadOnly);
   REQUIRE_FALSE(reader);
