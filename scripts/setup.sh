@@ -42,7 +42,7 @@ phase "the Release build"
 if [[ $mode == test ]]; then
   (cd build && ctest --output-on-failure -j "$jobs" --timeout 600)
   phase "the Release tests"
-  # The sanitizer tree: everything under ASan+UBSan (asserts on, -O0; the training engine -O1),
+  # The sanitizer tree: everything under ASan+UBSan (asserts on; -O1, the test files -O0),
   # without the benchmark programs of experiments/, plus the fuzz targets (tests/README.md).
   CXX=clang++-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHPO_SANITIZE=ON \
     -DHPO_EXPERIMENTS=OFF -DHPO_WERROR=ON >/dev/null
