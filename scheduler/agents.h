@@ -43,6 +43,8 @@ struct Agent {
   std::string drained;     // why it gets no more trials (too many start failures); "" = it does
   double last_heard = 0;   // monotonic
   double last_sent = 0;
+  std::string joined;      // what its last logged HELLO said (re-sent HELLOs that say the
+                           // same are not logged again)
 };
 
 class AgentRegistry {

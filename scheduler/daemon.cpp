@@ -27,6 +27,13 @@ using nlohmann::json;
 using search::TrialState;
 namespace p = protocol;
 
+// "5 s", "2.5 s": a duration for a log line.
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
+}
+
 std::string random_hex() {
   std::random_device rd;
   char buf[17];
@@ -116,6 +123,7 @@ struct Daemon::State {
       return fail("HELLO: agent name '" + h.agent + "' is held by a live connection with another key");
     }
     const bool repeated = agents.contains(from);
+    const std::string said_before = repeated ? agents.find(from)->joined : "";
     p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}};
     const double m = mono();
     // The same agent name under another routing id: the agent reconnected
@@ -166,11 +174,13 @@ struct Daemon::State {
       return r;
     }
     if (auto r = store->set_agent_drained(h.agent, joined.drained, now()); !r) return r;
-    // An agent re-sends HELLO until welcomed: a repeat on the same connection is no news.
-    if (!repeated || !w.adopted.empty() || !w.stop.empty()) {
-      log_line("agent " + h.agent + " joined (" + std::to_string(h.slots) +
-               " slot(s), re-adopted " + std::to_string(w.adopted.size()) + ", stopped " +
-               std::to_string(w.stop.size()) + ")");
+    // An agent re-sends HELLO until welcomed, and ZeroMQ queues them through an outage: a
+    // repeat on the same connection that says what the last one said is no news.
+    joined.joined = "(" + std::to_string(h.slots) + " slot(s), re-adopted " +
+                    std::to_string(w.adopted.size()) + ", stopped " +
+                    std::to_string(w.stop.size()) + ")";
+    if (!repeated || joined.joined != said_before) {
+      log_line("agent " + h.agent + " joined " + joined.joined);
       if (auto r = store->append_event(std::nullopt, std::nullopt, "agent_joined",
                                        json{{"agent", h.agent},
                                             {"host", h.host},
@@ -439,7 +449,7 @@ struct Daemon::State {
     const double m = mono();
     for (const auto& id : agents.silent(m)) {
       ++stats.agents_lost;
-      if (auto r = drop_agent(id, "lost (silent for " + std::to_string(agents.window()) + " s)");
+      if (auto r = drop_agent(id, "lost (silent for " + seconds_text(agents.window()) + ")");
           !r) {
         return r;
       }
