@@ -15,7 +15,7 @@ phase() { echo "setup: $1 took $((SECONDS - start)) s" >&2; start=$SECONDS; }
 start=$SECONDS
 
 packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
-          nlohmann-json3-dev libsqlite3-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
+          nlohmann-json3-dev libsqlite3-dev libsodium-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
 # and its OpenMP runtime; PyYAML for the check of the K8s templates.
