@@ -661,7 +661,7 @@ void Daemon::begin_shutdown() {
   if (state_->shutting_down) return;
   state_->shutting_down = true;
   log_line("stopping: no new trials; waiting up to " +
-           std::to_string(state_->options.shutdown_grace_s) + " s for " +
+           seconds_text(state_->options.shutdown_grace_s) + " for " +
            std::to_string(state_->leases.size()) + " running trial(s)");
 }
 

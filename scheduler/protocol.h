@@ -237,7 +237,8 @@ std::string fit_to_limit(Finish& finish);
 // --- socket helpers (cppzmq). They catch zmq::error_t and return it as an Error.
 
 // Sends `message` on a DEALER (no routing id) or, with `routing_id`, on a ROUTER.
-// Never blocks: a full pipe is an Error (the message is dropped).
+// Never blocks: a full pipe, or a DEALER with no connection yet, is an Error with code kBusy
+// (the message is dropped).
 Status send(zmq::socket_t& socket, const Message& message,
             std::optional<std::string_view> routing_id = std::nullopt);
 

@@ -14,13 +14,13 @@ Status send(zmq::socket_t& socket, const Message& message,
     if (routing_id) {
       if (!socket.send(zmq::buffer(*routing_id),
                        zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-        return fail("send " + f.type + ": peer pipe full");
+        return fail(ErrorCode::kBusy, "send " + f.type + ": peer pipe full");
     }
     if (!socket.send(zmq::buffer(f.version),
                      zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket.send(zmq::buffer(f.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket.send(zmq::buffer(f.body), zmq::send_flags::dontwait)) {
-      return fail("send " + f.type + ": pipe full");
+      return fail(ErrorCode::kBusy, "send " + f.type + ": pipe full");
     }
   } catch (const zmq::error_t& e) {
     return fail("send " + f.type + ": " + e.what());

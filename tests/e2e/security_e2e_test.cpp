@@ -178,6 +178,9 @@ TEST_CASE("an agent given the wrong scheduler key refuses to connect and says wh
   REQUIRE(plain_code.has_value());
   CHECK(*plain_code != 0);
   CHECK_THAT(plain.output(), Catch::Contains("requires keys"));
+  // Said once per failure, not as a "send HELLO: pipe full" at every beat while it waits.
+  CHECK_THAT(plain.output(), !Catch::Contains("pipe full"));
+  CHECK_THAT(agent.output(), !Catch::Contains("pipe full"));
   scheduler.signal(SIGTERM);
   CHECK(scheduler.wait(20s) == 0);
 }

@@ -90,7 +90,9 @@ struct Agent::State {
     if (!socket) return;
     auto s = protocol::send(*socket, m);
     if (!s) {
-      log(s.error().message);
+      // Before a WELCOME a HELLO finds no connection while a handshake fails or the scheduler
+      // is away: that is said once by the handshake watch or the silence, not at every beat.
+      if (welcomed || s.error().code != ErrorCode::kBusy) log(s.error().message);
       return;
     }
     last_sent = SteadyClock::now();
