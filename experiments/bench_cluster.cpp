@@ -79,19 +79,31 @@ double cpu_seconds(const rusage& u) {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-pid_t spawn(const std::string& hpo, const std::vector<std::string>& args, const fs::path& log) {
+// `launcher` (argv before hpo, run from $PATH) or none: hpo itself.
+pid_t spawn(const std::string& hpo, const std::vector<std::string>& args, const fs::path& log,
+            const std::vector<std::string>& launcher = {}) {
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>("hpo"));
+  for (const auto& a : launcher) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(const_cast<char*>(launcher.empty() ? "hpo" : hpo.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::freopen(log.c_str(), "w", stderr);
     (void)f;
-    execv(hpo.c_str(), argv.data());
+    if (launcher.empty()) {
+      execv(hpo.c_str(), argv.data());
+    } else {
+      execvp(argv[0], argv.data());
+    }
     _exit(127);
   }
   return pid;
+}
+
+template <typename T>
+const T* pick(const std::vector<T>& v, int i) {
+  return v.empty() ? nullptr : &v[static_cast<std::size_t>(i) % v.size()];
 }
 
 }  // namespace
@@ -109,7 +121,10 @@ std::vector<std::string> curve_args(const Curve* curve) {
 }
 
 RunResult run(const std::string& hpo, const fs::path& dir, const std::string& name,
-              const Agents& who, std::int64_t trials, const json& trial, const Curve* curve) {
+              const Agents& who, std::int64_t trials, const json& trial, const Curve* curve,
+              const Placement* where) {
+  static const Placement here;
+  if (!where) where = &here;
   const int agents = who.processes > 0 ? 0 : who.agents;
   RunResult r;
   if (curve && static_cast<int>(curve->clients.size()) < std::max(agents, who.processes)) {
@@ -120,19 +135,22 @@ RunResult run(const std::string& hpo, const fs::path& dir, const std::string& na
   fs::path spec = dir / (name + ".json");
   fs::remove(db);
   std::ofstream(spec) << study(name, trials, who.total(), trial).dump();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+  const std::string endpoint =
+      where->bind.empty() ? "tcp://127.0.0.1:" + std::to_string(free_port()) : where->bind;
   fs::path log = dir / (name + ".log");
 
   std::vector<std::string> args{"--db",    db.string(),   "--bind",          endpoint,
                                 "--study", spec.string(), "--exit-when-done"};
   for (auto& a : curve_args(curve)) args.push_back(a);
-  pid_t pid = spawn_scheduler(hpo, args, log);
+  args.insert(args.begin(), "scheduler");
+  pid_t pid = spawn(hpo, args, log, where->scheduler_launcher);
   std::vector<pid_t> children;
   for (int i = 0; i < who.processes; ++i) {
     const std::string agent_name = name + "-agent-" + std::to_string(i);
+    const std::string* connect = pick(where->agent_connect, i);
     std::vector<std::string> a{"agent",
                                "--connect",
-                               endpoint,
+                               connect ? *connect : endpoint,
                                "--gpus",
                                "none",
                                "--cpu-slots",
@@ -149,7 +167,9 @@ RunResult run(const std::string& hpo, const fs::path& dir, const std::string& na
         a.push_back(s);
       }
     }
-    pid_t child = spawn(hpo, a, dir / (agent_name + ".log"));
+    const auto* launcher = pick(where->agent_launchers, i);
+    pid_t child = spawn(hpo, a, dir / (agent_name + ".log"),
+                        launcher ? *launcher : std::vector<std::string>{});
     if (child > 0) children.push_back(child);
   }
   rusage self_before{};

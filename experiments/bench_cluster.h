@@ -62,12 +62,23 @@ Result<Curve> make_curve(const std::filesystem::path& dir, int agents);
 nlohmann::json study(const std::string& name, std::int64_t trials, int parallel,
                      const nlohmann::json& trial);
 
+// Where the processes run, for agent processes on other hosts (the network test bed of
+// tests/netbed: `ip netns exec ...`): each program's argv is prefixed with its launcher.
+// Empty vectors: everything on 127.0.0.1, on a free port.
+struct Placement {
+  std::vector<std::string> scheduler_launcher;            // argv before hpo; must exec, not fork
+  std::string bind;                                       // the scheduler's --bind
+  std::vector<std::vector<std::string>> agent_launchers;  // agent process i: [i % size]
+  std::vector<std::string> agent_connect;                 // agent process i: [i % size]
+};
+
 // Runs `trials` trials of `trial` to the end with `who`, under DIR/NAME.{db,json,log};
-// with `curve`, the scheduler and every agent use its keys. A run that fails returns
-// completed = 0 (the scheduler's log is named on stderr).
+// with `curve`, the scheduler and every agent use its keys; with `where`, the scheduler and
+// the agent processes run where it says (agent threads are not placed: use processes). A run
+// that fails returns completed = 0 (the scheduler's log is named on stderr).
 RunResult run(const std::string& hpo, const std::filesystem::path& dir, const std::string& name,
               const Agents& who, std::int64_t trials, const nlohmann::json& trial,
-              const Curve* curve = nullptr);
+              const Curve* curve = nullptr, const Placement* where = nullptr);
 
 // A free TCP port on 127.0.0.1 (ZeroMQ binds :* and the port is read back).
 int free_port();

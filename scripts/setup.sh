@@ -18,9 +18,12 @@ packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
           nlohmann-json3-dev libsqlite3-dev libsodium-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
-# and its OpenMP runtime; PyYAML for the check of the K8s templates.
+# and its OpenMP runtime; PyYAML and jsonschema for the check of the K8s templates; systemd for
+# systemd-analyze, which checks the agent's unit (Priority important: not in a minimal
+# Debian 12, nor in its container images).
 if [[ $mode == test ]]; then
-  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml)
+  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml python3-jsonschema
+            systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -26,12 +26,22 @@ class Cluster {
  public:
   static constexpr int kPort = 7070;  // any port: each scheduler host is a fresh namespace
 
-  // `liveness`: heartbeats missed before the scheduler declares an agent lost.
-  explicit Cluster(int agents, int liveness = 5)
+  // `liveness`: heartbeats missed before the scheduler declares an agent lost. The last
+  // `unlisted` agent hosts get key pairs that are valid but on no allow-list of the
+  // scheduler's (in keys/unlisted/, not keys/agents/): strangers.
+  explicit Cluster(int agents, int liveness = 5, int unlisted = 0)
       : liveness_(liveness),
+        listed_(agents - unlisted),
         dir_("cluster"),
         bed_(agents, dir_.path),
-        keys_(e2e::make_keys(dir_.path, agent_names(agents), {})) {}
+        keys_(e2e::make_keys(dir_.path, agent_names(listed_), {})) {
+    for (int i = listed_ + 1; i <= agents; ++i) {
+      auto r = test::run_hpo("keys new " + agent_name(i) + " --dir " +
+                             (keys_.dir / "unlisted").string());
+      INFO(r.err);
+      REQUIRE(r.code == 0);
+    }
+  }
 
   // HPO_CLUSTER_LOGS=DIR keeps the logs and the database (in DIR/<temp dir's name>/).
   ~Cluster() {
@@ -74,7 +84,8 @@ class Cluster {
     const Host& host = bed_.agent(i);
     auto args = e2e::agent_args(kPort, host.workdir, slots, agent_name(i));
     args.at(2) = endpoint.empty() ? bed_.endpoint(kPort) : endpoint;  // "--connect" <endpoint>
-    args = e2e::plus_args(args, keys_.client_args("agents/" + agent_name(i)));
+    const std::string key = (i <= listed_ ? "agents/" : "unlisted/") + agent_name(i);
+    args = e2e::plus_args(args, keys_.client_args(key));
     auto& p = agents_[i];
     p.reset();
     p = std::make_unique<test::Process>(bed_.launcher(host), args, path(agent_name(i) + ".log"));
@@ -104,6 +115,7 @@ class Cluster {
   }
 
   int liveness_;
+  int listed_;  // agents 1..listed_ have keys on the scheduler's --agent-keys list
   test::TempDir dir_;
   Bed bed_;
   e2e::ClusterKeys keys_;

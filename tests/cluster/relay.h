@@ -1,53 +1,26 @@
-// A user-space TCP relay with latency and cuts, for the bed's "latency and
-// loss" scenario: the kernel here has no netem qdisc, so the delay is added
-// by a relay between one agent host and the scheduler.
-//
-// The relay listens on 127.0.0.1:<listen_port> inside a host's network
-// namespace (its thread joins it with setns) and forwards every connection to
-// <to_address>:<to_port>, reached from that namespace, i.e. over the bed.
-// Each chunk read is delivered after delay +- jitter (uniform), never before
-// an earlier chunk of the same direction: order is kept. Each connection is
-// cut (both sides closed) after a lifetime drawn uniformly from
-// [min_life, max_life]; the agent's ZeroMQ socket then reconnects.
+// The relay of tests/netbed/relay.h for the Catch tests: one that cannot start fails the test.
 #pragma once
 
-#include <atomic>
-#include <chrono>
+#include <memory>
 #include <string>
-#include <thread>
+
+#include "tests/netbed/relay.h"
 
 namespace hpo::cluster {
 
-struct RelayOptions {
-  std::chrono::milliseconds delay{20};       // one way, each direction
-  std::chrono::milliseconds jitter{5};       // +- around delay
-  std::chrono::milliseconds min_life{1500};  // of a connection, before the relay cuts it
-  std::chrono::milliseconds max_life{3000};
-  unsigned seed = 1;
-};
+using netbed::RelayOptions;
 
 class Relay {
  public:
-  // Starts the relay's thread; it is listening when the constructor returns. Fails the test
-  // (REQUIRE) when the namespace or the port cannot be had.
+  // Listening on 127.0.0.1:<listen_port> in namespace `ns` when it returns (REQUIRE).
   Relay(const std::string& ns, int listen_port, const std::string& to_address, int to_port,
         RelayOptions options = {});
-  ~Relay();
-  Relay(const Relay&) = delete;
-  Relay& operator=(const Relay&) = delete;
 
-  int connections() const { return connections_; }  // accepted and forwarded so far
-  int cuts() const { return cuts_; }                // connections the relay cut
+  int connections() const { return relay_->connections(); }  // accepted and forwarded so far
+  int cuts() const { return relay_->cuts(); }                // connections the relay cut
 
  private:
-  void run(int listener);
-  std::string to_address_;
-  int to_port_;
-  RelayOptions options_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::atomic<int> cuts_{0};
-  std::thread thread_;
+  std::unique_ptr<netbed::Relay> relay_;
 };
 
 }  // namespace hpo::cluster
