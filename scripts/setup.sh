@@ -18,9 +18,10 @@ packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
           nlohmann-json3-dev libsqlite3-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
-# and its OpenMP runtime; PyYAML for the check of the K8s templates.
+# and its OpenMP runtime; PyYAML for the check of the K8s templates; Slurm and munge for the
+# one-node Slurm test (tests/cluster/slurm.h: 8 packages, 3.6 MB download, 13 MB installed).
 if [[ $mode == test ]]; then
-  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml)
+  packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml slurm-wlm munge)
 fi
 missing=()
 for p in "${packages[@]}"; do
