@@ -60,7 +60,8 @@ struct Agent::State {
   // the ones sent to a scheduler that died were lost, and the scheduler stores
   // a (name, step) once whatever the repeats.
   std::map<std::string, std::vector<protocol::Report>> reports;
-  bool stopping = false;  // takes no new trials (winddown active)
+  bool stopping = false;                         // takes no new trials (winddown active)
+  const std::atomic<bool>* stop_flag = nullptr;  // run()'s `stop`
   Winddown winddown;
   Stats stats;
 
@@ -294,6 +295,9 @@ struct Agent::State {
   }
 
   void drain_runner() {
+    // Read just before the runner looks at its trials: when the signal that stops us also
+    // reached them (a batch system ending the job), their deaths are already ours to explain.
+    if (stop_flag && stop_flag->load()) runner->agent_stopping();
     std::vector<TrialEvent> events;
     try {
       events = runner->poll();
@@ -389,6 +393,7 @@ Agent::Stats Agent::stats() const { return state_->stats; }
 
 Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
   State& s = *state_;
+  s.stop_flag = &stop;
   if (auto c = s.connect(); !c) return c;
   while (true) {
     auto now = SteadyClock::now();
