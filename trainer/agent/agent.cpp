@@ -60,9 +60,7 @@ struct Agent::State {
   // the ones sent to a scheduler that died were lost, and the scheduler stores
   // a (name, step) once whatever the repeats.
   std::map<std::string, std::vector<protocol::Report>> reports;
-  bool stopping = false;                          // takes no new trials (winddown active)
-  const std::atomic<bool>* stop_flag = nullptr;   // run()'s `stop`
-  const std::atomic<bool>* drain_flag = nullptr;  // run()'s `drain` (may stay null)
+  bool stopping = false;  // takes no new trials (winddown active)
   Winddown winddown;
   Stats stats;
 
@@ -295,29 +293,7 @@ struct Agent::State {
     }
   }
 
-  // Starts a drain or a stop that run()'s flags ask for: no new trials from now on (a READY
-  // that says so goes out at once) and, for a stop, the running ones get the grace.
-  void notice_signals(SteadyClock::time_point now) {
-    const bool was_stopping = stopping;
-    if (drain_flag && drain_flag->load() && winddown.drain()) {
-      log("draining: " + std::to_string(runner->running()) +
-          " running trial(s) finish, no new ones; leaving once their FINISH is acknowledged");
-    }
-    const auto grace = std::chrono::duration_cast<SteadyClock::duration>(
-        std::chrono::duration<double>(options.shutdown_grace_s));
-    if (stop_flag->load() && winddown.stop(now, grace)) {
-      runner->agent_stopping();
-      if (!running.empty()) log("stopping: waiting for running trials");
-    }
-    stopping = winddown.active();
-    if (stopping && !was_stopping && welcomed) send_ready();
-  }
-
   void drain_runner() {
-    // Again just before the runner looks at its trials: when the signal that stops us also
-    // reached them (a batch system ending the job), their deaths are ours to explain, and
-    // the scheduler must hear that we stop before it hears of a free slot.
-    notice_signals(SteadyClock::now());
     std::vector<TrialEvent> events;
     try {
       events = runner->poll();
@@ -413,12 +389,22 @@ Agent::Stats Agent::stats() const { return state_->stats; }
 
 Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
   State& s = *state_;
-  s.stop_flag = &stop;
-  s.drain_flag = drain;
   if (auto c = s.connect(); !c) return c;
   while (true) {
     auto now = SteadyClock::now();
-    s.notice_signals(now);
+    const auto grace = std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::duration<double>(s.options.shutdown_grace_s));
+    const bool was_stopping = s.stopping;
+    if (drain && drain->load() && s.winddown.drain()) {
+      s.log("draining: " + std::to_string(s.runner->running()) +
+            " running trial(s) finish, no new ones; leaving once their FINISH is acknowledged");
+    }
+    if (stop.load() && s.winddown.stop(now, grace)) {
+      s.runner->agent_stopping();
+      if (!s.running.empty()) s.log("stopping: waiting for running trials");
+    }
+    s.stopping = s.winddown.active();
+    if (s.stopping && !was_stopping && s.welcomed) s.send_ready();
     if (s.winddown.interrupt_due(now)) {
       for (const auto& [lease, t] : s.running) s.runner->stop(lease, StopReason::kInterrupted);
     }
@@ -447,6 +433,9 @@ Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain)
       s.stopping = true;
       s.welcomed = false;
     }
+    // A stop first (READY stopping, the runner told) when its signal also reached our trials
+    // (a batch system ending the job): their deaths are then interruptions, not free slots.
+    if (stop.load() && s.winddown.mode() != Winddown::Mode::kStopping) continue;
     s.drain_runner();
     s.timers();
   }
