@@ -59,7 +59,7 @@ std::string state_of(const fs::path& db, const std::string& agent) {
   return "";
 }
 
-// The kinds of the events of `study`'s trial number `number`, oldest first.
+// The kinds of the events of `study`'s trial `trial_id` (its row id), sorted by name.
 std::vector<std::string> trial_events(const fs::path& db, const std::string& study,
                                       std::int64_t trial_id) {
   auto store = results::Store::open(db.string(), results::OpenMode::kReadOnly);
