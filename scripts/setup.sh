@@ -20,10 +20,12 @@ packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
 # and its OpenMP runtime; PyYAML and jsonschema for the check of the K8s templates; systemd for
 # systemd-analyze, which checks the agent's unit (Priority important: not in a minimal
-# Debian 12, nor in its container images).
+# Debian 12, nor in its container images); iproute2 for the network test bed (tests/cluster,
+# likewise missing from a minimal Debian 12); Slurm and munge for the one-node Slurm test
+# (tests/cluster/slurm.h: 8 packages, 3.6 MB download, 13 MB installed).
 if [[ $mode == test ]]; then
   packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml python3-jsonschema
-            systemd)
+            systemd iproute2 slurm-wlm munge)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,8 @@
 // End to end, the real hpo binary: how a trial's life goes on across a scheduler's SIGTERM
 // (handed over, not thrown away) and across an agent that cannot start trials (drained, the
 // trials run elsewhere) (issue 11).
+#include <signal.h>
+
 #include <fstream>
 
 #include "tests/e2e/harness.h"
@@ -130,4 +132,43 @@ print("HPO_METRIC " + json.dumps({"step": 1, "loss": config["x"]}), flush=True)
   for (const auto& a : *agents) {
     CHECK(a.drained.empty() == (a.id == "good"));
   }
+}
+
+TEST_CASE(
+    "when SIGTERM reaches an agent and its trial together (a batch system ending the job), "
+    "the trial is requeued, not charged, and the agent leaves",
+    "[e2e][agent][lifecycle]") {
+  TempDir dir("job-ends");
+  // Slurm's scancel signals every process of the job: the trial dies of the same SIGTERM
+  // that stops its agent, before the agent's shutdown grace is over.
+  write_text(dir.path / "trial.sh",
+             "echo $$ > trial.pid\necho 'HPO_METRIC {\"step\": 1, \"loss\": 1}'\nexec sleep 60\n");
+  fs::path file = dir.path / "study.json";
+  write_json(file, command_study("job", dir.path, "/bin/sh trial.sh", 2, 1));
+  const int port = free_port();
+  const fs::path db = dir.path / "hpo.db";
+  Process scheduler(scheduler_args(db, port, file), dir.path / "scheduler.out");
+  Process agent(agent_args(port, dir.path / "work", 1, "a"), dir.path / "agent.out");
+  REQUIRE(wait_until(
+      [&] {
+        return fs::exists(dir.path / "trial.pid") &&
+               count_state(trials_of(db, "job"), TrialState::kRunning) == 1;
+      },
+      20s));
+  const pid_t trial_pid = std::stoi(read_text(dir.path / "trial.pid"));
+  agent.signal(SIGTERM);
+  ::kill(trial_pid, SIGTERM);
+  auto code = agent.wait(10s);
+  INFO(agent.output() << scheduler.output());
+  REQUIRE(code == 0);
+  REQUIRE(
+      wait_until([&] { return count_state(trials_of(db, "job"), TrialState::kQueued) == 1; }, 10s));
+  auto trials = stored_trials(db, "job");
+  REQUIRE(trials.size() == 1);
+  CHECK(trials[0].attempt == 1);
+  CHECK(trials[0].interruptions == 1);
+  CHECK(trials[0].failures == 0);
+  CHECK(trial_events(db, trials[0].id, "interrupted").size() == 1);
+  CHECK(trial_events(db, trials[0].id, "failed").empty());
+  CHECK_THAT(scheduler.output(), Catch::Contains("agent a left"));
 }

@@ -401,8 +401,9 @@ Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain)
       s.log("draining: " + std::to_string(s.runner->running()) +
             " running trial(s) finish, no new ones; leaving once their FINISH is acknowledged");
     }
-    if (stop.load() && s.winddown.stop(now, grace) && !s.running.empty()) {
-      s.log("stopping: waiting for running trials");
+    if (stop.load() && s.winddown.stop(now, grace)) {
+      s.runner->agent_stopping();
+      if (!s.running.empty()) s.log("stopping: waiting for running trials");
     }
     s.stopping = s.winddown.active();
     if (s.stopping && !was_stopping && s.welcomed) s.send_ready();
@@ -434,6 +435,9 @@ Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain)
       s.stopping = true;
       s.welcomed = false;
     }
+    // A stop first (READY stopping, the runner told) when its signal also reached our trials
+    // (a batch system ending the job): their deaths are then interruptions, not free slots.
+    if (stop.load() && s.winddown.mode() != Winddown::Mode::kStopping) continue;
     s.drain_runner();
     s.timers();
   }

@@ -63,6 +63,11 @@ class TrialRunner {
   virtual std::vector<TrialEvent> poll() = 0;
   virtual std::chrono::milliseconds wait_hint() const { return std::chrono::milliseconds(100); }
   virtual std::vector<int> wait_fds() const { return {}; }
+  // The agent itself was told to stop (SIGTERM): from now on a trial that dies of a signal
+  // that ends jobs (SIGTERM, SIGINT, SIGHUP, SIGKILL) without the runner having sent it ends
+  // interrupted, not failed. A batch system ending the job (Slurm's scancel, or --signal
+  // before its time limit) signals every process of it, the trials with the agent.
+  virtual void agent_stopping() {}
   // Leases started and not yet finished.
   virtual std::size_t running() const = 0;
 };

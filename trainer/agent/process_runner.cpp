@@ -1,5 +1,7 @@
 #include "trainer/agent/process_runner.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <exception>
 #include <iostream>
@@ -8,6 +10,13 @@ namespace hpo::agent {
 namespace {
 
 using std::chrono::milliseconds;
+
+// Whether a child's exit status (ChildExit::status: -signal when killed) is one of the
+// signals that end jobs, as a batch system or a terminal sends them; a crash (SIGSEGV,
+// SIGABRT) is not.
+bool ended_with_the_job(int status) {
+  return status == -SIGTERM || status == -SIGINT || status == -SIGHUP || status == -SIGKILL;
+}
 
 // The last line of output that is the trial's own (not our [hpo] notes):
 // usually the exception message of a crashed script.
@@ -124,6 +133,12 @@ protocol::Finish ProcessRunner::finish_of(Trial& t) {
       f.error = t.stop_reason == StopReason::kPruned ? "" : "interrupted";
       break;
     case ChildExit::Kind::kFailed:
+      if (agent_stopping_ && ended_with_the_job(e.status)) {
+        f.outcome = protocol::Outcome::kInterrupted;
+        f.error = "interrupted: " + e.error + " while the agent was stopping";
+        break;
+      }
+      [[fallthrough]];
     case ChildExit::Kind::kTimedOut: {
       f.outcome = protocol::Outcome::kFailed;
       f.error = e.error;
@@ -251,6 +266,11 @@ std::vector<int> KindRunner::wait_fds() const {
   auto more = process_->wait_fds();
   fds.insert(fds.end(), more.begin(), more.end());
   return fds;
+}
+
+void KindRunner::agent_stopping() {
+  builtin_->agent_stopping();
+  process_->agent_stopping();
 }
 
 std::size_t KindRunner::running() const { return builtin_->running() + process_->running(); }

@@ -8,7 +8,8 @@
 //   - exit 0 -> FINISH ok with the final metrics (failed if it reported none);
 //     non-zero, a signal or a timeout -> FINISH failed, error = the reason and the
 //     last line of output, log_tail = the last 30 lines; stop() -> FINISH pruned or
-//     interrupted (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s.
+//     interrupted (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s;
+//     after agent_stopping(), killed by SIGTERM/SIGINT/SIGHUP/SIGKILL -> interrupted.
 // Threading: the agent's thread only (like every TrialRunner).
 #pragma once
 
@@ -48,11 +49,13 @@ class ProcessRunner final : public TrialRunner {
   std::chrono::milliseconds wait_hint() const override;
   std::vector<int> wait_fds() const override;
   std::size_t running() const override { return trials_.size(); }
+  void agent_stopping() override { agent_stopping_ = true; }
 
  private:
   struct Trial;
   protocol::Finish finish_of(Trial& t);
   ProcessRunnerOptions options_;
+  bool agent_stopping_ = false;  // agent_stopping() was called
   std::vector<bool> slot_busy_;
   std::map<std::string, std::unique_ptr<Trial>> trials_;  // by lease
 };
@@ -67,6 +70,7 @@ class KindRunner final : public TrialRunner {
   std::chrono::milliseconds wait_hint() const override;
   std::vector<int> wait_fds() const override;
   std::size_t running() const override;
+  void agent_stopping() override;
 
  private:
   std::unique_ptr<TrialRunner> builtin_;

@@ -132,6 +132,28 @@ TEST_CASE("stop ends a trial pruned or interrupted as asked", "[runner]") {
   }
 }
 
+TEST_CASE(
+    "a trial killed by SIGTERM from outside fails, but is interrupted once the agent is "
+    "stopping too (a batch system's cancel signals every process of the job)",
+    "[runner]") {
+  // The trial's shell signals itself: the runner never sent it anything.
+  auto outcome = [](bool agent_stopping, const std::string& signal) {
+    ProcessRunner runner(options(1));
+    if (agent_stopping) runner.agent_stopping();
+    REQUIRE(runner.start(command_trial(
+        6, "echo 'HPO_METRIC {\"step\": 1, \"v\": 1}'; kill -" + signal + " $$; sleep 5")));
+    auto f = finishes(run_all(runner, 5));
+    REQUIRE(f.size() == 1);
+    INFO(f[0].error);
+    return f[0].outcome;
+  };
+  CHECK(outcome(false, "TERM") == protocol::Outcome::kFailed);
+  CHECK(outcome(true, "TERM") == protocol::Outcome::kInterrupted);
+  CHECK(outcome(true, "KILL") == protocol::Outcome::kInterrupted);
+  // A crash is the trial's own, stopping or not.
+  CHECK(outcome(true, "SEGV") == protocol::Outcome::kFailed);
+}
+
 TEST_CASE("a trial that cannot start is an error, and slots are limited", "[runner]") {
   ProcessRunner runner(options(1));
   auto bad = runner.start(command_trial(6, "train {missing}"));
