@@ -79,6 +79,7 @@ CurveShape curve_shape(const CurveParams& p) {
   s.plateau = 0.935 - 0.04 * (1 - w) - 0.025 * w * overfit * overfit - 0.06 * step * step -
               0.05 * std::max(0.0, d - 0.5) + luck;
   s.gap = std::min(0.8, 0.06 * std::pow(10.0, -0.5 * (le + 2)) * (1 + d));
+  s.tau = 2 * std::pow(10.0, -0.5 * (le + 2.5)) * (1 + d);
   return s;
 }
 
@@ -89,7 +90,7 @@ double curve_accuracy(const CurveParams& p, std::int64_t epoch) {
   const std::uint64_t key = mix(params_hash(p) ^ mix(static_cast<std::uint64_t>(epoch)));
   const double u1 = unit(mix(key ^ 1)), u2 = unit(mix(key ^ 2));
   const double normal = std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
-  return std::clamp(s.plateau - s.gap * std::pow(e, -0.8) + 0.003 * normal, 0.0, 1.0);
+  return std::clamp(s.plateau - s.gap * std::exp(-(e - 1) / s.tau) + 0.003 * normal, 0.0, 1.0);
 }
 
 Status write_curve_state(const std::string& dir, std::int64_t epoch) {

@@ -22,16 +22,20 @@
 //             - 0.06 max(0, le + 2.2)^2        too large a step: a noisy, lower plateau
 //             - 0.05 max(0, d - 0.5)           too much dropout
 //             + luck                           uniform in [-0.004, 0.004], from the config
-// Gap to the plateau after the first epoch:
-//   G = min(0.8, 0.06 * 10^(-0.5 (le + 2)) * (1 + d))
-//       small steps and dropout learn slowly
+// Gap to the plateau after the first epoch, and how many epochs it takes to
+// shrink by a factor e (small steps and dropout learn slowly):
+//   G   = min(0.8, 0.06 * 10^(-0.5 (le + 2)) * (1 + d))
+//   tau = 2 * 10^(-0.5 (le + 2.5)) * (1 + d)
 // Accuracy after epoch e = 1, 2, ...:
-//   acc(e) = clamp(A - G e^-0.8 + noise(e), 0, 1),  noise(e) ~ Normal(0, 0.003)
+//   acc(e) = clamp(A - G exp(-(e - 1) / tau) + noise(e), 0, 1),
+//   noise(e) ~ Normal(0, 0.003)
 //
 // So curves cross: a large step (lr 0.03) starts high (0.85 after one epoch) and
-// plateaus near 0.89; a small one (lr 0.001, dropout 0.4) starts at 0.66 and
-// ends higher (0.91 after 27 epochs). Every curve flattens (a plateau), and the
-// noise makes neighbouring curves swap places from epoch to epoch.
+// is flat near 0.89 from epoch 3; a small one (lr 0.001, dropout 0.4) starts at
+// 0.66, passes it near epoch 11 and ends at 0.93. Every curve flattens into its
+// plateau within a few tau (the slowest, with tau up to 25 in the space of
+// experiments/curves.json, still climb at epoch 27), and the noise makes
+// neighbouring curves swap places from epoch to epoch.
 //
 // Determinism: luck and noise(e) come from a hash of the four clamped inputs
 // (their bits, so 128 and 128.0 are the same config) and e alone: the same
@@ -66,10 +70,12 @@ struct CurveParams {
 // "config.lr: must be a finite number > 0 (got \"fast\")".
 Result<CurveParams> curve_params(const nlohmann::json& config);
 
-// The plateau A and first-epoch gap G of the model above (luck included).
+// The plateau A, first-epoch gap G and time constant tau of the model above
+// (luck included).
 struct CurveShape {
   double plateau = 0;
   double gap = 0;
+  double tau = 1;
 };
 CurveShape curve_shape(const CurveParams& params);
 
