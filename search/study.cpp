@@ -135,12 +135,15 @@ Result<json> normalize_trial(const json& trial, std::string_view file) {
       return std::unexpected(s.error());
     }
     HPO_TRY(function, f.string("function", std::nullopt));
-    if (function != "branin" && function != "hartmann6" && function != "sleep") {
-      return f.error("function",
-                     "unknown builtin '" + function + "' (known: branin, hartmann6, sleep)");
+    if (function != "branin" && function != "hartmann6" && function != "sleep" &&
+        function != "curves") {
+      return f.error("function", "unknown builtin '" + function +
+                                     "' (known: branin, hartmann6, sleep, curves)");
     }
-    HPO_TRY(seconds, f.number("seconds", 1.0, 0.0));
-    HPO_TRY(steps, f.integer("steps", 0, 0));
+    // curves: seconds per epoch and epochs (trainer/agent/curves.h has the same defaults).
+    const bool curves = function == "curves";
+    HPO_TRY(seconds, f.number("seconds", curves ? 0.1 : 1.0, 0.0));
+    HPO_TRY(steps, f.integer("steps", curves ? 27 : 0, curves ? 1 : 0));
     out["function"] = function;
     out["seconds"] = seconds;
     out["steps"] = steps;

@@ -51,6 +51,7 @@ struct StudySpec {
   int max_interruptions = 5;
   // The "trial" object with defaults filled, by kind:
   //  builtin: {"kind","function": branin|hartmann6|sleep,"seconds": 1.0,"steps": 0}
+  //           curves: "seconds" (0.1) is per epoch and "steps" (27, >= 1) the epochs
   //  native:  {"kind","base": {},"device": "auto","threads": 1,"timeout_seconds": 0}
   //  command: {"kind","command": "...","workdir": ".","timeout_seconds": 0,"env": {}}
   nlohmann::json trial;

@@ -52,7 +52,8 @@ TEST_CASE("a minimal study gets every default") {
 
 TEST_CASE("the shipped experiment files are valid studies") {
   for (const char* f :
-       {"branin.json", "hartmann6.json", "fashion-mnist-mlp.json", "fashion-mnist-cnn.json"}) {
+       {"branin.json", "hartmann6.json", "fashion-mnist-mlp.json", "fashion-mnist-cnn.json",
+        "curves.json"}) {
     auto s = load_study_file(std::string(HPO_SOURCE_DIR) + "/experiments/" + f);
     INFO(f);
     CHECK(s);
@@ -88,9 +89,21 @@ TEST_CASE("bad study values name their path") {
   CHECK(error_with("/space/x1/high", -6) == "s.json: space.x1.low: must be < high (got -5 >= -6)");
 }
 
+TEST_CASE("a curves trial defaults to 27 epochs of 0.1 s and needs at least one epoch") {
+  json j = minimal();
+  j["trial"] = json{{"kind", "builtin"}, {"function", "curves"}};
+  auto s = parse_study(j, "s.json");
+  REQUIRE(s);
+  CHECK(s->trial == json::parse(R"({"kind": "builtin", "function": "curves", "seconds": 0.1,
+                                    "steps": 27})"));
+  CHECK(error_with("/trial", json{{"kind", "builtin"}, {"function", "curves"}, {"steps", 0}}) ==
+        "s.json: trial.steps: must be an integer >= 1 (got 0)");
+}
+
 TEST_CASE("each trial kind is checked with its own fields") {
   CHECK(error_with("/trial", json{{"kind", "builtin"}, {"function", "rosenbrock"}}) ==
-        "s.json: trial.function: unknown builtin 'rosenbrock' (known: branin, hartmann6, sleep)");
+        "s.json: trial.function: unknown builtin 'rosenbrock' (known: branin, hartmann6, sleep, "
+        "curves)");
   CHECK(error_with("/trial", json{{"kind", "docker"}}) ==
         "s.json: trial.kind: unknown trial kind 'docker' (known: builtin, native, command)");
   CHECK(error_with("/trial", json{{"kind", "command"}}) ==

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numbers>
+
+#include "trainer/agent/curves.h"
 
 namespace hpo::agent {
 namespace {
@@ -48,14 +51,59 @@ struct BuiltinRunner::Trial {
   protocol::Assign assign;
   double value = 0;   // final objective
   std::string error;  // non-empty: the trial fails at its end
+  std::string metric = "value";
   int steps = 0;
-  int next_step = 1;  // next intermediate to report (1-based)
+  int first_step = 1;  // 1, or the epoch after a resumed checkpoint's
+  int next_step = 1;   // next intermediate to report (1-based)
   Clock::time_point start;
-  Clock::duration length{};
+  Clock::duration length{};  // from first_step to the end
   std::optional<StopReason> stopped;
+  std::optional<CurveParams> curve;  // set for "curves"
+  std::string checkpoint_dir;        // curves: where the state goes after each epoch ("": none)
+  bool cut_short = false;            // the checkpoint could not be written: fail now
 
-  Clock::time_point step_time(int k) const { return start + length * k / std::max(steps, 1); }
+  Clock::time_point step_time(int k) const {
+    return start + length * (k - first_step + 1) / std::max(steps - first_step + 1, 1);
+  }
+  double value_at(int k) const { return curve ? curve_accuracy(*curve, k) : value + (steps - k); }
 };
+
+namespace {
+
+std::string string_at(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+// Epochs `steps` (0: kCurveEpochs), `seconds` per epoch; resumes after the epoch in
+// resume_from's state and writes checkpoint_dir's state after each epoch (either may be "").
+Status BuiltinRunner::start_curves(Trial& trial) {
+  const auto& spec = trial.assign.spec;
+  auto params = curve_params(trial.assign.config);
+  if (!params) return std::unexpected(params.error());
+  trial.curve = *params;
+  trial.metric = kCurveMetric;
+  if (trial.steps <= 0) trial.steps = kCurveEpochs;
+  if (std::string from = string_at(spec, "resume_from"); !from.empty()) {
+    auto epoch = read_curve_state(from);
+    if (!epoch) return std::unexpected(epoch.error());
+    trial.first_step = static_cast<int>(std::min<std::int64_t>(*epoch, trial.steps)) + 1;
+    trial.next_step = trial.first_step;
+  }
+  trial.checkpoint_dir = string_at(spec, "checkpoint_dir");
+  if (!trial.checkpoint_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(trial.checkpoint_dir, ec);
+    if (ec) return fail(ErrorCode::kIo, trial.checkpoint_dir + ": cannot create: " + ec.message());
+  }
+  const double per_epoch = std::max(0.0, number_at(spec, "seconds", kCurveSecondsPerEpoch));
+  trial.length = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(per_epoch * (trial.steps - trial.first_step + 1)));
+  return {};
+}
 
 BuiltinRunner::BuiltinRunner() = default;
 BuiltinRunner::~BuiltinRunner() = default;
@@ -82,9 +130,11 @@ Status BuiltinRunner::start(const protocol::Assign& assign) {
     trial->length =
         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     trial->value = number_at(config, "x", seconds);
+  } else if (function == "curves") {
+    if (auto s = start_curves(*trial); !s) return s;
   } else {
     return fail("builtin trial: unknown function '" + function +
-                "' (expected branin, hartmann6 or sleep)");
+                "' (expected branin, hartmann6, sleep or curves)");
   }
   double fail_attempts = number_at(config, "fail_attempts", number_at(spec, "fail_attempts", 0));
   bool always_fail = config.is_object() && config.value("fail", false) == true;
@@ -107,13 +157,24 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
   for (auto it = trials_.begin(); it != trials_.end();) {
     Trial& t = *it->second;
     const auto& a = t.assign;
-    while (!t.stopped && t.next_step <= t.steps && t.step_time(t.next_step) <= now) {
-      double v = t.value + (t.steps - t.next_step);
-      out.push_back(
-          protocol::Report{a.study, a.trial, a.attempt, a.lease, t.next_step, {{"value", v}}});
+    while (!t.stopped && !t.cut_short && t.next_step <= t.steps &&
+           t.step_time(t.next_step) <= now) {
+      if (!t.checkpoint_dir.empty()) {
+        if (auto s = write_curve_state(t.checkpoint_dir, t.next_step); !s) {
+          t.error = "builtin curves: " + s.error().message;
+          t.cut_short = true;
+          break;
+        }
+      }
+      out.push_back(protocol::Report{a.study,
+                                     a.trial,
+                                     a.attempt,
+                                     a.lease,
+                                     t.next_step,
+                                     {{t.metric, t.value_at(t.next_step)}}});
       ++t.next_step;
     }
-    bool done = t.stopped || (t.next_step > t.steps && t.start + t.length <= now);
+    bool done = t.stopped || t.cut_short || (t.next_step > t.steps && t.start + t.length <= now);
     if (!done) {
       ++it;
       continue;
@@ -123,13 +184,13 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
     if (t.stopped) {
       f.outcome = *t.stopped == StopReason::kPruned ? protocol::Outcome::kPruned
                                                     : protocol::Outcome::kInterrupted;
-      if (t.next_step > 1) f.metrics["value"] = t.value + (t.steps - (t.next_step - 1));
+      if (t.next_step > t.first_step) f.metrics[t.metric] = t.value_at(t.next_step - 1);
     } else if (!t.error.empty()) {
       f.outcome = protocol::Outcome::kFailed;
       f.error = t.error;
       f.log_tail = t.error + "\n";
     } else {
-      f.metrics["value"] = t.value;
+      f.metrics[t.metric] = t.curve ? t.value_at(t.steps) : t.value;
     }
     out.push_back(std::move(f));
     it = trials_.erase(it);
@@ -142,7 +203,7 @@ std::chrono::milliseconds BuiltinRunner::wait_hint() const {
   auto best = std::chrono::milliseconds(1000);
   for (const auto& [lease, t] : trials_) {
     auto due = t->next_step <= t->steps ? t->step_time(t->next_step) : t->start + t->length;
-    if (t->stopped || due <= now) return std::chrono::milliseconds(0);
+    if (t->stopped || t->cut_short || due <= now) return std::chrono::milliseconds(0);
     // Round up: waking a hair early would only spin.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
     best = std::min(best, wait);

@@ -1,6 +1,7 @@
 // Built-in benchmark objectives, run inside the agent without child
 // processes, so the whole scheduler loop is exercised without training:
-//   {"kind": "builtin", "function": "branin" | "hartmann6" | "sleep", "seconds": S, "steps": N}
+//   {"kind": "builtin", "function": "branin" | "hartmann6" | "sleep" | "curves",
+//    "seconds": S, "steps": N}
 // - branin reads config x1 in [-5,10], x2 in [0,15] (minimum 0.397887);
 //   hartmann6 reads x1..x6 in [0,1] (minimum -3.32237). Both finish at once
 //   with metric "value"; with steps > 0 they first report N intermediate values.
@@ -8,6 +9,14 @@
 //   "value" at each of `steps` evenly spaced steps; its final value is config
 //   "x" if present, else the seconds slept, and intermediate step k of N is
 //   value + (N - k), so better configs look better early (the pruner can act).
+// - curves (trainer/agent/curves.h has the model) reports metric "val_accuracy"
+//   at each epoch 1..N (N = steps, 27 when 0), `seconds` (default 0.1) apart, and
+//   finishes with the last one. Two more spec keys, set by the agent rather than a
+//   study file, make it pausable and resumable like a command trial with
+//   $HPO_CHECKPOINT_DIR and $HPO_RESUME_FROM: "checkpoint_dir" (it writes
+//   <dir>/state = {"epoch": k} after each epoch k, before reporting it) and
+//   "resume_from" (a directory holding such a state: it goes on at epoch k + 1,
+//   with the values an uninterrupted run would have had).
 // - Test hooks: config or spec "fail_attempts": K makes attempts <= K fail
 //   with an error (retries); config "fail": true always fails.
 #pragma once
@@ -38,6 +47,7 @@ class BuiltinRunner final : public TrialRunner {
 
  private:
   struct Trial;
+  Status start_curves(Trial& trial);
   std::map<std::string, std::unique_ptr<Trial>> trials_;  // by lease
 };
 

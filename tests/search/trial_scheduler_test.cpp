@@ -1,0 +1,66 @@
+// The study file's "scheduler" object: defaults filled, every error located,
+// PBT refused for now; and the rung ladder it implies.
+#include "search/trial_scheduler.h"
+
+#include <catch2/catch.hpp>
+
+using namespace hpo::search;
+using nlohmann::json;
+
+namespace {
+
+std::string error_of(const json& scheduler) {
+  auto s = normalize_scheduler(scheduler, "s.json: scheduler");
+  return s ? std::string() : s.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("an asha scheduler gets its defaults and keeps the issue's example", "[scheduler]") {
+  auto n = normalize_scheduler(json{{"type", "asha"}, {"max_resource", 27}}, "s.json: scheduler");
+  REQUIRE(n);
+  CHECK(*n == json::parse(R"({"type": "asha", "resource": "epoch", "min_resource": 1,
+                              "max_resource": 27, "reduction_factor": 3})"));
+  auto spec = parse_scheduler(*n, "s.json: scheduler");
+  REQUIRE(spec);
+  CHECK(spec->type == SchedulerType::kAsha);
+  CHECK(spec->max_resource == 27);
+  CHECK(parse_scheduler(json{{"type", "hyperband"}, {"max_resource", 81.0}}, "x")->type ==
+        SchedulerType::kHyperband);
+  CHECK(parse_scheduler(json{{"type", "none"}}, "x")->type == SchedulerType::kNone);
+}
+
+TEST_CASE("a bad scheduler names its JSON path", "[scheduler]") {
+  CHECK(error_of(json::array()) == "s.json: scheduler: must be an object, got []");
+  CHECK(error_of(json::object()) ==
+        "s.json: scheduler.type: missing (a string is required: none, asha or hyperband)");
+  CHECK(error_of(json{{"type", "bohb"}}) ==
+        "s.json: scheduler.type: unknown scheduler 'bohb' (known: none, asha, hyperband)");
+  CHECK(error_of(json{{"type", "pbt"}, {"perturbation_interval", 4}}) ==
+        "s.json: scheduler.type: pbt is not yet supported (known: none, asha, hyperband)");
+  CHECK(error_of(json{{"type", "asha"}}) ==
+        "s.json: scheduler.max_resource: missing (the epochs a trial runs to: an integer >= 1)");
+  CHECK(error_of(json{{"type", "asha"}, {"max_resource", 27}, {"min_resource", 0}}) ==
+        "s.json: scheduler.min_resource: must be an integer in [1, 1000000] (got 0)");
+  CHECK(error_of(json{{"type", "asha"}, {"max_resource", 2.5}}) ==
+        "s.json: scheduler.max_resource: must be an integer in [1, 1000000] (got 2.5)");
+  CHECK(error_of(json{{"type", "asha"}, {"max_resource", 3}, {"min_resource", 9}}) ==
+        "s.json: scheduler.max_resource: must be >= min_resource (got 3 < 9)");
+  CHECK(error_of(json{{"type", "hyperband"}, {"max_resource", 27}, {"reduction_factor", 1}}) ==
+        "s.json: scheduler.reduction_factor: must be an integer in [2, 1000] (got 1)");
+  CHECK(error_of(json{{"type", "asha"}, {"max_resource", 27}, {"resource", "batch"}}) ==
+        "s.json: scheduler.resource: must be \"epoch\" (the step number of a trial's reports; "
+        "got \"batch\")");
+  CHECK(error_of(json{{"type", "asha"}, {"max_resource", 27}, {"grace_period", 1}}) ==
+        "s.json: scheduler.grace_period: unknown key for the asha scheduler (allowed: type, "
+        "resource, min_resource, max_resource, reduction_factor)");
+  CHECK(error_of(json{{"type", "none"}, {"max_resource", 27}}) ==
+        "s.json: scheduler.max_resource: unknown key for the none scheduler (allowed: type)");
+}
+
+TEST_CASE("rungs sit at min_resource times powers of the reduction factor", "[scheduler]") {
+  CHECK(rung_resources(1, 27, 3) == std::vector<std::int64_t>{1, 3, 9});
+  CHECK(rung_resources(1, 28, 3) == std::vector<std::int64_t>{1, 3, 9, 27});
+  CHECK(rung_resources(2, 20, 2) == std::vector<std::int64_t>{2, 4, 8, 16});
+  CHECK(rung_resources(5, 5, 3).empty());
+}
