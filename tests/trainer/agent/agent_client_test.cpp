@@ -373,8 +373,13 @@ TEST_CASE("a draining agent finishes its running trial, takes no new one, and le
   s.expect<p::Hello>();
   s.send(p::Welcome{"x", 50, 3, {}, {}});
   CHECK(s.expect<p::Ready>().free_slots == 2);
-  const json sleep = {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 0.5}, {"steps", 2}};
+  // Two seconds in four steps: the drain begins once the trial has reported its first step
+  // (half a second in), so the agent surely holds it, and the exchange below has 1.5 s to
+  // happen while it runs. (Set at once after the ASSIGN, the drain could be seen before the
+  // ASSIGN was read: with nothing running the agent rightly said BYE at once.)
+  const json sleep = {{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 2.0}, {"steps", 4}};
   s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x", 0.5}}, sleep});
+  CHECK(s.expect<p::Report>().lease == "1.0.1");
   drain = true;
   auto ready = s.expect<p::Ready>();
   CHECK(ready.draining);
