@@ -19,7 +19,8 @@
 //   BYE {}                                   ERROR   {message, hello_required}
 //   PUT {study, trial, attempt, lease,       PUT_ACK {lease, next, done, error?}
 //        offset, total, sha256, data}
-//   GET {lease, offset}                      CHUNK   {lease, offset, total, data, error?}
+//   GET {study, trial, attempt, lease,       CHUNK   {lease, offset, total, data, error?}
+//        offset}
 //   control client -> scheduler: SUBMIT {study: <study file>} -> OK {study, id} | ERROR {message}
 //
 // Semantics the two sides rely on
@@ -262,6 +263,9 @@ struct PutAck {
 
 // A request for the chunk at `offset` of the checkpoint the lease's trial resumes from.
 struct Get {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
   std::string lease;
   std::int64_t offset = 0;
 };

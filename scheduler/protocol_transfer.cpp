@@ -19,7 +19,13 @@ json encode_body(const PutAck& m) {
   return out;
 }
 
-json encode_body(const Get& m) { return {{"lease", m.lease}, {"offset", m.offset}}; }
+json encode_body(const Get& m) {
+  return {{"study", m.study},
+          {"trial", m.trial},
+          {"attempt", m.attempt},
+          {"lease", m.lease},
+          {"offset", m.offset}};
+}
 
 json encode_body(const Chunk& m) {
   json out = {{"lease", m.lease},
@@ -61,6 +67,9 @@ std::optional<Result<Message>> decode_transfer(std::string_view type, const json
     out = std::move(m);
   } else if (type == "GET") {
     Get m;
+    m.study = r.string("study");
+    m.trial = r.integer("trial");
+    m.attempt = r.integer("attempt");
     m.lease = r.name("lease");
     m.offset = r.integer("offset");
     out = std::move(m);

@@ -81,7 +81,7 @@ TEST_CASE("PUT, PUT_ACK, GET and CHUNK carry any bytes", "[protocol][transfer]")
   auto refused = roundtrip(p::PutAck{"L", 0, false, "checkpoint store full"});
   REQUIRE(refused);
   CHECK(std::get<p::PutAck>(*refused).error == "checkpoint store full");
-  auto get = roundtrip(p::Get{"L", 262144});
+  auto get = roundtrip(p::Get{"s", 4, 3, "L", 262144});
   REQUIRE(get);
   CHECK(std::get<p::Get>(*get).offset == 262144);
   auto chunk = roundtrip(p::Chunk{"L", 0, 1000, bytes, ""});
@@ -115,7 +115,8 @@ TEST_CASE("bad pause and transfer messages are refused naming the type and field
   CHECK(error_of("PUT", with("offset", -1)).find("PUT: field 'offset': out of range") == 0);
   CHECK(error_of("PUT", with("data", std::string((p::kMaxChunkBytes / 3 + 2) * 4, 'A'))) ==
         "PUT: field 'data': over 262144 bytes");
-  CHECK(error_of("GET", json{{"lease", "L"}}) == "GET: field 'offset': missing");
+  CHECK(error_of("GET", json{{"study", "s"}, {"trial", 1}, {"attempt", 1}, {"lease", "L"}}) ==
+        "GET: field 'offset': missing");
   CHECK(error_of("CHUNK", json{{"lease", "L"}, {"offset", 0}, {"total", 1}, {"data", 5}}) ==
         "CHUNK: field 'data': not a string");
   CHECK(error_of("DECISION", json{{"trial", 1}, {"attempt", 1}, {"lease", "L"},
