@@ -19,6 +19,7 @@
 #include "scheduler/outcomes.h"
 #include "scheduler/protocol.h"
 #include "scheduler/studies.h"
+#include "scheduler/transfers.h"
 
 namespace hpo::scheduler {
 namespace {
@@ -70,6 +71,7 @@ struct Daemon::State {
   double refusal_log_window = -1e18;   // handshake refusals logged in the current second
   int refusal_logs = 0;
   std::size_t joins_since_prune = 0;  // new agent connections since the last prune
+  std::optional<Transfers> transfers;  // checkpoints in and out (none without checkpoint_dir)
 
   double mono() const { return clock->monotonic(); }
   double now() const { return clock->now(); }
@@ -268,6 +270,30 @@ struct Daemon::State {
     return {};
   }
 
+  // A chunk of a paused trial's checkpoint: only from the live lease's holder.
+  Status on_put(const std::string& from, const p::Put& m) {
+    Lease* l = fenced(from, m.study, m.trial, m.attempt, m.lease, "PUT");
+    if (!l || !transfers) {
+      reply(from, p::PutAck{m.lease, 0, false,
+                            l ? "this scheduler keeps no checkpoints" : "no such live lease"});
+      return {};
+    }
+    reply(from, transfers->put({studies[l->study].id(), l->number}, m));
+    return {};
+  }
+
+  // A chunk of the checkpoint the lease's trial resumes from.
+  Status on_get(const std::string& from, const p::Get& m) {
+    Lease* l = fenced(from, m.study, m.trial, m.attempt, m.lease, "GET");
+    if (!l || !transfers) {
+      reply(from, p::Chunk{m.lease, m.offset, 0, "",
+                           l ? "this scheduler keeps no checkpoints" : "no such live lease"});
+      return {};
+    }
+    reply(from, transfers->get({studies[l->study].id(), l->number}, m));
+    return {};
+  }
+
   // SUBMIT needs no HELLO; it writes in the turn's open transaction.
   Status on_submit(const std::string& from, const p::Submit& m) {
     auto answer = studies.submit(*store, m.study, now());
@@ -310,6 +336,8 @@ struct Daemon::State {
     }
     if (auto* r = std::get_if<p::Report>(&m)) return on_report(from, *r);
     if (auto* f = std::get_if<p::Finish>(&m)) return on_finish(*a, *f);
+    if (auto* put = std::get_if<p::Put>(&m)) return on_put(from, *put);
+    if (auto* g = std::get_if<p::Get>(&m)) return on_get(from, *g);
     if (std::holds_alternative<p::Heartbeat>(m)) return {};
     if (std::holds_alternative<p::Bye>(m)) return drop_agent(from, "left");
     log_line("agent " + a->name + " sent unexpected " + std::string(p::type_name(m)) + "; ignored");
@@ -556,6 +584,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
     s.zap = std::move(*zap);
   }
   s.open_to_all = !options.server_keys && !local;
+  if (!options.checkpoint_dir.empty()) {
+    auto store = CheckpointStore::open(options.checkpoint_dir, options.checkpoint_max_bytes);
+    if (!store) return fail(store.error().code, "scheduler: checkpoints: " + store.error().message);
+    s.transfers.emplace(std::move(*store));
+  }
   try {
     s.router = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
     if (options.server_keys) {

@@ -125,6 +125,10 @@ struct DaemonOptions {
   bool insecure = false;
   // When set (a SIGHUP handler may set it), the next turn reloads `keys` and clears it.
   std::atomic<bool>* reload_keys = nullptr;
+  // Where paused trials' checkpoints are kept (checkpoints.h), and how many bytes at most;
+  // "": none, and PUT and GET are answered with an error.
+  std::string checkpoint_dir;
+  std::uint64_t checkpoint_max_bytes = std::uint64_t{10} << 30;
 };
 
 class Daemon {

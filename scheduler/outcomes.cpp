@@ -164,6 +164,11 @@ Status record_finish(results::Store& store, StudyRuntime& s, const Lease& l, con
       return interrupt_and_requeue(store, s, l.number,
                                    m.error.empty() ? "interrupted on the agent" : m.error, now,
                                    /*counted=*/!m.refused);
+    case p::Outcome::kPaused:
+      // This scheduler sends no PAUSE yet (issue 14): a trial an agent paused on its own is
+      // requeued from its start, uncharged, like one interrupted.
+      return interrupt_and_requeue(store, s, l.number, "paused without being asked", now,
+                                   /*counted=*/false);
   }
   return {};
 }

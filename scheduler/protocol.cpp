@@ -7,149 +7,21 @@
 #include <utility>
 
 #include "base/json.h"
+#include "scheduler/protocol_reader.h"
 
 namespace hpo::scheduler::protocol {
 namespace {
 
 using nlohmann::json;
+using detail::Reader;
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 4> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 5> kOutcomeNames{{
     {Outcome::kOk, "ok"},
     {Outcome::kFailed, "failed"},
     {Outcome::kPruned, "pruned"},
     {Outcome::kInterrupted, "interrupted"},
+    {Outcome::kPaused, "paused"},
 }};
-
-// Reads typed fields out of a message body, remembering the first error.
-class Reader {
- public:
-  Reader(std::string_view type, const json& body) : type_(type), body_(body) {}
-
-  std::string string(const char* field, bool required = true) {
-    const json* v = find(field, required);
-    if (!v) return {};
-    if (!v->is_string()) return bad(field, "not a string"), std::string();
-    return v->get<std::string>();
-  }
-  // A name-like string: not empty, at most kMaxNameBytes.
-  std::string name(const char* field, bool required = true) {
-    std::string out = string(field, required);
-    if (error_ || (!required && out.empty())) return out;
-    if (out.empty()) return bad(field, "empty"), out;
-    if (out.size() > kMaxNameBytes) {
-      bad(field, "longer than " + std::to_string(kMaxNameBytes) + " bytes (" +
-                     std::to_string(out.size()) + ")");
-      out.clear();
-    }
-    return out;
-  }
-  // An integer within [min, max]; every integer of the protocol is one of these.
-  std::int64_t integer(const char* field, bool required = true, std::int64_t min = 0,
-                       std::int64_t max = kMaxInteger) {
-    const json* v = find(field, required);
-    if (!v) return 0;
-    if (!v->is_number_integer()) return bad(field, "not an integer"), 0;
-    const bool too_big =
-        v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max);
-    const std::int64_t n = too_big ? max : v->get<std::int64_t>();
-    if (too_big || n < min || n > max) {
-      bad(field, "out of range [" + std::to_string(min) + ", " + std::to_string(max) + "] (got " +
-                     v->dump() + ")");
-      return 0;
-    }
-    return n;
-  }
-  bool boolean(const char* field, bool required = true) {
-    const json* v = find(field, required);
-    if (!v) return false;
-    if (!v->is_boolean()) return bad(field, "not a boolean"), false;
-    return v->get<bool>();
-  }
-  json object(const char* field, bool required = true) {
-    const json* v = find(field, required);
-    if (!v) return json::object();
-    if (!v->is_object()) return bad(field, "not an object"), json::object();
-    return *v;
-  }
-  json any(const char* field, bool required = true) {
-    const json* v = find(field, required);
-    return v ? *v : json();
-  }
-  std::vector<std::string> strings(const char* field, bool required = true) {
-    std::vector<std::string> out;
-    const json* v = find(field, required);
-    if (!v) return out;
-    if (!v->is_array()) return bad(field, "not an array"), out;
-    for (const auto& e : *v) {
-      if (!e.is_string()) return bad(field, "holds a non-string"), out;
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-  Metrics metrics(const char* field, bool required = true) {
-    Metrics out;
-    const json* v = find(field, required);
-    if (!v) return out;
-    if (!v->is_object()) return bad(field, "not an object"), out;
-    for (const auto& [name, value] : v->items()) {
-      if (!value.is_number()) {
-        bad(field, "value of '" + name + "' is not a number");
-        return out;
-      }
-      out[name] = value.get<double>();
-    }
-    return out;
-  }
-  std::vector<RunningTrial> running(const char* field) {
-    std::vector<RunningTrial> out;
-    const json* v = find(field, false);
-    if (!v) return out;
-    if (!v->is_array()) return bad(field, "not an array"), out;
-    for (std::size_t i = 0; i < v->size(); ++i) {
-      const json& e = (*v)[i];
-      std::string where = std::string(field) + "[" + std::to_string(i) + "]";
-      if (!e.is_object()) return bad(where, "not an object"), out;
-      Reader r(type_, e);
-      RunningTrial t;
-      t.study = r.string("study");
-      t.trial = r.integer("trial");
-      t.attempt = r.integer("attempt");
-      t.lease = r.name("lease");
-      t.finished = r.boolean("finished", false);
-      if (r.error_) return bad(where + "." + r.error_field_, r.error_what_), out;
-      out.push_back(std::move(t));
-    }
-    return out;
-  }
-
-  std::optional<Error> error() const {
-    if (!error_) return std::nullopt;
-    return Error{std::string(type_) + ": field '" + error_field_ + "': " + error_what_};
-  }
-
- private:
-  const json* find(const std::string& field, bool required) {
-    if (error_) return nullptr;
-    auto it = body_.find(field);
-    if (it == body_.end() || (it->is_null() && !required)) {
-      if (required) bad(field, "missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-  void bad(const std::string& field, const std::string& what) {
-    if (error_) return;
-    error_ = true;
-    error_field_ = field;
-    error_what_ = what;
-  }
-
-  std::string_view type_;
-  const json& body_;
-  bool error_ = false;
-  std::string error_field_;
-  std::string error_what_;
-};
 
 json metrics_json(const Metrics& metrics) {
   json out = json::object();
@@ -185,8 +57,10 @@ struct Encoder {
     return {{"free_slots", m.free_slots}, {"draining", m.draining}};
   }
   json operator()(const Assign& m) const {
-    return {{"study", m.study}, {"trial", m.trial},   {"attempt", m.attempt},
-            {"lease", m.lease}, {"config", m.config}, {"spec", m.spec}};
+    json out = {{"study", m.study}, {"trial", m.trial},   {"attempt", m.attempt},
+                {"lease", m.lease}, {"config", m.config}, {"spec", m.spec}};
+    if (m.resume) out["resume"] = detail::checkpoint_json(*m.resume);
+    return out;
   }
   json operator()(const Report& m) const {
     return {{"study", m.study}, {"trial", m.trial}, {"attempt", m.attempt},
@@ -196,7 +70,7 @@ struct Encoder {
     return {{"trial", m.trial},
             {"attempt", m.attempt},
             {"lease", m.lease},
-            {"decision", m.stop ? "STOP" : "CONTINUE"}};
+            {"decision", m.stop ? "STOP" : m.pause ? "PAUSE" : "CONTINUE"}};
   }
   json operator()(const Finish& m) const {
     json out = {{"study", m.study},
@@ -210,6 +84,7 @@ struct Encoder {
     // Optional: sent only when true, so a FINISH of a trial that ran is what it always was.
     if (m.start_failed) out["start_failed"] = true;
     if (m.refused) out["refused"] = true;
+    if (m.checkpoint) out["checkpoint"] = detail::checkpoint_json(*m.checkpoint);
     return out;
   }
   json operator()(const Ack& m) const {
@@ -219,6 +94,10 @@ struct Encoder {
   json operator()(const Bye&) const { return json::object(); }
   json operator()(const Submit& m) const { return {{"study", m.study}}; }
   json operator()(const Ok& m) const { return m.body.is_object() ? m.body : json::object(); }
+  json operator()(const Put& m) const { return detail::encode_body(m); }
+  json operator()(const PutAck& m) const { return detail::encode_body(m); }
+  json operator()(const Get& m) const { return detail::encode_body(m); }
+  json operator()(const Chunk& m) const { return detail::encode_body(m); }
   json operator()(const ErrorReply& m) const {
     json body = {{"message", m.message}, {"hello_required", m.hello_required}};
     if (m.fatal) body["fatal"] = true;
@@ -273,6 +152,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.lease = r.name("lease");
     m.config = r.any("config");
     m.spec = r.object("spec");
+    m.resume = r.checkpoint("resume");
     out = std::move(m);
   } else if (type == "REPORT") {
     Report m;
@@ -289,10 +169,12 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.attempt = r.integer("attempt");
     m.lease = r.name("lease");
     std::string d = r.string("decision");
-    if (!r.error() && d != "STOP" && d != "CONTINUE") {
-      return fail("DECISION: field 'decision': must be STOP or CONTINUE (got '" + d + "')");
+    if (!r.error() && d != "STOP" && d != "PAUSE" && d != "CONTINUE") {
+      return fail("DECISION: field 'decision': must be STOP, PAUSE or CONTINUE (got '" +
+                  shown_frame(d) + "')");
     }
     m.stop = d == "STOP";
+    m.pause = d == "PAUSE";
     out = std::move(m);
   } else if (type == "FINISH") {
     Finish m;
@@ -306,11 +188,13 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.log_tail = r.string("log_tail", false);
     m.start_failed = r.boolean("start_failed", false);
     m.refused = r.boolean("refused", false);
+    m.checkpoint = r.checkpoint("checkpoint");
     if (!r.error()) {
       auto o = outcome_from_string(outcome);
       if (!o) {
-        return fail("FINISH: field 'outcome': must be ok, failed, pruned or interrupted (got '" +
-                    outcome + "')");
+        return fail(
+            "FINISH: field 'outcome': must be ok, failed, pruned, interrupted or paused (got '" +
+            shown_frame(outcome) + "')");
       }
       m.outcome = *o;
     }
@@ -335,6 +219,8 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.hello_required = r.boolean("hello_required", false);
     m.fatal = r.boolean("fatal", false);
     out = std::move(m);
+  } else if (auto t = detail::decode_transfer(type, body)) {
+    return std::move(*t);
   } else {
     return fail("unknown message type '" + shown_frame(type) + "'");
   }
@@ -371,8 +257,8 @@ std::string shown_frame(std::string_view frame) {
 
 std::string_view type_name(const Message& message) {
   static constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames{
-      "HELLO", "WELCOME",   "READY", "ASSIGN", "REPORT", "DECISION", "FINISH",
-      "ACK",   "HEARTBEAT", "BYE",   "SUBMIT", "OK",     "ERROR"};
+      "HELLO", "WELCOME",   "READY", "ASSIGN", "REPORT", "DECISION", "FINISH", "ACK",
+      "HEARTBEAT", "BYE",   "SUBMIT", "OK",     "ERROR",  "PUT",      "PUT_ACK", "GET", "CHUNK"};
   return kNames[message.index()];
 }
 

@@ -17,6 +17,10 @@
 //           start_failed?, refused?}
 //   HEARTBEAT {}                             HEARTBEAT {}
 //   BYE {}                                   ERROR   {message, hello_required}
+//   PUT {study, trial, attempt, lease,       PUT_ACK {lease, next, done, error?}
+//        offset, total, sha256, data}
+//   GET {study, trial, attempt, lease,       CHUNK   {lease, offset, total, data, error?}
+//        offset}
 //   control client -> scheduler: SUBMIT {study: <study file>} -> OK {study, id} | ERROR {message}
 //
 // Semantics the two sides rely on
@@ -59,6 +63,26 @@
 // - HELLO: one connection, one agent name. A name held by a live connection
 //   of another process (host, pid) is refused; the same process on a new
 //   connection takes its leases over.
+// - Pause and resume (multi-fidelity schedules, issue 14). DECISION "PAUSE" asks the agent
+//   to pause the trial: it stops the trial the way its kind saves a checkpoint (a command
+//   trial gets SIGTERM with $HPO_PAUSE=1 in its environment and saves to
+//   $HPO_CHECKPOINT_DIR), packs the checkpoint directory (base/pack.h), uploads it with PUT,
+//   and then sends FINISH outcome "paused" with `checkpoint` {bytes, sha256} naming the
+//   upload the scheduler acknowledged as done (no `checkpoint`: nothing was saved, and a
+//   resume starts afresh). The scheduler resumes a paused trial as a new attempt: its ASSIGN
+//   carries `resume` {bytes, sha256}; the agent fetches the pack with GET, checks the digest,
+//   unpacks it and starts the trial with $HPO_RESUME_FROM set.
+// - Checkpoint transfer (the ZeroMQ guide's chapter 7 file transfer, credit-based). A PUT
+//   carries up to kMaxChunkBytes of the pack, base64 in `data`, at `offset` of `total`
+//   bytes whose SHA-256 is `sha256`; offset 0 starts (or restarts) the upload. The
+//   scheduler answers each PUT with PUT_ACK: `next` is the bytes it holds, `done` that the
+//   pack is complete and checked; an `error` (an offset out of order, a digest that does not
+//   match, the checkpoint store full) drops the upload, and the agent may start again at 0.
+//   The agent keeps at most kTransferCredit PUTs unacknowledged. GET asks for the chunk at
+//   `offset` of the checkpoint of the trial its `lease` resumes; CHUNK answers with up to
+//   kMaxChunkBytes (empty `data` at the end), or an `error`. The agent keeps at most
+//   kTransferCredit GETs unanswered. Both are fenced like REPORT: only the live lease's
+//   holder may PUT or GET.
 //
 // The decoder never throws and never asserts: every malformed frame set is an
 // Error naming the message type and the field.
@@ -103,6 +127,10 @@ inline constexpr std::size_t kMaxNameBytes = 256;
 inline constexpr std::size_t kMaxGpus = 256;
 inline constexpr std::size_t kMaxGpusBytes = 64 * 1024;
 inline constexpr std::int64_t kMaxInteger = std::int64_t{1} << 53;
+// Checkpoint bytes in one PUT or CHUNK (before base64, which makes them 4/3 larger), and how
+// many of them may be on the way at once.
+inline constexpr std::size_t kMaxChunkBytes = 256 * 1024;
+inline constexpr int kTransferCredit = 4;
 
 // A trial an agent holds: running, or finished with its FINISH not yet ACKed.
 struct RunningTrial {
@@ -135,6 +163,13 @@ struct Ready {
   bool draining = false;  // the agent is stopping: no more work, even as slots free up
 };
 
+// A packed checkpoint directory (base/pack.h) as the scheduler's checkpoint store holds it.
+struct CheckpointRef {
+  std::int64_t bytes = 0;
+  std::string sha256;  // 64 lowercase hex digits
+  bool operator==(const CheckpointRef&) const = default;
+};
+
 struct Assign {
   std::string study;
   std::int64_t trial = 0;  // trial number within the study
@@ -142,6 +177,7 @@ struct Assign {
   std::string lease;
   nlohmann::json config;  // the sampled config
   nlohmann::json spec;    // the study's "trial" object (what to run)
+  std::optional<CheckpointRef> resume{};  // a paused trial's checkpoint to start from
 };
 
 using Metrics = std::map<std::string, double>;
@@ -159,10 +195,11 @@ struct Decision {
   std::int64_t trial = 0;
   std::int64_t attempt = 0;
   std::string lease;
-  bool stop = false;  // "STOP" on the wire; false = "CONTINUE"
+  bool stop = false;   // "STOP" on the wire
+  bool pause = false;  // "PAUSE"; neither: "CONTINUE"
 };
 
-enum class Outcome { kOk, kFailed, kPruned, kInterrupted };
+enum class Outcome { kOk, kFailed, kPruned, kInterrupted, kPaused };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view name);
 
@@ -177,6 +214,7 @@ struct Finish {
   std::string log_tail;
   bool start_failed = false;  // interrupted: it could not start on this agent (see above)
   bool refused = false;       // interrupted: the agent had no slot or was stopping
+  std::optional<CheckpointRef> checkpoint{};  // paused: the upload the scheduler holds
 };
 
 struct Ack {
@@ -204,8 +242,44 @@ struct ErrorReply {
   bool fatal = false;
 };
 
+// A chunk of a paused trial's checkpoint, agent to scheduler.
+struct Put {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  std::int64_t offset = 0;
+  std::int64_t total = 0;
+  std::string sha256;  // of all `total` bytes
+  std::string data;    // the bytes (base64 on the wire), at most kMaxChunkBytes
+};
+
+struct PutAck {
+  std::string lease;
+  std::int64_t next = 0;  // bytes the scheduler holds
+  bool done = false;      // complete and checked
+  std::string error;      // non-empty: the upload was dropped, and why
+};
+
+// A request for the chunk at `offset` of the checkpoint the lease's trial resumes from.
+struct Get {
+  std::string study;
+  std::int64_t trial = 0;
+  std::int64_t attempt = 0;
+  std::string lease;
+  std::int64_t offset = 0;
+};
+
+struct Chunk {
+  std::string lease;
+  std::int64_t offset = 0;
+  std::int64_t total = 0;
+  std::string data;   // at most kMaxChunkBytes; empty at or past the end
+  std::string error;  // non-empty: there is no such checkpoint (or it cannot be read)
+};
+
 using Message = std::variant<Hello, Welcome, Ready, Assign, Report, Decision, Finish, Ack,
-                             Heartbeat, Bye, Submit, Ok, ErrorReply>;
+                             Heartbeat, Bye, Submit, Ok, ErrorReply, Put, PutAck, Get, Chunk>;
 
 // The wire name of a message's type ("HELLO", ...).
 std::string_view type_name(const Message& message);
