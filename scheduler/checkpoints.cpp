@@ -191,9 +191,11 @@ Result<CheckpointInfo> CheckpointStore::commit(CheckpointKey key) {
   }
   const std::string got = u.hash.hex();
   if (got != u.sha256) {
+    // Said before the upload (and `u` with it) is gone.
+    const std::string why = "checkpoint upload: sha256 " + got + " is not the announced " +
+                            u.sha256 + "; upload dropped, the previous checkpoint kept";
     impl_->drop_upload(key);
-    return fail("checkpoint upload: sha256 " + got + " is not the announced " + u.sha256 +
-                "; upload dropped, the previous checkpoint kept");
+    return fail(why);
   }
   u.out.close();
   if (!u.out) {
