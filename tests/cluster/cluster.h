@@ -123,6 +123,17 @@ class Cluster {
   std::map<int, std::unique_ptr<test::Process>> agents_;
 };
 
+// Each agent's host as the scheduler recorded it from its HELLO (the agents rows of `db`).
+inline std::map<std::string, std::string> recorded_hosts(const fs::path& db) {
+  auto store = results::Store::open(db.string(), results::OpenMode::kReadOnly);
+  REQUIRE(store);
+  auto agents = store->agents();
+  REQUIRE(agents);
+  std::map<std::string, std::string> hosts;
+  for (const auto& a : *agents) hosts[a.id] = a.host;
+  return hosts;
+}
+
 // How many times `needle` occurs in `haystack`.
 inline std::size_t occurrences(const std::string& haystack, const std::string& needle) {
   std::size_t n = 0;

@@ -70,13 +70,7 @@ TEST_CASE(
   CHECK(ran == std::set<std::string>{"agent1", "agent2", "agent3"});
 
   // Each agent's host, as the scheduler recorded it from its HELLO, is its namespace's hostname.
-  auto store = results::Store::open(c.db().string(), results::OpenMode::kReadOnly);
-  REQUIRE(store);
-  auto agents = store->agents();
-  REQUIRE(agents);
-  std::map<std::string, std::string> hosts;
-  for (const auto& a : *agents) hosts[a.id] = a.host;
-  CHECK(hosts == std::map<std::string, std::string>{
+  CHECK(recorded_hosts(c.db()) == std::map<std::string, std::string>{
                      {"agent1", "bed-a1"}, {"agent2", "bed-a2"}, {"agent3", "bed-a3"}});
 
   auto listed = test::run_hpo("trials across --db " + c.db().string() + " --format json");
