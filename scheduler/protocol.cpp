@@ -60,6 +60,7 @@ struct Encoder {
     json out = {{"study", m.study}, {"trial", m.trial},   {"attempt", m.attempt},
                 {"lease", m.lease}, {"config", m.config}, {"spec", m.spec}};
     if (m.resume) out["resume"] = detail::checkpoint_json(*m.resume);
+    if (m.pausable) out["pausable"] = true;
     return out;
   }
   json operator()(const Report& m) const {
@@ -153,6 +154,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.config = r.any("config");
     m.spec = r.object("spec");
     m.resume = r.checkpoint("resume");
+    m.pausable = r.boolean("pausable", false);
     out = std::move(m);
   } else if (type == "REPORT") {
     Report m;

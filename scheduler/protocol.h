@@ -8,9 +8,10 @@
 //   agent -> scheduler                      scheduler -> agent
 //   HELLO  {agent, host, slots, gpus, pid,   WELCOME {scheduler, heartbeat_ms, liveness,
 //           running: [RunningTrial]}                  adopted: [lease], stop: [lease]}
-//   READY  {free_slots, draining}            ASSIGN  {study, trial, attempt, lease, config, spec}
+//   READY  {free_slots, draining}            ASSIGN  {study, trial, attempt, lease, config, spec,
+//                                                     resume?, pausable?}
 //   REPORT {study, trial, attempt, lease,    DECISION {trial, attempt, lease,
-//           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP"}
+//           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP" | "PAUSE"}
 //   FINISH {study, trial, attempt, lease,    ACK     {trial, attempt, lease}
 //           outcome: ok|failed|pruned|interrupted,
 //           metrics, error, log_tail,
@@ -178,6 +179,9 @@ struct Assign {
   nlohmann::json config;  // the sampled config
   nlohmann::json spec;    // the study's "trial" object (what to run)
   std::optional<CheckpointRef> resume{};  // a paused trial's checkpoint to start from
+  // The study's trial scheduler may PAUSE this trial: the agent tells the trial so
+  // ($HPO_PAUSE=1), so that it saves a checkpoint when it is stopped.
+  bool pausable = false;
 };
 
 using Metrics = std::map<std::string, double>;
