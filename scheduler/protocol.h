@@ -13,7 +13,7 @@
 //   REPORT {study, trial, attempt, lease,    DECISION {trial, attempt, lease,
 //           step, metrics: {name: number}}            decision: "CONTINUE" | "STOP" | "PAUSE"}
 //   FINISH {study, trial, attempt, lease,    ACK     {trial, attempt, lease}
-//           outcome: ok|failed|pruned|interrupted,
+//           outcome: ok|failed|pruned|interrupted|paused,
 //           metrics, error, log_tail,
 //           start_failed?, refused?}
 //   HEARTBEAT {}                             HEARTBEAT {}
