@@ -112,6 +112,12 @@ ALTER TABLE trials ADD COLUMN agent_key TEXT;
 ALTER TABLE agents ADD COLUMN state TEXT NOT NULL DEFAULT 'left';
 ALTER TABLE agents ADD COLUMN stale_after REAL NOT NULL DEFAULT 0;
 )sql",
+    // 5 -> 6: multi-fidelity search (issue 14): trials may be PAUSED (trials.state is free
+    // text: no change there), and a study shows the bytes its paused trials' checkpoints take
+    // in the scheduler's checkpoint store (`hpo studies`).
+    R"sql(
+ALTER TABLE studies ADD COLUMN checkpoint_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 Result<std::int64_t> pragma_int(Store::Impl& impl, const char* sql, std::string_view what) {

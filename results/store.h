@@ -43,7 +43,8 @@
 //   attempt, and every read (history, metrics, leaderboard by metric) sees
 //   only the current attempt's values, so a retried trial starts clean once
 //   start_trial gives it its next attempt (while requeued it still shows
-//   the values of the attempt that was given up).
+//   the values of the attempt that was given up). A resumed attempt starts
+//   with the values of the one it resumes (carry_metrics).
 // - Threads: a Store (and its Transaction) is used by one thread at a time.
 //   Store is move-only; a Transaction stays valid if its Store is moved,
 //   and must not outlive it.
@@ -71,7 +72,7 @@ using search::Direction;
 using search::TrialState;
 
 // The schema version this build writes (PRAGMA user_version of the file).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 // PRAGMA application_id of every hpo database ("HPO1").
 inline constexpr std::int32_t kApplicationId = 0x48504F31;
 
@@ -94,6 +95,8 @@ struct StudyRow {
   std::string status = "running";  // "running" | "finished" | "interrupted"
   double created = 0.0;
   double updated = 0.0;
+  // Bytes of the paused trials' checkpoints the scheduler keeps for this study (issue 14).
+  std::int64_t checkpoint_bytes = 0;
 };
 
 struct TrialRow {
@@ -257,6 +260,8 @@ class Store {
   // Replaces the stored spec (e.g. a raised budget on resume); objective,
   // direction and seed stay as created.
   Status update_study_spec(std::int64_t study, const nlohmann::json& spec, double time);
+  // The bytes the scheduler's checkpoint store holds for the study (StudyRow).
+  Status set_study_checkpoint_bytes(std::int64_t study, std::int64_t bytes);
   // Trials of a study by state (states with no trials are absent).
   Result<std::map<TrialState, std::int64_t>> count_trials(std::int64_t study);
 
@@ -273,12 +278,17 @@ class Store {
   // value for the same (name, step) replaces the first.
   Status record_metric(std::int64_t trial, std::int64_t step, std::string_view name, double value,
                        double time);
-  // Terminal state: COMPLETED, PRUNED, FAILED or INTERRUPTED (others are refused).
+  // The end of a run: COMPLETED, PRUNED, FAILED, INTERRUPTED, CANCELLED or PAUSED (QUEUED and
+  // RUNNING are refused). A PAUSED trial's value is its result at the rung it paused at.
   Status finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
                       std::string_view error, std::string_view log_tail, double time);
   // Back to QUEUED (a retry); lease, agent and agent_key cleared, attempt kept (the next
   // start_trial gives the new attempt).
   Status requeue_trial(std::int64_t trial, double time);
+  // A paused trial resumed from its checkpoint as attempt `to`: the metrics of attempt `from`
+  // become attempt `to`'s too (kept under `from` as well), so that its curve stays whole; the
+  // resumed run then reports the steps after its checkpoint (a step it repeats replaces).
+  Status carry_metrics(std::int64_t trial, std::int64_t from, std::int64_t to);
   // One more failed attempt / lost run of the trial; returns the new count. The counts live
   // here, not in the scheduler's memory, so a restarted scheduler gives a trial only the
   // retries it has left. Errors: no such trial.

@@ -23,11 +23,12 @@ Result<StudyRow> read_study(const Store::Impl& impl, const Query& q) {
   s.status = q.text(6);
   s.created = q.f64(7);
   s.updated = q.f64(8);
+  s.checkpoint_bytes = q.i64(9);
   return s;
 }
 
 constexpr const char* kStudyColumns =
-    "id, name, spec, metric, direction, seed, status, created, updated";
+    "id, name, spec, metric, direction, seed, status, created, updated, checkpoint_bytes";
 
 bool is_study_status(std::string_view status) {
   return status == "running" || status == "finished" || status == "interrupted";
@@ -118,6 +119,14 @@ Status Store::set_study_status(std::int64_t study, std::string_view status, doub
     return fail(impl_->path + ": no study with id " + std::to_string(study));
   }
   return {};
+}
+
+Status Store::set_study_checkpoint_bytes(std::int64_t study, std::int64_t bytes) {
+  if (auto ok = impl_->writable("set study checkpoint bytes"); !ok) return ok;
+  auto q = impl_->prepare("UPDATE studies SET checkpoint_bytes = ? WHERE id = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, bytes).bind(2, study);
+  return impl_->run(*q, "setting a study's checkpoint bytes");
 }
 
 Status Store::update_study_spec(std::int64_t study, const nlohmann::json& spec, double time) {

@@ -131,6 +131,16 @@ Status Store::record_metric(std::int64_t trial, std::int64_t step, std::string_v
   return {};
 }
 
+Status Store::carry_metrics(std::int64_t trial, std::int64_t from, std::int64_t to) {
+  if (auto ok = impl_->writable("carry metrics"); !ok) return ok;
+  auto q = impl_->prepare(
+      "INSERT OR REPLACE INTO metrics(trial, attempt, name, step, value, time) "
+      "SELECT trial, ?, name, step, value, time FROM metrics WHERE trial = ? AND attempt = ?");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, to).bind(2, trial).bind(3, from);
+  return impl_->run(*q, "carrying a resumed trial's metrics");
+}
+
 Status Store::finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
                            std::string_view error, std::string_view log_tail, double time) {
   if (state == TrialState::kQueued || state == TrialState::kRunning) {

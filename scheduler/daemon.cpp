@@ -5,6 +5,7 @@
 #include "scheduler/daemon.h"
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <optional>
 #include <random>
@@ -87,7 +88,7 @@ struct Daemon::State {
     for (const auto& id : leases.held_by(routing_id)) {
       if (std::find(kept.begin(), kept.end(), id) != kept.end()) continue;
       Lease l = *leases.release(id);
-      if (auto r = interrupt_and_requeue(*store, studies[l.study], l.number, why, now()); !r) {
+      if (auto r = end_run(*store, studies[l.study], l, why, now()); !r) {
         return std::unexpected(r.error());
       }
       ++requeued;
@@ -220,9 +221,10 @@ struct Daemon::State {
     Lease* l = fenced(from, m.study, m.trial, m.attempt, m.lease, "REPORT");
     p::Decision d{m.trial, m.attempt, m.lease, true};
     if (l) {
-      auto stop = record_report(*store, studies[l->study], *l, m, now(), options.verbose);
-      if (!stop) return std::unexpected(stop.error());
-      d.stop = *stop;
+      auto verdict = record_report(*store, studies[l->study], *l, m, now(), options.verbose);
+      if (!verdict) return std::unexpected(verdict.error());
+      d.stop = *verdict == StudyRuntime::Verdict::kStop;
+      d.pause = *verdict == StudyRuntime::Verdict::kPause;
     }
     reply(from, d);
     return {};
@@ -234,6 +236,7 @@ struct Daemon::State {
     if (!l) return {};
     // Recorded before the lease is released: if recording fails, the lease is still there
     // for finish_unrecorded().
+    if (m.outcome == p::Outcome::kPaused && m.checkpoint) check_upload(*l, *m.checkpoint);
     if (auto r = record_finish(*store, studies[l->study], *l, m, now(), options.verbose); !r) {
       return r;
     }
@@ -268,6 +271,55 @@ struct Daemon::State {
     ++stats.completed;
     reply(from, p::Ack{m.trial, m.attempt, m.lease});
     return {};
+  }
+
+  // A FINISH paused names the upload it made: the checkpoint store should hold exactly that.
+  // When it does not (the upload was cut off, a digest differs) the trial still pauses, and
+  // resumes from what the store holds (an older checkpoint, or none: from the start).
+  void check_upload(const Lease& l, const p::CheckpointRef& ref) {
+    const auto& study = studies[l.study];
+    std::optional<CheckpointInfo> held;
+    if (transfers) held = transfers->store().find({study.id(), l.number});
+    if (held && held->sha256 == ref.sha256 &&
+        held->bytes == static_cast<std::uint64_t>(ref.bytes)) {
+      return;
+    }
+    log_line(study.name() + "#" + std::to_string(l.number) + ": its FINISH names checkpoint " +
+             ref.sha256.substr(0, 12) + "... (" + std::to_string(ref.bytes) +
+             " bytes), which this scheduler does not hold; it resumes from " +
+             (held ? "checkpoint " + held->sha256.substr(0, 12) + "..." : std::string("the start")));
+  }
+
+  // Checkpoints of trials that ended this turn, deleted once the turn is committed; and each
+  // study's checkpoint bytes, written to the store when they change (one turn late).
+  std::vector<CheckpointKey> ended_checkpoints;
+  std::map<std::int64_t, std::int64_t> checkpoint_bytes;  // by study id: what the store says
+
+  Status track_checkpoints() {
+    for (std::size_t i = 0; i < studies.size(); ++i) {
+      auto& study = studies[i];
+      for (auto n : study.take_ended()) ended_checkpoints.push_back({study.id(), n});
+      if (!transfers) continue;
+      const auto bytes = static_cast<std::int64_t>(transfers->store().study_bytes(study.id()));
+      auto [it, added] = checkpoint_bytes.try_emplace(study.id(), -1);
+      if (it->second == bytes) continue;
+      it->second = bytes;
+      if (auto r = store->set_study_checkpoint_bytes(study.id(), bytes); !r) return r;
+    }
+    return {};
+  }
+
+  void remove_ended_checkpoints() {
+    if (!transfers) {
+      ended_checkpoints.clear();
+      return;
+    }
+    for (const auto& key : ended_checkpoints) {
+      if (auto r = transfers->store().remove(key); !r) {
+        log_line("could not delete a checkpoint: " + r.error().message);
+      }
+    }
+    ended_checkpoints.clear();
   }
 
   // A chunk of a paused trial's checkpoint: only from the live lease's holder.
@@ -503,7 +555,8 @@ struct Daemon::State {
 
   Status dispatch() {
     if (shutting_down) return {};
-    auto assigned = dispatcher.fill(*store, studies, agents, leases, now());
+    auto assigned = dispatcher.fill(*store, studies, agents, leases, now(),
+                                    transfers ? &transfers->store() : nullptr);
     if (!assigned) return std::unexpected(assigned.error());
     for (auto& [to, assign] : *assigned) {
       if (const auto bytes = p::encode(assign).body.size(); bytes > p::kMaxBodyBytes) {
@@ -681,11 +734,13 @@ Status Daemon::turn(std::chrono::milliseconds max_wait) {
   if (auto w = s.wind_down(); !w) return w;
   if (auto d = s.dispatch(); !d) return d;
   if (auto m = s.studies.record_finished(*s.store, s.now()); !m) return m;
+  if (auto k = s.track_checkpoints(); !k) return k;
   if (auto c = txn->commit(); !c) {
     return fail(ErrorCode::kIo, "scheduler: stopping: cannot commit this turn to the store (" +
                                     c.error().message +
                                     "); a restart recovers from the last committed turn");
   }
+  s.remove_ended_checkpoints();
   s.outbox.flush(*s.router, s.agents, s.mono());
   return {};
 }

@@ -9,7 +9,8 @@ namespace hpo::scheduler {
 Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& store,
                                                              Studies& studies,
                                                              AgentRegistry& agents,
-                                                             LeaseTable& leases, double now) {
+                                                             LeaseTable& leases, double now,
+                                                             const CheckpointStore* checkpoints) {
   std::vector<Assignment> out;
   if (studies.empty()) return out;
   std::vector<Agent*> free = agents.with_free_slots();
@@ -34,19 +35,31 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
       std::int64_t attempt = s.next_attempt(*number);
       auto id = leases.new_id();
       if (!id) return std::unexpected(id.error());
-      if (auto r = store.start_trial(s.trial_id(*number), attempt, *id, a->name, a->key, now); !r) {
+      std::optional<CheckpointInfo> from;
+      if (checkpoints) from = checkpoints->find({s.id(), *number});
+      const std::int64_t trial_id = s.trial_id(*number);
+      if (auto r = store.start_trial(trial_id, attempt, *id, a->name, a->key, now); !r) {
         return std::unexpected(r.error());
       }
-      s.started(*number, attempt);
+      if (from) {
+        if (auto r = store.carry_metrics(trial_id, attempt - 1, attempt); !r) {
+          return std::unexpected(r.error());
+        }
+      }
+      s.started(*number, attempt, from.has_value());
       leases.grant(*id, Lease{si, *number, attempt, a->routing_id, a->key, 0, {}});
       AgentRegistry::leased(*a);
       if (verbose_) {
         log_line("lease " + *id + ": " + s.name() + "#" + std::to_string(*number) + " attempt " +
-                 std::to_string(attempt) + " -> " + a->name);
+                 std::to_string(attempt) + " -> " + a->name +
+                 (from ? " (resumes from checkpoint " + std::to_string(from->seq) + ")" : ""));
       }
-      out.emplace_back(a->routing_id,
-                       protocol::Assign{s.name(), *number, attempt, *id,
-                                        s.history()[*number].config, s.spec().trial});
+      protocol::Assign assign{s.name(), *number, attempt, *id, s.history()[*number].config,
+                              s.spec().trial};
+      if (from) assign.resume = protocol::CheckpointRef{static_cast<std::int64_t>(from->bytes),
+                                                        from->sha256};
+      assign.pausable = s.pauses();
+      out.emplace_back(a->routing_id, std::move(assign));
       progress = true;
     }
   }

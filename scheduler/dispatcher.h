@@ -12,6 +12,10 @@
 //   transaction) and in the lease table, the study and the agent's slots
 //   before its ASSIGN is returned. An error is a store error (or no random bytes from the
 //   OS), fatal for the loop turn: what was leased before it is not sent.
+// - A trial whose checkpoint the checkpoint store holds (it was paused, or lost a run that
+//   had resumed from one) resumes from it: its ASSIGN carries `resume` and its new attempt
+//   starts with the metrics of the last (Store::carry_metrics). A study with a trial
+//   scheduler leases its trials `pausable`.
 //
 // Threads: owned and used by the scheduler's one loop thread.
 #pragma once
@@ -24,6 +28,7 @@
 #include "base/error.h"
 #include "results/store.h"
 #include "scheduler/agents.h"
+#include "scheduler/checkpoints.h"
 #include "scheduler/leases.h"
 #include "scheduler/protocol.h"
 #include "scheduler/studies.h"
@@ -40,8 +45,10 @@ class Dispatcher {
 
   // Leases trials to the agents' free slots at wall time `now`; returns the
   // ASSIGNs to send, in the order they were leased.
+  // `checkpoints` may be null (the scheduler keeps none: every run starts afresh).
   Result<std::vector<Assignment>> fill(results::Store& store, Studies& studies,
-                                       AgentRegistry& agents, LeaseTable& leases, double now);
+                                       AgentRegistry& agents, LeaseTable& leases, double now,
+                                       const CheckpointStore* checkpoints = nullptr);
 
  private:
   bool verbose_;

@@ -45,6 +45,9 @@ struct Lease {
   // Why the study stopped this run ("study finished: target reached"); empty while it is
   // wanted. Set once, when its DECISION STOP is sent: its FINISH then ends it CANCELLED.
   std::string cancelled;
+  // Its trial scheduler said PAUSE: the run ends PAUSED, however it ends short of completing
+  // (its FINISH paused, interrupted, or its agent lost).
+  bool pausing = false;
 
   bool is(std::optional<std::size_t> s, std::int64_t trial, std::int64_t a) const {
     return s == study && trial == number && a == attempt;

@@ -83,8 +83,9 @@ Status cancel_queued(results::Store& store, StudyRuntime& s, const std::string& 
   return {};
 }
 
-Result<bool> record_report(results::Store& store, StudyRuntime& s, Lease& l, const p::Report& m,
-                           double now, bool verbose) {
+Result<StudyRuntime::Verdict> record_report(results::Store& store, StudyRuntime& s, Lease& l,
+                                            const p::Report& m, double now, bool verbose) {
+  using Verdict = StudyRuntime::Verdict;
   std::int64_t id = s.trial_id(l.number);
   std::optional<double> objective;
   for (const auto& [name, value] : m.metrics) {
@@ -94,15 +95,68 @@ Result<bool> record_report(results::Store& store, StudyRuntime& s, Lease& l, con
     if (name == s.spec().objective_metric) objective = value;
   }
   l.last_step = std::max(l.last_step, m.step);
-  if (!l.cancelled.empty()) return true;
+  if (!l.cancelled.empty()) return Verdict::kStop;
   std::string ended;
   if (s.ending(now, &ended)) {
     l.cancelled = "study finished: " + ended;
-    return true;
+    return Verdict::kStop;
   }
-  bool stop = s.reported(l.number, m.step, objective);
-  if (stop && verbose) log_line("pruning " + trial_name(s, l));
-  return stop;
+  Verdict v = s.reported(l.number, m.step, objective);
+  if (l.pausing && v == Verdict::kContinue) v = Verdict::kPause;  // a report already in flight
+  if (v == Verdict::kPause && !l.pausing) {
+    l.pausing = true;
+    if (verbose) {
+      log_line("pausing " + trial_name(s, l) + " at rung " + std::to_string(s.rung_of(l.number)) +
+               " (step " + std::to_string(m.step) + ")");
+    }
+  }
+  if (v == Verdict::kStop && verbose) log_line("pruning " + trial_name(s, l));
+  return v;
+}
+
+namespace {
+
+std::optional<double> last_value(const StudyRuntime& s, std::int64_t number) {
+  const auto& im = s.history()[number].intermediates;
+  if (im.empty()) return std::nullopt;
+  return im.back().value;
+}
+
+Status pause(results::Store& store, StudyRuntime& s, std::int64_t number,
+             const std::string& log_tail, double now) {
+  if (auto r = store.finish_trial(s.trial_id(number), TrialState::kPaused,
+                                  last_value(s, number), "", log_tail, now);
+      !r) {
+    return r;
+  }
+  s.paused(number);
+  return {};
+}
+
+}  // namespace
+
+Status end_run(results::Store& store, StudyRuntime& s, const Lease& l, const std::string& why,
+               double now, bool counted) {
+  if (!l.pausing) return interrupt_and_requeue(store, s, l.number, why, now, counted);
+  log_line(trial_name(s, l) + " paused (" + why + " while it was pausing: it resumes from its "
+           "last complete checkpoint)");
+  return pause(store, s, l.number, "", now);
+}
+
+Status end_paused(results::Store& store, StudyRuntime& s, const std::string& why, double now) {
+  auto numbers = s.end_paused();
+  for (auto number : numbers) {
+    if (auto r = store.finish_trial(s.trial_id(number), TrialState::kPruned,
+                                    last_value(s, number), why, "", now);
+        !r) {
+      return r;
+    }
+  }
+  if (!numbers.empty()) {
+    log_line(s.name() + ": " + std::to_string(numbers.size()) + " paused trial(s) PRUNED (" + why +
+             ")");
+  }
+  return {};
 }
 
 Status record_finish(results::Store& store, StudyRuntime& s, const Lease& l, const p::Finish& m,
@@ -161,12 +215,16 @@ Status record_finish(results::Store& store, StudyRuntime& s, const Lease& l, con
                  m.error + "); requeued");
         return {};
       }
-      return interrupt_and_requeue(store, s, l.number,
-                                   m.error.empty() ? "interrupted on the agent" : m.error, now,
-                                   /*counted=*/!m.refused);
+      return end_run(store, s, l, m.error.empty() ? "interrupted on the agent" : m.error, now,
+                     /*counted=*/!m.refused);
     case p::Outcome::kPaused:
-      // This scheduler sends no PAUSE yet (issue 14): a trial an agent paused on its own is
-      // requeued from its start, uncharged, like one interrupted.
+      if (l.pausing) {
+        if (auto r = pause(store, s, l.number, m.log_tail, now); !r) return r;
+        if (verbose) log_line(trial_name(s, l) + " paused");
+        return {};
+      }
+      // Paused without being asked: requeued, uncharged, like one interrupted (it resumes from
+      // its checkpoint when the scheduler holds one).
       return interrupt_and_requeue(store, s, l.number, "paused without being asked", now,
                                    /*counted=*/false);
   }

@@ -40,10 +40,23 @@ Status cancel_queued(results::Store& store, StudyRuntime& study, const std::stri
                      double now);
 
 // Records the metrics of a REPORT on live lease `lease` (`study` is the
-// lease's) and advances its last step. Returns whether the trial is to stop:
-// the pruner said so, or the study's max_seconds is spent.
-Result<bool> record_report(results::Store& store, StudyRuntime& study, Lease& lease,
-                           const protocol::Report& report, double now, bool verbose);
+// lease's) and advances its last step. Returns what the trial is to do: stop
+// (the pruner said so, or the study is ending), pause (its trial scheduler
+// said so, now or at an earlier report: the lease is marked pausing), or go on.
+Result<StudyRuntime::Verdict> record_report(results::Store& store, StudyRuntime& study,
+                                            Lease& lease, const protocol::Report& report,
+                                            double now, bool verbose);
+
+// The run of `lease` (released) ended short of completing (`why`): PAUSED when its trial
+// scheduler had paused it (resumable from its last complete checkpoint), else
+// interrupt_and_requeue.
+Status end_run(results::Store& store, StudyRuntime& study, const Lease& lease,
+               const std::string& why, double now, bool counted = true);
+
+// The study ends with trials still paused (`why`: "study finished: ..."): each becomes
+// PRUNED with its last value and `why` as its error.
+Status end_paused(results::Store& store, StudyRuntime& study, const std::string& why,
+                  double now);
 
 // Records the FINISH of `lease`, already released: its final metrics (at the
 // last reported step), then the outcome. An ok FINISH without the objective
@@ -51,7 +64,8 @@ Result<bool> record_report(results::Store& store, StudyRuntime& study, Lease& le
 // max_retries allow (failures counted in the store), else the trial is FAILED
 // for good. A start failure (FINISH start_failed) or a refusal is requeued
 // without charging the trial. A lease the study stopped (lease.cancelled)
-// ends CANCELLED unless it completed first.
+// ends CANCELLED unless it completed first. A FINISH paused of a pausing lease
+// ends it PAUSED; of another lease, the trial is requeued uncharged.
 Status record_finish(results::Store& store, StudyRuntime& study, const Lease& lease,
                      const protocol::Finish& finish, double now, bool verbose);
 

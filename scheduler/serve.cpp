@@ -83,6 +83,12 @@ void add_loop_options(cxxopts::Options& options) {
        cxxopts::value<double>()->default_value("-1"))
       ("shutdown-grace-seconds", "on SIGTERM/SIGINT, how long to wait for running trials",
        cxxopts::value<double>()->default_value("10"))
+      ("checkpoint-dir",
+       "where paused trials' checkpoints are kept (default: DB.checkpoints next to the "
+       "database; \"none\": keep none, so a paused trial resumes from its start)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("checkpoint-max-gb", "the most disk the checkpoints may take",
+       cxxopts::value<double>()->default_value("10"))
       ("verbose", "log every lease and outcome")
       ("h,help", "show this help");
   // Old spellings, accepted for one release (base/cli.h).
@@ -99,6 +105,14 @@ Result<DaemonOptions> loop_options(const cxxopts::ParseResult& r) {
   o.shutdown_grace_s = cli::renamed<double, double>(r, "shutdown-grace-seconds", "grace-seconds",
                                                     [](double s) { return s; });
   o.verbose = r.count("verbose") > 0;
+  o.checkpoint_dir = r["checkpoint-dir"].as<std::string>();
+  const double gb = r["checkpoint-max-gb"].as<double>();
+  if (!(gb > 0 && gb <= 1e6)) {
+    std::ostringstream why;
+    why << "--checkpoint-max-gb must be in (0, 1000000] (got " << gb << ")";
+    return fail(why.str());
+  }
+  o.checkpoint_max_bytes = static_cast<std::uint64_t>(gb * 1e9);
   if (!(o.shutdown_grace_s >= 0)) {
     std::ostringstream why;
     why << "--shutdown-grace-seconds must be >= 0 (got " << o.shutdown_grace_s << ")";
@@ -117,6 +131,8 @@ int run_daemon(const std::string& db, DaemonOptions options,
     return cli::kExitFailure;
   }
   if (!options.reload_keys) options.reload_keys = &g_reload;
+  if (options.checkpoint_dir.empty()) options.checkpoint_dir = db + ".checkpoints";
+  if (options.checkpoint_dir == "none") options.checkpoint_dir.clear();
   zmq::context_t context(1);
   SystemClock clock;
   auto daemon = Daemon::create(context, std::move(*store), options, clock);

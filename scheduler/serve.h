@@ -16,9 +16,12 @@
 namespace hpo::scheduler {
 
 // The options every command that runs the daemon takes (--heartbeat-ms, --liveness,
-// --recovery-seconds, --shutdown-grace-seconds, --verbose, --help; the old --grace-seconds is
-// a hidden alias of --shutdown-grace-seconds for one release), and the DaemonOptions they give.
-// Errors (usage errors, naming the option): a negative --shutdown-grace-seconds.
+// --recovery-seconds, --shutdown-grace-seconds, --checkpoint-dir, --checkpoint-max-gb,
+// --verbose, --help; the old --grace-seconds is a hidden alias of --shutdown-grace-seconds for
+// one release), and the DaemonOptions they give (checkpoint_dir "" = the default, which
+// run_daemon makes DB.checkpoints; "none" = no checkpoint store).
+// Errors (usage errors, naming the option): a negative --shutdown-grace-seconds, a
+// --checkpoint-max-gb that is not positive.
 void add_loop_options(cxxopts::Options& options);
 Result<DaemonOptions> loop_options(const cxxopts::ParseResult& parsed);
 

@@ -153,6 +153,7 @@ Result<std::vector<Studies::Stop>> Studies::wind_down(results::Store& store, Lea
     why[i] = "study finished: " + why[i];
     any = true;
     if (auto r = cancel_queued(store, s, why[i], now); !r) return std::unexpected(r.error());
+    if (auto r = end_paused(store, s, why[i], now); !r) return std::unexpected(r.error());
   }
   if (!any) return stops;
   for (const auto& [id, held] : leases.all()) {
@@ -172,6 +173,11 @@ Status Studies::record_finished(results::Store& store, double now) {
     std::string why;
     if (s.marked_finished || !s.finished(now, &why)) continue;
     s.marked_finished = true;
+    // Nothing runs and nothing can be promoted any more: what is still paused is done.
+    if (auto r = end_paused(store, s, "not promoted before the study finished (" + why + ")", now);
+        !r) {
+      return r;
+    }
     if (auto r = store.set_study_status(s.id(), "finished", now); !r) return r;
     std::string best = s.best() ? std::to_string(*s.best()) : "none";
     log_line("study " + s.name() + " finished (" + why + "): " + std::to_string(s.trial_count()) +

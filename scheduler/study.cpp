@@ -1,6 +1,8 @@
 #include "scheduler/study.h"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 
 #include "search/config.h"
 #include "search/pruner.h"
@@ -66,12 +68,16 @@ Result<std::unique_ptr<StudyRuntime>> StudyRuntime::load(
           s->best_ = t.value;
         }
         break;
+      case TrialState::kPaused:
+        s->paused_.insert(t.number);
+        break;
       case TrialState::kPruned:
       case TrialState::kCancelled:
         break;
     }
   }
   std::sort(s->queue_.begin(), s->queue_.end());
+  s->rebuild_schedule();
   return s;
 }
 
@@ -81,7 +87,97 @@ Status StudyRuntime::update_spec(search::StudySpec spec) {
   spec_ = std::move(spec);
   sampler_ = std::move(*sampler);
   exhausted_ = false;
+  rebuild_schedule();
   return {};
+}
+
+void StudyRuntime::rebuild_schedule() {
+  std::vector<search::Observation> observations;
+  std::map<std::int64_t, search::TrialStatus> status;
+  for (const auto& t : history_) {
+    for (const auto& im : t.intermediates) observations.push_back({t.number, im.step, im.value});
+    switch (t.state) {
+      case TrialState::kQueued:
+      case TrialState::kRunning:
+      case TrialState::kInterrupted:
+        status[t.number] = search::TrialStatus::kRunning;
+        break;
+      case TrialState::kPaused:
+        status[t.number] = search::TrialStatus::kPaused;
+        break;
+      default:
+        status[t.number] = search::TrialStatus::kEnded;
+    }
+  }
+  schedule_ = search::TrialScheduler::rebuild(spec_.schedule, spec_.direction, observations, status);
+  levels_.clear();
+  const auto& sch = spec_.schedule;
+  if (sch.type == search::SchedulerType::kHyperband) {
+    for (const auto& b : search::hyperband_brackets(sch)) {
+      for (const auto& r : b.rungs) levels_.push_back(r.resource);
+    }
+  } else if (sch.type == search::SchedulerType::kAsha) {
+    levels_ = search::rung_resources(sch.min_resource, sch.max_resource, sch.reduction_factor);
+  }
+  levels_.push_back(sch.max_resource);
+  std::sort(levels_.begin(), levels_.end(), std::greater<>());
+  levels_.erase(std::unique(levels_.begin(), levels_.end()), levels_.end());
+}
+
+// With a trial scheduler most trials never reach the end, so a sampler that learns from
+// finished trials only (TPE) would learn from few. As BOHB does (Falkner et al. 2018, "BOHB:
+// Robust and Efficient Hyperparameter Optimization at Scale"), the sampler sees the study at
+// one resource level: the highest rung (or max_resource) at which at least `startup_trials`
+// trials (the sampler's option; 10 when it has none) have a result. There a trial with a
+// result is COMPLETED with it (its first report at or past the level); a running, queued or
+// promoted one is pending; one that stopped below the level (paused there and not promoted,
+// pruned) counts as PRUNED, i.e. worse; the rest are as they are.
+const search::History& StudyRuntime::sampler_history() {
+  if (!pauses()) return history_;
+  const std::int64_t need =
+      std::max<std::int64_t>(1, spec_.sampler.value("startup_trials", std::int64_t{10}));
+  auto result_at = [](const search::TrialRecord& t,
+                      std::int64_t level) -> std::optional<double> {
+    for (const auto& im : t.intermediates) {
+      if (im.step >= level) return im.value;
+    }
+    return std::nullopt;
+  };
+  std::int64_t level = levels_.empty() ? 1 : levels_.back();
+  for (std::int64_t candidate : levels_) {
+    std::int64_t n = 0;
+    for (const auto& t : history_) n += result_at(t, candidate).has_value();
+    if (n >= need) {
+      level = candidate;
+      break;
+    }
+  }
+  for (std::size_t i = view_.size(); i < history_.size(); ++i) view_.push_back(history_[i]);
+  for (std::size_t i = 0; i < history_.size(); ++i) {
+    const auto& t = history_[i];
+    auto& v = view_[i];
+    v.state = t.state;
+    v.value = t.value;
+    if (auto r = result_at(t, level)) {
+      v.state = TrialState::kCompleted;
+      v.value = r;
+    } else if (t.state == TrialState::kPaused ||
+               (t.state == TrialState::kPruned && !t.intermediates.empty())) {
+      v.state = TrialState::kPruned;
+    }
+  }
+  return view_;
+}
+
+std::vector<std::int64_t> StudyRuntime::promotable() const {
+  std::vector<std::int64_t> out;
+  if (!pauses() || paused_.empty()) return out;
+  // A trial told to pause is kPaused in the schedule while it still runs (its lease is alive):
+  // only one that has stopped (in paused_) can be resumed.
+  for (auto n : schedule_.promotable()) {
+    if (paused_.count(n)) out.push_back(n);
+  }
+  return out;
 }
 
 bool StudyRuntime::target_reached() const {
@@ -97,7 +193,7 @@ bool StudyRuntime::time_up(double now) const {
 bool StudyRuntime::can_lease(double now) const {
   if (running_ >= spec_.max_parallel) return false;
   if (target_reached() || time_up(now)) return false;
-  if (!queue_.empty()) return true;
+  if (!queue_.empty() || !promotable().empty()) return true;
   return !exhausted_ && static_cast<std::int64_t>(history_.size()) < spec_.max_trials;
 }
 
@@ -115,7 +211,7 @@ bool StudyRuntime::ending(double now, std::string* why) const {
 bool StudyRuntime::finished(double now, std::string* why) const {
   if (running_ > 0) return false;
   std::string reason;
-  if (!ending(now, &reason) && queue_.empty() &&
+  if (!ending(now, &reason) && queue_.empty() && promotable().empty() &&
       (static_cast<std::int64_t>(history_.size()) >= spec_.max_trials || exhausted_)) {
     reason = exhausted_ ? "sampler exhausted" : "trial budget met";
   }
@@ -130,6 +226,13 @@ Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& sto
     queue_.pop_front();
     return number;
   }
+  if (auto promoted = promotable(); !promoted.empty()) {
+    const std::int64_t number = promoted.front();
+    paused_.erase(number);
+    schedule_.set_status(number, search::TrialStatus::kRunning);
+    history_[number].state = TrialState::kQueued;
+    return number;
+  }
   if (exhausted_ || static_cast<std::int64_t>(history_.size()) >= spec_.max_trials) {
     return std::optional<std::int64_t>();
   }
@@ -139,7 +242,7 @@ Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& sto
   std::optional<nlohmann::json> config;
   std::string hash;
   for (int k = 0; k < 8; ++k) {
-    auto asked = sampler_->ask(history_, number + std::int64_t{k} * 1'000'003);
+    auto asked = sampler_->ask(sampler_history(), number + std::int64_t{k} * 1'000'003);
     if (!asked) return std::unexpected(asked.error());
     if (!*asked) {
       exhausted_ = true;
@@ -157,20 +260,21 @@ Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& sto
   return number;
 }
 
-void StudyRuntime::started(std::int64_t number, std::int64_t attempt) {
+void StudyRuntime::started(std::int64_t number, std::int64_t attempt, bool resumed) {
   attempts_[number] = attempt;
   history_[number].state = TrialState::kRunning;
   history_[number].value.reset();
-  history_[number].intermediates.clear();
+  if (!resumed) history_[number].intermediates.clear();
+  schedule_.set_status(number, search::TrialStatus::kRunning);
   ++running_;
 }
 
 void StudyRuntime::readopted(std::int64_t number) { history_[number].state = TrialState::kRunning; }
 
-bool StudyRuntime::reported(std::int64_t number, std::int64_t step,
-                            std::optional<double> objective) {
+StudyRuntime::Verdict StudyRuntime::reported(std::int64_t number, std::int64_t step,
+                                             std::optional<double> objective) {
   auto& rec = history_[number];
-  if (!objective) return false;
+  if (!objective) return Verdict::kContinue;
   auto& im = rec.intermediates;
   if (im.empty() || im.back().step < step) {
     im.push_back({step, *objective});
@@ -184,7 +288,42 @@ bool StudyRuntime::reported(std::int64_t number, std::int64_t step,
       im.insert(it, {step, *objective});
     }
   }
-  return search::should_prune(spec_, history_, rec);
+  if (pauses()) {
+    const auto d = schedule_.report(number, step, *objective);
+    return d.action == search::Action::kPause ? Verdict::kPause : Verdict::kContinue;
+  }
+  return search::should_prune(spec_, history_, rec) ? Verdict::kStop : Verdict::kContinue;
+}
+
+void StudyRuntime::paused(std::int64_t number) {
+  auto& rec = history_[number];
+  rec.state = TrialState::kPaused;
+  rec.value = rec.intermediates.empty() ? std::nullopt
+                                        : std::optional<double>(rec.intermediates.back().value);
+  schedule_.set_status(number, search::TrialStatus::kPaused);
+  paused_.insert(number);
+  --running_;
+}
+
+std::vector<std::int64_t> StudyRuntime::end_paused() {
+  std::vector<std::int64_t> numbers(paused_.begin(), paused_.end());
+  paused_.clear();
+  for (auto n : numbers) {
+    history_[n].state = TrialState::kPruned;
+    ended(n);
+  }
+  return numbers;
+}
+
+void StudyRuntime::ended(std::int64_t number) {
+  schedule_.set_status(number, search::TrialStatus::kEnded);
+  ended_.push_back(number);
+}
+
+std::vector<std::int64_t> StudyRuntime::take_ended() {
+  std::vector<std::int64_t> out;
+  out.swap(ended_);
+  return out;
 }
 
 void StudyRuntime::completed(std::int64_t number, std::optional<double> value,
@@ -196,18 +335,21 @@ void StudyRuntime::completed(std::int64_t number, std::optional<double> value,
       (!best_ || better(spec_.direction, *value, *best_))) {
     best_ = value;
   }
+  ended(number);
   --running_;
 }
 
 void StudyRuntime::failed(std::int64_t number) {
   history_[number].state = TrialState::kFailed;
   failed_hashes_.insert(search::config_hash(history_[number].config));
+  ended(number);
   --running_;
 }
 
 void StudyRuntime::cancelled(std::int64_t number, bool was_running) {
   history_[number].state = TrialState::kCancelled;
   history_[number].value.reset();
+  ended(number);
   if (was_running) --running_;
 }
 
@@ -219,8 +361,10 @@ std::vector<std::int64_t> StudyRuntime::cancel_queued() {
 }
 
 void StudyRuntime::requeued(std::int64_t number, bool front) {
+  // The curve stays until the trial starts again: a run that resumes from a checkpoint keeps
+  // it (started()), a fresh one clears it.
   history_[number].state = TrialState::kQueued;
-  history_[number].intermediates.clear();
+  schedule_.set_status(number, search::TrialStatus::kRunning);
   if (front) {
     queue_.push_front(number);
   } else {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +20,7 @@
 #include "results/store.h"
 #include "search/sampler.h"
 #include "search/study.h"
+#include "search/trial_scheduler.h"
 #include "search/trial.h"
 
 namespace hpo::scheduler {
@@ -56,20 +58,36 @@ class StudyRuntime {
   // Whether a trial may be leased now (budget, max_parallel, not finished).
   bool can_lease(double now) const;
 
-  // The next trial to lease: a requeued one first, else a new one from the
-  // sampler, stored QUEUED. nullopt when none (budget spent, grid exhausted).
-  // The caller then starts it (start()).
+  // The next trial to lease: a requeued one first, then a paused one its trial scheduler
+  // promotes (higher rungs first), else a new one from the sampler, stored QUEUED. nullopt
+  // when none (budget spent, grid exhausted, nothing promotable). The caller then starts it.
   Result<std::optional<std::int64_t>> next_trial(results::Store& store, double now);
 
   // Bookkeeping of leases; the caller writes the store.
   // start: the trial becomes RUNNING under `attempt` (counts in max_parallel).
   std::int64_t trial_id(std::int64_t number) const { return trial_ids_[number]; }
   std::int64_t next_attempt(std::int64_t number) const { return attempts_[number] + 1; }
-  void started(std::int64_t number, std::int64_t attempt);
+  // `resumed`: it goes on from a checkpoint, so the curve it reported so far stays.
+  void started(std::int64_t number, std::int64_t attempt, bool resumed = false);
   // A recovering trial re-adopted (already counted in running).
   void readopted(std::int64_t number);
-  // An intermediate value of the objective; returns whether the pruner stops it.
-  bool reported(std::int64_t number, std::int64_t step, std::optional<double> objective);
+  // What the study says to an intermediate value of the objective: go on, stop (the pruner,
+  // or the study's end), or pause (the trial scheduler: checkpoint and free the slot).
+  enum class Verdict { kContinue, kStop, kPause };
+  Verdict reported(std::int64_t number, std::int64_t step, std::optional<double> objective);
+  // Whether the study has a trial scheduler (ASHA, Hyperband) that may pause its trials.
+  bool pauses() const { return spec_.schedule.type != search::SchedulerType::kNone; }
+  // A trial its scheduler paused has stopped running (its FINISH paused, or its run lost while
+  // it was pausing): PAUSED until promoted; its place in max_parallel released.
+  void paused(std::int64_t number);
+  // The study ends (budget met with nothing left to promote, target reached, time up): the
+  // trials still paused, now PRUNED here with their last value; the caller writes the store.
+  std::vector<std::int64_t> end_paused();
+  // The trial's rung (index and resource) in its trial scheduler: -1/0 for none.
+  int rung_of(std::int64_t number) const { return schedule_.rung_of(number); }
+  std::int64_t rung_resource(std::int64_t number) const { return schedule_.rung_resource(number); }
+  // Trials that ended since the last call (their checkpoints may go).
+  std::vector<std::int64_t> take_ended();
   // Terminal outcomes; each releases the trial's place in max_parallel.
   void completed(std::int64_t number, std::optional<double> value, search::TrialState state);
   void failed(std::int64_t number);  // out of retries: its config is not suggested again
@@ -88,6 +106,7 @@ class StudyRuntime {
   int running() const { return running_; }
   std::size_t trial_count() const { return history_.size(); }
   std::size_t queued() const { return queue_.size(); }
+  std::size_t paused_count() const { return paused_.size(); }
   std::optional<double> best() const { return best_; }
 
   // The wall-time budget (max_seconds) is spent: running trials are told STOP.
@@ -105,12 +124,25 @@ class StudyRuntime {
  private:
   StudyRuntime() = default;
   bool target_reached() const;
+  // The paused trials the trial scheduler promotes now, in order.
+  std::vector<std::int64_t> promotable() const;
+  // The trial scheduler's state from the History (a start, a changed spec).
+  void rebuild_schedule();
+  // What the sampler learns from: the History, or with a trial scheduler the History seen at
+  // one resource level (sampler_view's comment in study.cpp).
+  const search::History& sampler_history();
+  void ended(std::int64_t number);
 
   std::int64_t id_ = 0;
   double created_ = 0;
   search::StudySpec spec_;
   std::unique_ptr<search::Sampler> sampler_;
   search::History history_;
+  search::TrialScheduler schedule_{search::SchedulerSpec{}, search::Direction::kMinimize};
+  std::set<std::int64_t> paused_;     // numbers PAUSED (not running, not queued)
+  std::vector<std::int64_t> ended_;   // ended since take_ended()
+  search::History view_;              // sampler_history()'s storage
+  std::vector<std::int64_t> levels_;  // the schedule's rung resources and max_resource, descending
   std::vector<std::int64_t> trial_ids_;  // by number
   std::vector<std::int64_t> attempts_;   // by number: last attempt started
   std::deque<std::int64_t> queue_;       // numbers waiting for a slot

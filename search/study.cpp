@@ -309,8 +309,8 @@ json without_secrets(const json& study) {
 Result<StudySpec> parse_study(const json& study, std::string_view file) {
   Fields top(study, file, "");
   if (!study.is_object()) return fail(detail::located(file, "", "a study must be a JSON object"));
-  if (auto s = top.only({"name", "description", "objective", "sampler", "pruner", "seed", "budget",
-                         "trial", "space"},
+  if (auto s = top.only({"name", "description", "objective", "sampler", "pruner", "scheduler",
+                         "seed", "budget", "trial", "space"},
                         "a study");
       !s) {
     return std::unexpected(s.error());
@@ -344,6 +344,17 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   const json* pruner = top.find("pruner");
   HPO_TRY(p, normalize_pruner(pruner ? *pruner : json{{"type", "none"}}, where("pruner")));
   spec.pruner = p;
+  const json* scheduler = top.find("scheduler");
+  HPO_TRY(sch, normalize_scheduler(scheduler ? *scheduler : json{{"type", "none"}},
+                                   where("scheduler")));
+  HPO_TRY(schedule, parse_scheduler(sch, where("scheduler")));
+  spec.scheduler = sch;
+  spec.schedule = schedule;
+  if (schedule.type != SchedulerType::kNone && p["type"] != "none") {
+    return top.error("pruner", "cannot be combined with the " + sch["type"].get<std::string>() +
+                                   " scheduler, which decides itself which trials stop (remove "
+                                   "one of the two)");
+  }
 
   if (const json* seed = top.find("seed")) {
     if (!seed->is_number_integer() || (seed->is_number_integer() && !seed->is_number_unsigned() &&

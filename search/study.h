@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "search/space.h"
+#include "search/trial_scheduler.h"
 #include "search/trial.h"
 
 namespace hpo::search {
@@ -39,6 +40,11 @@ struct StudySpec {
   // {"type": "median", "warmup_steps": N (0), "min_trials": M (5)} or
   // {"type": "none"} (the default). See pruner.h.
   nlohmann::json pruner;
+  // {"type": "none"} (the default), or an "asha"/"hyperband" object with every field (see
+  // trial_scheduler.h), and the same read into `schedule`. A trial scheduler and a pruner
+  // both decide when a trial stops: a study has one or the other.
+  nlohmann::json scheduler;
+  SchedulerSpec schedule;
   std::uint64_t seed = 0;        // default 0
   std::int64_t max_trials = 20;  // budget.max_trials, >= 1, default 20
   int max_parallel = 1;          // budget.max_parallel, >= 1, default 1

@@ -6,7 +6,7 @@
 namespace hpo::search {
 namespace {
 
-constexpr std::array<std::pair<TrialState, std::string_view>, 7> kStateNames{{
+constexpr std::array<std::pair<TrialState, std::string_view>, 8> kStateNames{{
     {TrialState::kQueued, "QUEUED"},
     {TrialState::kRunning, "RUNNING"},
     {TrialState::kCompleted, "COMPLETED"},
@@ -14,6 +14,7 @@ constexpr std::array<std::pair<TrialState, std::string_view>, 7> kStateNames{{
     {TrialState::kFailed, "FAILED"},
     {TrialState::kInterrupted, "INTERRUPTED"},
     {TrialState::kCancelled, "CANCELLED"},
+    {TrialState::kPaused, "PAUSED"},
 }};
 
 }  // namespace

@@ -19,7 +19,18 @@ enum class Direction { kMinimize, kMaximize };
 // The life of a trial. One spelling across code, DB and CLI: the upper-case names.
 // CANCELLED: the study ended (target reached, time budget spent) before the trial finished: it
 // never ran, or was stopped; like FAILED it has no value and is not asked about again.
-enum class TrialState { kQueued, kRunning, kCompleted, kPruned, kFailed, kInterrupted, kCancelled };
+// kPaused: a trial scheduler (trial_scheduler.h) stopped it at a rung with its checkpoint
+// kept; it may be resumed later as a new attempt.
+enum class TrialState {
+  kQueued,
+  kRunning,
+  kCompleted,
+  kPruned,
+  kFailed,
+  kInterrupted,
+  kCancelled,
+  kPaused
+};
 
 std::string_view to_string(TrialState state);
 std::optional<TrialState> trial_state_from_string(std::string_view name);
