@@ -31,16 +31,6 @@ json curves_study(const std::string& name, const json& scheduler, int max_trials
         {"dropout", {{"type", "float"}, {"low", 0.0}, {"high", 0.6}}}}}};
 }
 
-std::size_t packs_in(const fs::path& dir) {
-  std::size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    n += it->path().extension() == ".pack";
-  }
-  return n;
-}
-
 // Runs the study with `hpo run` on 2 agents x 2 slots and checks what every multi-fidelity
 // run must give; returns the trials.
 std::vector<hpo::results::TrialRow> run_and_check(const TempDir& dir, const json& study) {
