@@ -4,7 +4,10 @@
 // TrialRunner, forwards reports, keeps every FINISH until it is ACKed, sends
 // heartbeats, and reconnects with back-off when the scheduler goes quiet
 // (ZeroMQ guide ch. 4, "paranoid pirate"), re-announcing its trials so that a
-// restarted scheduler re-adopts them instead of running them again.
+// restarted scheduler re-adopts them instead of running them again. It pauses
+// a trial on DECISION PAUSE and uploads its checkpoint before the FINISH, and
+// fetches a resumed trial's checkpoint before starting it (transfer.h), without
+// holding up the rest of its loop.
 //
 // Threads: an Agent runs on the thread that calls run(); nothing else may
 // touch it, except `stop` (an atomic flag) that any thread or a signal

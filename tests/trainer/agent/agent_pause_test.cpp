@@ -296,3 +296,32 @@ while true; do sleep 0.05; done
                                            "\nHPO_RESUME_FROM=" + (dir2 / "resume").string() +
                                            "\n");
 }
+
+TEST_CASE("an upload cut by a scheduler restart starts again at 0 with the trial re-announced",
+          "[agent][pause]") {
+  zmq::context_t ctx(1);
+  const std::string endpoint = hpo::test::local_endpoint();
+  auto first = std::make_unique<Hub>(ctx, endpoint);
+  hpo::test::TempDir tmp("agent-pause-restart");
+  AgentUnderTest a(ctx, endpoint, tmp / "work");
+  first->welcome();
+  first->ack_delay = 1h;  // this scheduler never answers the upload
+  first->send(assign(1, kCurvesSpec));
+  first->expect<p::Report>();
+  first->send(p::Decision{7, 1, "L1", false, true});
+  while (first->puts == 0) first->pump();
+  first.reset();
+  std::this_thread::sleep_for(400ms);  // past the agent's liveness window (5 x 50 ms)
+
+  Hub second(ctx, endpoint);
+  auto hello = second.expect<p::Hello>();
+  REQUIRE(hello.running.size() == 1);
+  CHECK(hello.running[0].lease == "L1");
+  CHECK_FALSE(hello.running[0].finished);  // no FINISH yet: it is still the agent's trial
+  second.send(p::Welcome{"second", 50, 5, {"L1"}, {}});
+  auto f = second.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kPaused);
+  REQUIRE(f.checkpoint);
+  CHECK(second.last_put.offset == 0);  // the whole pack again, in one chunk
+  CHECK(f.checkpoint->sha256 == hpo::sha256_hex(second.uploaded));
+}
