@@ -256,6 +256,7 @@ Agent::Stats Agent::stats() const { return state_->stats; }
 Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain) {
   State& s = *state_;
   if (auto c = s.connect(); !c) return c;
+  bool interrupted = false;  // a stop's grace is over
   while (true) {
     auto now = SteadyClock::now();
     const auto grace = std::chrono::duration_cast<SteadyClock::duration>(
@@ -272,7 +273,11 @@ Status Agent::run(const std::atomic<bool>& stop, const std::atomic<bool>* drain)
     s.stopping = s.winddown.active();
     if (s.stopping && !was_stopping && s.welcomed) s.send_ready();
     if (s.winddown.interrupt_due(now)) {
+      interrupted = true;
       for (const auto& [lease, t] : s.running) s.runner->stop(lease, StopReason::kInterrupted);
+    }
+    // Past the grace, a checkpoint on its way (or one that a trial paused since) is given up.
+    if (interrupted && s.transfers.count() > 0) {
       for (auto& f : s.transfers.abandon("agent is stopping")) s.finish_now(std::move(f));
     }
     if (s.winddown.may_exit(now, s.busy(), s.unacked.empty(), s.welcomed)) break;

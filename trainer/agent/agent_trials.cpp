@@ -136,6 +136,12 @@ void Agent::State::take(TransferEvent event) {
     return;
   }
   auto& fetched = std::get<Fetched>(event);
+  if (winddown.mode() == Winddown::Mode::kStopping) {  // not started, not charged
+    const auto& a = fetched.assign;
+    finish_now({a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kInterrupted, {},
+                "agent is stopping", "", false, true});
+    return;
+  }
   start_trial(fetched.assign, fetched.files);
 }
 

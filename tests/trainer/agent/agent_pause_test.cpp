@@ -325,3 +325,45 @@ TEST_CASE("an upload cut by a scheduler restart starts again at 0 with the trial
   CHECK(second.last_put.offset == 0);  // the whole pack again, in one chunk
   CHECK(f.checkpoint->sha256 == hpo::sha256_hex(second.uploaded));
 }
+
+TEST_CASE("an agent that stops gives up an upload after its grace: FINISH paused, no checkpoint",
+          "[agent][pause]") {
+  Rig rig("agent-pause-stop");
+  auto& hub = rig.hub;
+  hub.ack_delay = 1h;
+  hub.send(assign(1, kCurvesSpec));
+  hub.expect<p::Report>();
+  hub.send(p::Decision{7, 1, "L1", false, true});
+  while (hub.puts == 0) hub.pump();
+  rig.agent.stop = true;  // shutdown_grace_s = 0
+  auto f = hub.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kPaused);
+  CHECK_FALSE(f.checkpoint);
+  CHECK(f.error == "agent is stopping");
+  hub.send(p::Ack{7, 1, "L1"});
+  hub.expect<p::Bye>();
+}
+
+TEST_CASE("a trial whose pause ends after the agent's grace is not uploaded: the agent exits",
+          "[agent][pause]") {
+  Rig rig("agent-pause-late");
+  auto& hub = rig.hub;
+  hub.ack_delay = 1h;
+  // It takes its time to save: the agent's stop (no grace) comes first.
+  std::ofstream(rig.tmp / "slow.sh") << R"(
+trap 'sleep 0.3; echo 1 > "$HPO_CHECKPOINT_DIR/n"; exit 0' TERM
+echo 'HPO_METRIC {"step": 1, "v": 1}'
+while true; do sleep 0.05; done
+)";
+  hub.send(assign(1, json{{"kind", "command"}, {"command", "sh " + rig.tmp / "slow.sh"}},
+                  json::object()));
+  hub.expect<p::Report>();
+  hub.send(p::Decision{7, 1, "L1", false, true});
+  std::this_thread::sleep_for(100ms);  // the SIGTERM is on its way
+  rig.agent.stop = true;
+  auto f = hub.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kPaused);
+  CHECK_FALSE(f.checkpoint);
+  hub.send(p::Ack{7, 1, "L1"});
+  hub.expect<p::Bye>();
+}
