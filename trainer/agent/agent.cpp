@@ -128,8 +128,7 @@ void Agent::State::handle(protocol::Message m) {
   } else if (auto* a = std::get_if<protocol::Assign>(&m)) {
     on_assign(*a);
   } else if (auto* d = std::get_if<protocol::Decision>(&m)) {
-    if (d->stop) runner->stop(d->lease, StopReason::kPruned);
-    else if (d->pause) runner->stop(d->lease, StopReason::kPaused);
+    on_decision(*d);
   } else if (auto* put_ack = std::get_if<protocol::PutAck>(&m)) {
     if (auto event = transfers.on_put_ack(*put_ack)) take(std::move(*event));
   } else if (auto* chunk = std::get_if<protocol::Chunk>(&m)) {

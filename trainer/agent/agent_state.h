@@ -101,6 +101,7 @@ struct Agent::State {
   void finish_now(protocol::Finish f);
   void on_assign(const protocol::Assign& a);
   void start_trial(const protocol::Assign& a, const TrialFiles& files);
+  void on_decision(const protocol::Decision& d);
   Status start(const protocol::Assign& a, const TrialFiles& files);
   TrialFiles files_of(const protocol::Assign& a) const;
   std::string trial_dir_of(const std::string& study, std::int64_t trial,

@@ -70,6 +70,27 @@ void Agent::State::start_trial(const protocol::Assign& a, const TrialFiles& file
   finish_now(std::move(f));
 }
 
+// STOP and PAUSE. A trial still fetching its checkpoint has not started: it ends at once,
+// pruned, or paused at the checkpoint it was to resume from (the scheduler holds it).
+void Agent::State::on_decision(const protocol::Decision& d) {
+  if (!d.stop && !d.pause) return;
+  auto held = running.find(d.lease);
+  auto resume = transfers.fetching(d.lease);
+  if (held == running.end() || !resume) {
+    runner->stop(d.lease, d.stop ? StopReason::kPruned : StopReason::kPaused);
+    return;
+  }
+  const protocol::RunningTrial t = held->second;
+  transfers.drop(d.lease);
+  protocol::Finish f{t.study, t.trial, t.attempt, t.lease, protocol::Outcome::kPruned,
+                     {},      "",      "",        false,   false};
+  if (!d.stop) {
+    f.outcome = protocol::Outcome::kPaused;
+    f.checkpoint = resume;
+  }
+  finish_now(std::move(f));
+}
+
 // runner->start with the exception boundary: an exception (a spec whose fields have the
 // wrong JSON types, say) is the trial's failure, not the agent's end.
 Status Agent::State::start(const protocol::Assign& a, const TrialFiles& files) {

@@ -209,6 +209,12 @@ void Transfers::restart() {
   }
 }
 
+std::optional<protocol::CheckpointRef> Transfers::fetching(const std::string& lease) const {
+  auto it = fetches_.find(lease);
+  if (it == fetches_.end()) return std::nullopt;
+  return it->second.assign.resume;
+}
+
 bool Transfers::drop(const std::string& lease) {
   if (auto u = uploads_.find(lease); u != uploads_.end()) {
     u->second.in.close();

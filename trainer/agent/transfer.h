@@ -69,6 +69,8 @@ class Transfers {
   std::vector<protocol::Finish> abandon(const std::string& why);
 
   std::size_t count() const { return uploads_.size() + fetches_.size(); }
+  // The checkpoint the lease's fetch brings (nullopt: no fetch for it).
+  std::optional<protocol::CheckpointRef> fetching(const std::string& lease) const;
 
  private:
   struct Upload {

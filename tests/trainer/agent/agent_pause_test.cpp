@@ -40,6 +40,7 @@ struct Hub {
   std::deque<std::pair<Clock::time_point, p::PutAck>> held;
   // Fetches: GETs are answered from `stored`.
   std::string stored;
+  bool answer_gets = true;
   int gets = 0;
 
   Hub(zmq::context_t& ctx, const std::string& endpoint) : router(ctx, zmq::socket_type::router) {
@@ -62,6 +63,7 @@ struct Hub {
   }
   void on_get(const p::Get& m) {
     ++gets;
+    if (!answer_gets) return;
     p::Chunk c{m.lease, m.offset, static_cast<std::int64_t>(stored.size()), "", ""};
     if (m.offset < static_cast<std::int64_t>(stored.size())) {
       c.data = stored.substr(static_cast<std::size_t>(m.offset), p::kMaxChunkBytes);
@@ -366,4 +368,34 @@ while true; do sleep 0.05; done
   CHECK_FALSE(f.checkpoint);
   hub.send(p::Ack{7, 1, "L1"});
   hub.expect<p::Bye>();
+}
+
+TEST_CASE("a trial stopped or paused while its checkpoint is fetched ends without starting",
+          "[agent][pause]") {
+  Rig rig("agent-pause-fetching");
+  auto& hub = rig.hub;
+  hub.answer_gets = false;
+  const p::CheckpointRef ref{1000, std::string(64, 'a')};
+  auto resumed = assign(2, kCurvesSpec);
+  resumed.resume = ref;
+  hub.send(resumed);
+  while (hub.gets == 0) hub.pump();
+  hub.send(p::Decision{7, 2, "L2", false, true});
+  auto paused = hub.expect<p::Finish>();
+  CHECK(paused.outcome == p::Outcome::kPaused);
+  CHECK(paused.checkpoint == ref);  // it is where it was: the scheduler resumes it from there
+  hub.send(p::Ack{7, 2, "L2"});
+
+  resumed = assign(3, kCurvesSpec);
+  resumed.resume = ref;
+  hub.send(resumed);
+  while (hub.gets == 1) hub.pump();
+  hub.send(p::Decision{7, 3, "L3", true, false});
+  auto stopped = hub.expect<p::Finish>();
+  CHECK(stopped.outcome == p::Outcome::kPruned);
+  CHECK_FALSE(stopped.checkpoint);
+  hub.send(p::Ack{7, 3, "L3"});
+  hub.answer_gets = true;  // nothing asks any more: no report of a trial that never started
+  hub.pump();
+  CHECK(hub.inbox.empty());
 }
