@@ -169,6 +169,7 @@ void Agent::State::take(TransferEvent event) {
 void Agent::State::pump_transfers() {
   if (!socket || !welcomed || transfers.count() == 0) return;
   for (const auto& m : transfers.pump()) send(m);
+  for (auto& f : transfers.take_failed()) finish_now(std::move(f));
 }
 
 void Agent::State::drop_lease(const std::string& lease) {

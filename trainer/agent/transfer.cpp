@@ -77,7 +77,9 @@ std::optional<protocol::Finish> Transfers::fetch(const protocol::Assign& assign,
 
 std::vector<protocol::Message> Transfers::pump() {
   std::vector<protocol::Message> out;
-  for (auto& [lease, u] : uploads_) {
+  for (auto it = uploads_.begin(); it != uploads_.end();) {
+    Upload& u = it->second;
+    bool readable = true;
     while (u.unacked < kTransferCredit && u.offset < u.ref.bytes) {
       const auto n = static_cast<std::size_t>(
           std::min<std::int64_t>(static_cast<std::int64_t>(kMaxChunkBytes), u.ref.bytes - u.offset));
@@ -85,13 +87,26 @@ std::vector<protocol::Message> Transfers::pump() {
       u.in.clear();
       u.in.seekg(u.offset);
       u.in.read(data.data(), static_cast<std::streamsize>(n));
-      if (static_cast<std::size_t>(u.in.gcount()) != n) break;  // the pack shrank: left to stall
+      if (static_cast<std::size_t>(u.in.gcount()) != n) {
+        readable = false;
+        break;
+      }
       const auto& f = u.finish;
       out.push_back(protocol::Put{f.study, f.trial, f.attempt, f.lease, u.offset, u.ref.bytes,
                                   u.ref.sha256, std::move(data)});
       u.offset += static_cast<std::int64_t>(n);
       ++u.unacked;
     }
+    if (readable) {
+      ++it;
+      continue;
+    }
+    const auto& f = u.finish;
+    log_(lease_name(f.study, f.trial, f.attempt, f.lease) + ": cannot read " + u.pack.string() +
+         " at byte " + std::to_string(u.offset) + "; FINISH paused without a checkpoint");
+    failed_.push_back(std::move(u.finish));
+    remove_quietly(u.pack);
+    it = uploads_.erase(it);
   }
   for (auto& [lease, f] : fetches_) {
     while (f.unanswered < kTransferCredit && f.requested < f.assign.resume->bytes) {

@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -57,6 +58,8 @@ class Transfers {
 
   // The PUTs and GETs the credit allows now (send them only to a scheduler that WELCOMEd us).
   std::vector<protocol::Message> pump();
+  // Uploads pump() gave up (their pack could not be read): FINISH paused without a checkpoint.
+  std::vector<protocol::Finish> take_failed() { return std::exchange(failed_, {}); }
   // The answers; an event when they end a transfer. Answers for no transfer are ignored.
   std::optional<TransferEvent> on_put_ack(const protocol::PutAck& ack);
   std::optional<TransferEvent> on_chunk(const protocol::Chunk& chunk);
@@ -97,6 +100,7 @@ class Transfers {
   std::function<void(const std::string&)> log_;
   std::map<std::string, Upload> uploads_;  // by lease
   std::map<std::string, Fetch> fetches_;   // by lease
+  std::vector<protocol::Finish> failed_;
 };
 
 }  // namespace hpo::agent

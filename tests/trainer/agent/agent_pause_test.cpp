@@ -399,3 +399,26 @@ TEST_CASE("a trial stopped or paused while its checkpoint is fetched ends withou
   hub.pump();
   CHECK(hub.inbox.empty());
 }
+
+TEST_CASE("an upload whose pack cannot be read any more ends paused without a checkpoint",
+          "[agent][pause]") {
+  Rig rig("agent-pause-unreadable");
+  auto& hub = rig.hub;
+  std::ofstream(rig.tmp / "big.sh") << R"(
+trap 'head -c 1500000 /dev/zero > "$HPO_CHECKPOINT_DIR/blob"; exit 0' TERM
+echo 'HPO_METRIC {"step": 1, "v": 1}'
+while true; do sleep 0.05; done
+)";
+  hub.ack_delay = 300ms;
+  hub.send(assign(1, json{{"kind", "command"}, {"command", "sh " + rig.tmp / "big.sh"}},
+                  json::object()));
+  hub.expect<p::Report>();
+  hub.send(p::Decision{7, 1, "L1", false, true});
+  while (hub.puts == 0) hub.pump();
+  // Cut short under the agent (a full disk, an operator): the next chunks cannot be read.
+  std::filesystem::resize_file(rig.tmp.path / "work/s/trial-7-attempt-1/checkpoint.pack", 10);
+  auto f = hub.expect<p::Finish>();
+  CHECK(f.outcome == p::Outcome::kPaused);
+  CHECK_FALSE(f.checkpoint);
+  CHECK(hub.puts == p::kTransferCredit);
+}
