@@ -14,7 +14,7 @@ case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
 phase() { echo "setup: $1 took $((SECONDS - start)) s" >&2; start=$SECONDS; }
 start=$SECONDS
 
-packages=(build-essential cmake pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
+packages=(build-essential cmake ninja-build pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
           nlohmann-json3-dev libsqlite3-dev libsodium-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
           dataset-fashion-mnist python3 sqlite3 procps)
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
@@ -40,7 +40,12 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHPO_WERROR=ON >/dev/null
+# Ninja, not Make: Make builds a target only after every target it links is built, so on 2
+# cores one long file (search/space_parse.cpp) holds up the rest; Ninja compiles any file
+# whose inputs exist and waits only to link. A tree configured before with Make stays Make
+# (CMake refuses to switch the generator of an existing tree).
+generator() { [[ -f $1/CMakeCache.txt ]] || echo "-GNinja"; }
+cmake -S . -B build $(generator build) -DCMAKE_BUILD_TYPE=Release -DHPO_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 phase "the Release build"
 
@@ -49,7 +54,7 @@ if [[ $mode == test ]]; then
   phase "the Release tests"
   # The sanitizer tree: everything under ASan+UBSan (asserts on; -O1, the test files -O0),
   # without the benchmark programs of experiments/, plus the fuzz targets (tests/README.md).
-  CXX=clang++-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHPO_SANITIZE=ON \
+  CXX=clang++-14 cmake -S . -B build-asan $(generator build-asan) -DCMAKE_BUILD_TYPE=Debug -DHPO_SANITIZE=ON \
     -DHPO_EXPERIMENTS=OFF -DHPO_WERROR=ON >/dev/null
   cmake --build build-asan -j "$jobs"
   phase "the sanitizer build"
