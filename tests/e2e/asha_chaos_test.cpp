@@ -19,10 +19,10 @@ namespace chaos = hpo::e2e::chaos;
 
 namespace {
 
-constexpr int kBudget = 24;
-constexpr int kSteps = 9;
+constexpr int kAshaBudget = 24;
+constexpr int kAshaSteps = 9;
 
-const char* kTrialScript = R"PY(
+const char* kAshaTrialScript = R"PY(
 import json, os, signal, sys, time
 x, y, steps, pause = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 ckpt = os.environ["HPO_CHECKPOINT_DIR"]
@@ -44,7 +44,7 @@ for step in range(start, steps + 1):
     print("HPO_METRIC " + json.dumps({"step": step, "value": x * x + y + 100.0 / step}), flush=True)
 )PY";
 
-double expected(const json& config, std::int64_t step) {
+double asha_expected(const json& config, std::int64_t step) {
   const auto x = config.at("x").get<std::int64_t>();
   const auto y = config.at("y").get<std::int64_t>();
   return static_cast<double>(x * x + y) + 100.0 / static_cast<double>(step);
@@ -59,7 +59,7 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
   const std::uint32_t seed =
       env && *env ? static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10)) : 1u;
   TempDir dir("asha-chaos");
-  write_text(dir.path / "asha_trial.py", kTrialScript);
+  write_text(dir.path / "asha_trial.py", kAshaTrialScript);
   json study = {
       {"name", "asha-chaos"},
       {"objective", {{"metric", "value"}, {"direction", "minimize"}}},
@@ -68,14 +68,14 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
        {{"type", "asha"},
         {"resource", "epoch"},
         {"min_resource", 1},
-        {"max_resource", kSteps},
+        {"max_resource", kAshaSteps},
         {"reduction_factor", 3}}},
       {"seed", seed},
-      {"budget", {{"max_trials", kBudget}, {"max_parallel", chaos::kParallel}, {"max_retries", 0}}},
+      {"budget", {{"max_trials", kAshaBudget}, {"max_parallel", chaos::kParallel}, {"max_retries", 0}}},
       {"trial",
        {{"kind", "command"},
         {"command", "/usr/bin/python3 " + (dir / "asha_trial.py") + " {x} {y} " +
-                        std::to_string(kSteps) + " 0.15"},
+                        std::to_string(kAshaSteps) + " 0.15"},
         {"workdir", "."},
         {"timeout_seconds", 60}}},
       {"space",
@@ -108,7 +108,7 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
   CHECK(s.agent_kills >= 2);
 
   const auto trials = trials_of(cluster.db(), "asha-chaos");
-  REQUIRE(trials.size() == static_cast<std::size_t>(kBudget));
+  REQUIRE(trials.size() == static_cast<std::size_t>(kAshaBudget));
   std::size_t resumed = 0;
   for (const auto& t : trials) {
     INFO("trial " << t.number << " " << hpo::search::to_string(t.state) << " attempt "
@@ -117,16 +117,16 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
     std::set<std::int64_t> steps;
     for (const auto& m : metrics_of(cluster.db(), t.id)) {
       INFO("step " << m.step);
-      CHECK(m.value == expected(t.config, m.step));
+      CHECK(m.value == asha_expected(t.config, m.step));
       steps.insert(m.step);
     }
     REQUIRE_FALSE(steps.empty());
     CHECK(*steps.begin() == 1);
     CHECK(static_cast<std::size_t>(*steps.rbegin()) == steps.size());
     if (t.state == TrialState::kCompleted) {
-      CHECK(*steps.rbegin() == kSteps);
+      CHECK(*steps.rbegin() == kAshaSteps);
       REQUIRE(t.value.has_value());
-      CHECK(*t.value == expected(t.config, kSteps));
+      CHECK(*t.value == asha_expected(t.config, kAshaSteps));
     }
     if (t.attempt >= 2) ++resumed;
   }
