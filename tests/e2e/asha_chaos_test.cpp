@@ -19,7 +19,7 @@ namespace chaos = hpo::e2e::chaos;
 
 namespace {
 
-constexpr int kAshaBudget = 24;
+constexpr int kAshaBudget = 60;
 constexpr int kAshaSteps = 9;
 
 const char* kAshaTrialScript = R"PY(
@@ -75,7 +75,7 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
       {"trial",
        {{"kind", "command"},
         {"command", "/usr/bin/python3 " + (dir / "asha_trial.py") + " {x} {y} " +
-                        std::to_string(kAshaSteps) + " 0.15"},
+                        std::to_string(kAshaSteps) + " 0.4"},
         {"workdir", "."},
         {"timeout_seconds", 60}}},
       {"space",
@@ -85,9 +85,9 @@ TEST_CASE("chaos under ASHA: SIGKILLed scheduler and agents while trials pause, 
 
   const auto events = chaos::schedule(seed);
   chaos::Cluster cluster(dir, dir.path / "asha.json", "asha-chaos", dir / "asha_trial.py");
-  // Six of the schedule's events, 1.5 s apart: trials are pausing and resuming all the while.
+  // Six of the schedule's events, 1 s apart: trials are pausing and resuming all the while.
   for (std::size_t k = 0; k < 6 && k < events.size() && !cluster.finished(); ++k) {
-    cluster.run_for(1.5);
+    cluster.run_for(1.0);
     cluster.play(events[k]);
   }
   cluster.all_restarted();
