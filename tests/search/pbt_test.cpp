@@ -218,3 +218,16 @@ TEST_CASE("a restart between resumes keeps the others promotable and the exploit
   CHECK(s.live.exploits() == std::vector<Exploit>{{3, 0, 2}});
   CHECK(s.exploit() == 4);
 }
+
+TEST_CASE("a copy of a pbt scheduler is independent of the original", "[pbt]") {
+  TrialScheduler a(pbt_spec(2, 2, 6), Direction::kMinimize);
+  a.report(0, 2, 1.0);
+  TrialScheduler b = a;
+  b.report(1, 2, 2.0);
+  CHECK(b.exploits() == std::vector<Exploit>{{1, 0, 2}});
+  CHECK(a.exploits().empty());  // trial 1 reported to the copy only
+  a = b;
+  CHECK(a.exploits() == b.exploits());
+  CHECK(a.rung_of(1) == 0);
+  CHECK(a.rung_resource(1) == 2);
+}
