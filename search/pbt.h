@@ -33,6 +33,16 @@
 // exploit whose child exists is done. Two assumptions: a report from a trial
 // that was told to pause is neither passed to report() nor stored, and the
 // daemon carries out exploits() in the order given.
+//
+// For the daemon: fill spec.population (0: budget.max_parallel) and spec.seed
+// (the study's seed) before it builds the TrialScheduler; sample exactly
+// `population` trials. On kPause it pauses the trial (checkpoint, PAUSED).
+// When a slot asks for work: first each of exploits(), in order: create the
+// child (config explore(space, parent's config, p, explore_rng(seed, loser)),
+// trials.parent = parent, parent_step = step, starting from the parent's
+// checkpoint at step), record the loser PRUNED and call adopt(child, parent,
+// step); then resume promotable().front() after set_status(kRunning). The
+// study ends when nothing runs, nothing is promotable and no exploit is pending.
 #pragma once
 
 #include <cstdint>
@@ -92,7 +102,6 @@ class Pbt {
   std::vector<Exploit> plan(std::int64_t g) const;
   bool generation_ready(std::int64_t g) const;
   void advance();  // completes every generation that is ready
-  bool is_loser_pending(std::int64_t trial) const;
 
   SchedulerSpec spec_;
   Direction direction_;
