@@ -2,24 +2,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "search/internal.h"
 #include "search/trial_scheduler.h"
 
 namespace hpo::search {
-namespace {
-
-// Better-first order of results at one rung: the better value, NaN last, then the lower
-// trial number. A total order, so every rung has one top whatever the arrival order.
-bool better(Direction direction, std::pair<std::int64_t, double> a,
-            std::pair<std::int64_t, double> b) {
-  const bool a_nan = std::isnan(a.second), b_nan = std::isnan(b.second);
-  if (a_nan != b_nan) return b_nan;
-  if (!a_nan && a.second != b.second) {
-    return direction == Direction::kMinimize ? a.second < b.second : a.second > b.second;
-  }
-  return a.first < b.first;
-}
-
-}  // namespace
+using detail::better;
 
 Asha::Asha(std::vector<std::int64_t> rungs, std::int64_t max_resource,
            std::int64_t reduction_factor, Direction direction)

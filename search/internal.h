@@ -20,6 +20,7 @@ std::string located(std::string_view file, std::string_view where, std::string_v
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "search/space.h"
@@ -57,6 +58,19 @@ class RandomDecider : public Decider {
  private:
   std::mt19937_64& rng_;
 };
+
+// Better-first order of (trial, value) results of one rung or generation: the better
+// value, NaN last, then the lower trial number. A total order, so a rung's top (ASHA)
+// or a generation's ranking (PBT) does not depend on the arrival order.
+inline bool better(Direction direction, std::pair<std::int64_t, double> a,
+                   std::pair<std::int64_t, double> b) {
+  const bool a_nan = std::isnan(a.second), b_nan = std::isnan(b.second);
+  if (a_nan != b_nan) return b_nan;
+  if (!a_nan && a.second != b.second) {
+    return direction == Direction::kMinimize ? a.second < b.second : a.second > b.second;
+  }
+  return a.first < b.first;
+}
 
 // A finished trial's objective as a score where lower is better; nullopt for
 // trials that are not COMPLETED with a finite value.

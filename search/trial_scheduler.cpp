@@ -1,5 +1,5 @@
 // The "scheduler" object of a study file, and the TrialScheduler that routes
-// each trial to its ASHA (one, or one per Hyperband bracket).
+// each trial to its ASHA (one, or one per Hyperband bracket) or to its PBT population.
 #include "search/trial_scheduler.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "search/internal.h"
+#include "search/pbt.h"
 
 namespace hpo::search {
 
@@ -48,6 +49,20 @@ struct Reader {
     }
     return static_cast<std::int64_t>(v);
   }
+
+  // A finite number in (low, high] or, with `closed`, [low, high].
+  Result<double> number(const std::string& key, double fallback, double low, bool closed,
+                        double high) const {
+    auto it = object.find(key);
+    if (it == object.end() || it->is_null()) return fallback;
+    const double v = it->is_number() ? it->get<double>() : std::nan("");
+    if (!std::isfinite(v) || v > high || v < low || (!closed && v == low)) {
+      return error(key, std::string("must be a number in ") + (closed ? "[" : "(") +
+                            detail::format_number(low) + ", " + detail::format_number(high) +
+                            "] (got " + describe(*it) + ")");
+    }
+    return v;
+  }
 };
 
 }  // namespace
@@ -57,22 +72,26 @@ Result<json> normalize_scheduler(const json& scheduler, std::string_view where) 
   if (!scheduler.is_object()) return r.error("", "must be an object, got " + describe(scheduler));
   auto type_it = scheduler.find("type");
   if (type_it == scheduler.end() || type_it->is_null()) {
-    return r.error("type", "missing (a string is required: none, asha or hyperband)");
+    return r.error("type", "missing (a string is required: none, asha, hyperband or pbt)");
   }
   if (!type_it->is_string()) {
     return r.error("type", "must be a string (got " + describe(*type_it) + ")");
   }
   const std::string type = type_it->get<std::string>();
-  if (type == "pbt") {
-    return r.error("type", "pbt is not yet supported (known: none, asha, hyperband)");
-  }
-  if (type != "none" && type != "asha" && type != "hyperband") {
-    return r.error("type", "unknown scheduler '" + type + "' (known: none, asha, hyperband)");
+  if (type != "none" && type != "asha" && type != "hyperband" && type != "pbt") {
+    return r.error("type", "unknown scheduler '" + type + "' (known: none, asha, hyperband, pbt)");
   }
   const std::vector<std::string> allowed =
-      type == "none" ? std::vector<std::string>{"type"}
-                     : std::vector<std::string>{"type", "resource", "min_resource", "max_resource",
-                                                "reduction_factor"};
+      type == "none"  ? std::vector<std::string>{"type"}
+      : type == "pbt" ? std::vector<std::string>{"type",
+                                                 "resource",
+                                                 "max_resource",
+                                                 "perturbation_interval",
+                                                 "population",
+                                                 "quantile",
+                                                 "resample_probability"}
+                      : std::vector<std::string>{"type", "resource", "min_resource", "max_resource",
+                                                 "reduction_factor"};
   for (const auto& [key, value] : scheduler.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string list;
@@ -88,6 +107,27 @@ Result<json> normalize_scheduler(const json& scheduler, std::string_view where) 
                                      describe(*it) + ")");
     }
   }
+  out["resource"] = "epoch";
+  if (type == "pbt") {
+    auto max = r.integer("max_resource", std::nullopt, 2, kMaxResource,
+                         "the epochs a trial runs to: an integer >= 2");
+    if (!max) return std::unexpected(max.error());
+    auto interval = r.integer("perturbation_interval", std::nullopt, 1, *max - 1,
+                              "the epochs between exploits: an integer below max_resource");
+    if (!interval) return std::unexpected(interval.error());
+    auto population = r.integer("population", 0, 0, 100000);
+    if (!population) return std::unexpected(population.error());
+    auto quantile = r.number("quantile", 0.25, 0.0, false, 0.5);
+    if (!quantile) return std::unexpected(quantile.error());
+    auto resample = r.number("resample_probability", 0.25, 0.0, true, 1.0);
+    if (!resample) return std::unexpected(resample.error());
+    out["max_resource"] = *max;
+    out["perturbation_interval"] = *interval;
+    out["population"] = *population;
+    out["quantile"] = *quantile;
+    out["resample_probability"] = *resample;
+    return out;
+  }
   auto min = r.integer("min_resource", 1, 1, kMaxResource);
   if (!min) return std::unexpected(min.error());
   auto max = r.integer("max_resource", std::nullopt, 1, kMaxResource,
@@ -99,7 +139,6 @@ Result<json> normalize_scheduler(const json& scheduler, std::string_view where) 
   }
   auto eta = r.integer("reduction_factor", 3, 2, 1000);
   if (!eta) return std::unexpected(eta.error());
-  out["resource"] = "epoch";
   out["min_resource"] = *min;
   out["max_resource"] = *max;
   out["reduction_factor"] = *eta;
@@ -112,6 +151,15 @@ Result<SchedulerSpec> parse_scheduler(const json& scheduler, std::string_view wh
   SchedulerSpec spec;
   const std::string type = (*n)["type"];
   if (type == "none") return spec;
+  if (type == "pbt") {
+    spec.type = SchedulerType::kPbt;
+    spec.max_resource = (*n)["max_resource"];
+    spec.perturbation_interval = (*n)["perturbation_interval"];
+    spec.population = (*n)["population"];
+    spec.quantile = (*n)["quantile"];
+    spec.resample_probability = (*n)["resample_probability"];
+    return spec;
+  }
   spec.type = type == "asha" ? SchedulerType::kAsha : SchedulerType::kHyperband;
   spec.min_resource = (*n)["min_resource"];
   spec.max_resource = (*n)["max_resource"];
@@ -142,13 +190,20 @@ TrialScheduler::TrialScheduler(const SchedulerSpec& spec, Direction direction) :
       ladders_.emplace_back(std::move(rungs), spec.max_resource, spec.reduction_factor, direction);
     }
     bracket_cycle_ = hyperband_cycle(brackets_);
+  } else if (spec.type == SchedulerType::kPbt) {
+    pbt_.pbt = std::make_unique<Pbt>(spec, direction);
   }
 }
 
 TrialScheduler TrialScheduler::rebuild(const SchedulerSpec& spec, Direction direction,
                                        const std::vector<Observation>& observations,
-                                       const std::map<std::int64_t, TrialStatus>& status) {
+                                       const std::map<std::int64_t, TrialStatus>& status,
+                                       const std::map<std::int64_t, Lineage>& lineage) {
   TrialScheduler out(spec, direction);
+  if (out.pbt_.pbt) {
+    *out.pbt_.pbt = Pbt::rebuild(spec, direction, observations, status, lineage);
+    return out;
+  }
   // Each trial's reports by resource (stable: equal resources keep the store's order), so a
   // rung's result is the trial's first report at or beyond it, as it was live.
   std::vector<Observation> sorted = observations;
@@ -171,11 +226,13 @@ int TrialScheduler::bracket_of(std::int64_t trial) const {
 }
 
 Decision TrialScheduler::report(std::int64_t trial, std::int64_t resource, double value) {
+  if (pbt_.pbt) return pbt_.pbt->report(trial, resource, value);
   if (ladders_.empty()) return {};
   return ladders_[static_cast<std::size_t>(bracket_of(trial))].report(trial, resource, value);
 }
 
 std::vector<std::int64_t> TrialScheduler::promotable() const {
+  if (pbt_.pbt) return pbt_.pbt->promotable();
   struct Ready {
     std::int64_t resource;
     std::size_t bracket, order;
@@ -197,22 +254,36 @@ std::vector<std::int64_t> TrialScheduler::promotable() const {
   return out;
 }
 
+std::vector<Exploit> TrialScheduler::exploits() const {
+  return pbt_.pbt ? pbt_.pbt->exploits() : std::vector<Exploit>{};
+}
+
+bool TrialScheduler::adopt(std::int64_t child, std::int64_t parent, std::int64_t step) {
+  return pbt_.pbt && pbt_.pbt->adopt(child, parent, step);
+}
+
 void TrialScheduler::set_status(std::int64_t trial, TrialStatus status) {
+  if (pbt_.pbt) return pbt_.pbt->set_status(trial, status);
   if (!ladders_.empty())
     ladders_[static_cast<std::size_t>(bracket_of(trial))].set_status(trial, status);
 }
 
 TrialStatus TrialScheduler::status(std::int64_t trial) const {
+  if (pbt_.pbt) return pbt_.pbt->status(trial);
   if (ladders_.empty()) return TrialStatus::kEnded;
   return ladders_[static_cast<std::size_t>(bracket_of(trial))].status(trial);
 }
 
 int TrialScheduler::rung_of(std::int64_t trial) const {
+  if (pbt_.pbt) {
+    return static_cast<int>(pbt_.pbt->generation_step(trial) / spec_.perturbation_interval) - 1;
+  }
   if (ladders_.empty()) return -1;
   return ladders_[static_cast<std::size_t>(bracket_of(trial))].rung_of(trial);
 }
 
 std::int64_t TrialScheduler::rung_resource(std::int64_t trial) const {
+  if (pbt_.pbt) return pbt_.pbt->generation_step(trial);
   const int k = rung_of(trial);
   if (k < 0) return 0;
   return ladders_[static_cast<std::size_t>(bracket_of(trial))].rungs()[static_cast<std::size_t>(k)];

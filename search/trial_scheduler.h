@@ -9,8 +9,13 @@
 //   {"type": "hyperband", ... the same fields}
 // resource: "epoch" only, the step number of a trial's reports; min_resource
 // (default 1) and reduction_factor η (default 3, at least 2) are optional,
-// max_resource (the epochs a trial runs to) is required. "pbt" is refused as
-// not yet supported.
+// max_resource (the epochs a trial runs to) is required.
+//   {"type": "pbt", "resource": "epoch", "max_resource": 20, "perturbation_interval": 4,
+//    "population": 8, "quantile": 0.25, "resample_probability": 0.25}
+// max_resource and perturbation_interval K (1 <= K < max_resource) are required;
+// population defaults to 0, which means the study's budget.max_parallel (the daemon
+// fills it in); quantile q in (0, 0.5] and resample_probability p in [0, 1]
+// default to 0.25. pbt.h has the rules.
 //
 // ASHA (asynchronous successive halving, Li et al. 2018, "A System for
 // Massively Parallel Hyperparameter Tuning"): rungs at min_resource·η^k below
@@ -51,6 +56,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -60,13 +66,19 @@
 
 namespace hpo::search {
 
-enum class SchedulerType { kNone, kAsha, kHyperband };
+enum class SchedulerType { kNone, kAsha, kHyperband, kPbt };
 
 struct SchedulerSpec {
   SchedulerType type = SchedulerType::kNone;
   std::int64_t min_resource = 1;      // the first rung (Hyperband: of its most aggressive bracket)
   std::int64_t max_resource = 1;      // a trial that reaches it is complete
   std::int64_t reduction_factor = 3;  // η: a rung promotes its best 1/η
+  // PBT (pbt.h):
+  std::int64_t perturbation_interval = 0;  // K: a generation every K epochs, below max_resource
+  std::int64_t population = 0;             // members; 0 = the study's budget.max_parallel
+  double quantile = 0.25;                  // q: the bottom q are replaced by copies of the top q
+  double resample_probability = 0.25;      // explore: resample a parameter instead of ×0.8/×1.2
+  std::uint64_t seed = 0;                  // the study's seed (not in the object: the daemon's)
 };
 
 // Checks a "scheduler" object and fills its defaults, as normalize_pruner does; `where`
@@ -155,16 +167,35 @@ class Asha {
   std::map<std::int64_t, TrialStatus> status_;
 };
 
-// The scheduler of one study: none, one ASHA, or Hyperband's brackets.
+// PBT: one exploit for the daemon to carry out (pbt.h): the child it creates takes
+// `loser`'s place, starting from `parent`'s checkpoint at `step` (= g·K).
+struct Exploit {
+  std::int64_t loser = 0;
+  std::int64_t parent = 0;
+  std::int64_t step = 0;
+  bool operator==(const Exploit&) const = default;
+};
+
+// PBT: where a child came from, as the store keeps it (child -> this).
+struct Lineage {
+  std::int64_t parent = 0;
+  std::int64_t step = 0;  // the parent's checkpoint step the child starts from
+};
+
+class Pbt;  // pbt.h
+
+// The scheduler of one study: none, one ASHA, Hyperband's brackets, or a PBT population.
 class TrialScheduler {
  public:
   TrialScheduler(const SchedulerSpec& spec, Direction direction);
 
   // The state after `observations` (in the store's order) with each trial's `status`
-  // (a trial that has observations but no status counts as ended).
+  // (a trial that has observations but no status counts as ended) and, for PBT, each
+  // child's `lineage` (ignored by the other types).
   static TrialScheduler rebuild(const SchedulerSpec& spec, Direction direction,
                                 const std::vector<Observation>& observations,
-                                const std::map<std::int64_t, TrialStatus>& status);
+                                const std::map<std::int64_t, TrialStatus>& status,
+                                const std::map<std::int64_t, Lineage>& lineage = {});
 
   // As Asha::report, in the trial's bracket. With type none: always kContinue.
   Decision report(std::int64_t trial, std::int64_t resource, double value);
@@ -174,9 +205,14 @@ class TrialScheduler {
   void set_status(std::int64_t trial, TrialStatus status);
   TrialStatus status(std::int64_t trial) const;
 
+  // PBT (Pbt::exploits, Pbt::adopt); empty and false for the other types.
+  std::vector<Exploit> exploits() const;
+  bool adopt(std::int64_t child, std::int64_t parent, std::int64_t step);
+
   // The trial's bracket: an index into brackets() (0 for ASHA and none).
   int bracket_of(std::int64_t trial) const;
   // The rung index within its bracket (-1 for none) and that rung's resource (0 for none).
+  // PBT: the generation g − 1 of the last generation step g·K the trial reached, and g·K.
   int rung_of(std::int64_t trial) const;
   std::int64_t rung_resource(std::int64_t trial) const;
   // Hyperband's brackets; empty for ASHA and none.
@@ -187,6 +223,18 @@ class TrialScheduler {
   std::vector<Bracket> brackets_;
   std::vector<Asha> ladders_;       // one per bracket
   std::vector<int> bracket_cycle_;  // Hyperband: bracket index for t mod N
+  // PBT's state, deep-copied with the scheduler (defined in pbt.cpp).
+  struct PbtBox {
+    PbtBox();
+    explicit PbtBox(std::unique_ptr<Pbt> p);
+    PbtBox(const PbtBox& other);
+    PbtBox(PbtBox&& other) noexcept;
+    PbtBox& operator=(const PbtBox& other);
+    PbtBox& operator=(PbtBox&& other) noexcept;
+    ~PbtBox();
+    std::unique_ptr<Pbt> pbt;
+  };
+  PbtBox pbt_;
 };
 
 }  // namespace hpo::search
