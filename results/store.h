@@ -293,6 +293,11 @@ class Store {
   // become attempt `to`'s too (kept under `from` as well), so that its curve stays whole; the
   // resumed run then reports the steps after its checkpoint (a step it repeats replaces).
   Status carry_metrics(std::int64_t trial, std::int64_t from, std::int64_t to);
+  // PBT's exploit: `child` (a new trial) starts from trial `parent`'s checkpoint at `step`:
+  // its lineage is recorded (trials.parent, parent_step) and the parent's metrics of its
+  // current attempt up to `step` become the child's, as attempt 1's.
+  Status inherit(std::int64_t child, std::int64_t parent_id, std::int64_t parent_number,
+                 std::int64_t step);
   // One more failed attempt / lost run of the trial; returns the new count. The counts live
   // here, not in the scheduler's memory, so a restarted scheduler gives a trial only the
   // retries it has left. Errors: no such trial.

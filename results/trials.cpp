@@ -143,6 +143,24 @@ Status Store::carry_metrics(std::int64_t trial, std::int64_t from, std::int64_t 
   return impl_->run(*q, "carrying a resumed trial's metrics");
 }
 
+Status Store::inherit(std::int64_t child, std::int64_t parent_id, std::int64_t parent_number,
+                      std::int64_t step) {
+  return impl_->atomically("inherit a parent's trial", [&]() -> Status {
+    auto q = impl_->prepare("UPDATE trials SET parent = ?, parent_step = ? WHERE id = ?");
+    if (!q) return std::unexpected(q.error());
+    q->bind(1, parent_number).bind(2, step).bind(3, child);
+    if (auto ok = impl_->run(*q, "recording a trial's parent"); !ok) return ok;
+    if (sqlite3_changes(impl_->db.get()) == 0) return no_trial(*impl_, child);
+    auto m = impl_->prepare(
+        "INSERT OR REPLACE INTO metrics(trial, attempt, name, step, value, time) "
+        "SELECT ?, 1, m.name, m.step, m.value, m.time FROM metrics m JOIN trials t "
+        "ON t.id = m.trial AND m.attempt = t.attempt WHERE t.id = ? AND m.step <= ?");
+    if (!m) return std::unexpected(m.error());
+    m->bind(1, child).bind(2, parent_id).bind(3, step);
+    return impl_->run(*m, "copying a parent's metrics");
+  });
+}
+
 Status Store::finish_trial(std::int64_t trial, TrialState state, std::optional<double> value,
                            std::string_view error, std::string_view log_tail, double time) {
   if (state == TrialState::kQueued || state == TrialState::kRunning) {

@@ -224,6 +224,22 @@ Result<CheckpointInfo> CheckpointStore::commit(CheckpointKey key) {
 
 void CheckpointStore::abort(CheckpointKey key) { impl_->drop_upload(key); }
 
+Result<CheckpointInfo> CheckpointStore::copy(CheckpointKey from, CheckpointKey to) {
+  const auto source = find(from);
+  if (!source) return fail(ErrorCode::kNotFound, "no checkpoint to copy");
+  if (auto b = begin(to, source->bytes, source->sha256); !b) return std::unexpected(b.error());
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  for (std::uint64_t at = 0; at < source->bytes; at += kChunk) {
+    auto bytes = read(from, at, kChunk);
+    if (!bytes) {
+      abort(to);
+      return std::unexpected(bytes.error());
+    }
+    if (auto a = append(to, at, *bytes); !a) return std::unexpected(a.error());
+  }
+  return commit(to);
+}
+
 std::optional<CheckpointInfo> CheckpointStore::find(CheckpointKey key) const {
   auto it = impl_->packs.find(key);
   if (it == impl_->packs.end()) return std::nullopt;

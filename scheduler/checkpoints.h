@@ -61,6 +61,9 @@ class CheckpointStore {
   Result<CheckpointInfo> commit(CheckpointKey key);
   // Drops the trial's unfinished upload, if any.
   void abort(CheckpointKey key);
+  // Makes `from`'s complete checkpoint `to`'s too (PBT's exploit), as an upload of its bytes
+  // would. kNotFound when `from` has none; the bounds of begin() apply.
+  Result<CheckpointInfo> copy(CheckpointKey from, CheckpointKey to);
 
   // The trial's complete checkpoint, if it has one.
   std::optional<CheckpointInfo> find(CheckpointKey key) const;

@@ -10,7 +10,7 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
                                                              Studies& studies,
                                                              AgentRegistry& agents,
                                                              LeaseTable& leases, double now,
-                                                             const CheckpointStore* checkpoints) {
+                                                             CheckpointStore* checkpoints) {
   std::vector<Assignment> out;
   if (studies.empty()) return out;
   std::vector<Agent*> free = agents.with_free_slots();
@@ -36,6 +36,14 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
       auto id = leases.new_id();
       if (!id) return std::unexpected(id.error());
       std::optional<CheckpointInfo> from;
+      if (auto parent = s.take_checkpoint_copy(*number); parent && checkpoints) {
+        // PBT's exploit: the child starts from its parent's checkpoint.
+        if (auto c = checkpoints->copy({s.id(), *parent}, {s.id(), *number}); !c) {
+          log_line(s.name() + "#" + std::to_string(*number) + ": cannot copy the checkpoint of " +
+                   "its parent #" + std::to_string(*parent) + " (" + c.error().message +
+                   "); it starts afresh");
+        }
+      }
       if (checkpoints) from = checkpoints->find({s.id(), *number});
       const std::int64_t trial_id = s.trial_id(*number);
       if (auto r = store.start_trial(trial_id, attempt, *id, a->name, a->key, now); !r) {

@@ -15,7 +15,8 @@
 // - A trial whose checkpoint the checkpoint store holds (it was paused, or lost a run that
 //   had resumed from one) resumes from it: its ASSIGN carries `resume` and its new attempt
 //   starts with the metrics of the last (Store::carry_metrics). A study with a trial
-//   scheduler leases its trials `pausable`.
+//   scheduler leases its trials `pausable`. A PBT child gets a copy of its parent's
+//   checkpoint first.
 //
 // Threads: owned and used by the scheduler's one loop thread.
 #pragma once
@@ -48,7 +49,7 @@ class Dispatcher {
   // `checkpoints` may be null (the scheduler keeps none: every run starts afresh).
   Result<std::vector<Assignment>> fill(results::Store& store, Studies& studies,
                                        AgentRegistry& agents, LeaseTable& leases, double now,
-                                       const CheckpointStore* checkpoints = nullptr);
+                                       CheckpointStore* checkpoints = nullptr);
 
  private:
   bool verbose_;

@@ -101,6 +101,9 @@ Result<StudyRuntime::Verdict> record_report(results::Store& store, StudyRuntime&
     l.cancelled = "study finished: " + ended;
     return Verdict::kStop;
   }
+  // PBT judges a member by its report at the generation's step: what a pausing member
+  // reports after it is stored but not judged (pbt.h).
+  if (l.pausing && s.pbt()) return Verdict::kPause;
   Verdict v = s.reported(l.number, m.step, objective);
   if (l.pausing && v == Verdict::kContinue) v = Verdict::kPause;  // a report already in flight
   if (v == Verdict::kPause && !l.pausing) {

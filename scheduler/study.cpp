@@ -5,6 +5,7 @@
 #include <map>
 
 #include "search/config.h"
+#include "search/pbt.h"
 #include "search/pruner.h"
 
 namespace hpo::scheduler {
@@ -44,6 +45,7 @@ Result<std::unique_ptr<StudyRuntime>> StudyRuntime::load(
     }
     s->trial_ids_[t.number] = t.id;
     s->attempts_[t.number] = t.attempt;
+    if (t.parent && t.parent_step) s->lineage_[t.number] = {*t.parent, *t.parent_step};
     auto& rec = s->history_[t.number];
     switch (t.state) {
       case TrialState::kQueued:
@@ -109,7 +111,8 @@ void StudyRuntime::rebuild_schedule() {
         status[t.number] = search::TrialStatus::kEnded;
     }
   }
-  schedule_ = search::TrialScheduler::rebuild(spec_.schedule, spec_.direction, observations, status);
+  schedule_ = search::TrialScheduler::rebuild(spec_.schedule, spec_.direction, observations, status,
+                                              lineage_);
   levels_.clear();
   const auto& sch = spec_.schedule;
   if (sch.type == search::SchedulerType::kHyperband) {
@@ -172,6 +175,9 @@ const search::History& StudyRuntime::sampler_history() {
 std::vector<std::int64_t> StudyRuntime::promotable() const {
   std::vector<std::int64_t> out;
   if (!pauses() || paused_.empty()) return out;
+  // PBT: a generation's exploits come first; a parent resumed before its checkpoint is copied
+  // would be gone from paused_, and its exploit never ready.
+  if (pbt() && !schedule_.exploits().empty()) return out;
   // A trial told to pause is kPaused in the schedule while it still runs (its lease is alive):
   // only one that has stopped (in paused_) can be resumed.
   for (auto n : schedule_.promotable()) {
@@ -193,7 +199,8 @@ bool StudyRuntime::time_up(double now) const {
 bool StudyRuntime::can_lease(double now) const {
   if (running_ >= spec_.max_parallel) return false;
   if (target_reached() || time_up(now)) return false;
-  if (!queue_.empty() || !promotable().empty()) return true;
+  if (!queue_.empty() || !promotable().empty() || exploit_ready()) return true;
+  if (pbt() && sampled() >= spec_.schedule.population) return false;
   return !exhausted_ && static_cast<std::int64_t>(history_.size()) < spec_.max_trials;
 }
 
@@ -212,7 +219,9 @@ bool StudyRuntime::finished(double now, std::string* why) const {
   if (running_ > 0) return false;
   std::string reason;
   if (!ending(now, &reason) && queue_.empty() && promotable().empty() &&
-      (static_cast<std::int64_t>(history_.size()) >= spec_.max_trials || exhausted_)) {
+      schedule_.exploits().empty() &&
+      (static_cast<std::int64_t>(history_.size()) >= spec_.max_trials || exhausted_ ||
+       (pbt() && sampled() >= spec_.schedule.population))) {
     reason = exhausted_ ? "sampler exhausted" : "trial budget met";
   }
   if (reason.empty()) return false;
@@ -226,6 +235,7 @@ Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& sto
     queue_.pop_front();
     return number;
   }
+  if (auto child = exploit(store, now); !child || *child) return child;
   if (auto promoted = promotable(); !promoted.empty()) {
     const std::int64_t number = promoted.front();
     paused_.erase(number);
@@ -233,7 +243,8 @@ Result<std::optional<std::int64_t>> StudyRuntime::next_trial(results::Store& sto
     history_[number].state = TrialState::kQueued;
     return number;
   }
-  if (exhausted_ || static_cast<std::int64_t>(history_.size()) >= spec_.max_trials) {
+  if (exhausted_ || static_cast<std::int64_t>(history_.size()) >= spec_.max_trials ||
+      (pbt() && sampled() >= spec_.schedule.population)) {
     return std::optional<std::int64_t>();
   }
   const auto number = static_cast<std::int64_t>(history_.size());
@@ -293,6 +304,74 @@ StudyRuntime::Verdict StudyRuntime::reported(std::int64_t number, std::int64_t s
     return d.action == search::Action::kPause ? Verdict::kPause : Verdict::kContinue;
   }
   return search::should_prune(spec_, history_, rec) ? Verdict::kStop : Verdict::kContinue;
+}
+
+Result<std::optional<std::int64_t>> StudyRuntime::exploit(results::Store& store, double now) {
+  if (!exploit_ready()) return std::optional<std::int64_t>();
+  const search::Exploit e = schedule_.exploits().front();
+  auto rng = search::explore_rng(spec_.seed, e.loser);
+  auto made = search::explore(spec_.space, history_[e.parent].config,
+                              spec_.schedule.resample_probability, rng);
+  const auto number = static_cast<std::int64_t>(history_.size());
+  const std::string hash = search::config_hash(made.config);
+  auto id = store.add_trial(id_, number, made.config, hash, now);
+  if (!id) return std::unexpected(id.error());
+  if (auto r = store.inherit(*id, trial_ids_[e.parent], e.parent, e.step); !r) {
+    return std::unexpected(r.error());
+  }
+  const auto& parent = history_[e.parent];
+  std::vector<search::Intermediate> curve;
+  for (const auto& im : parent.intermediates) {
+    if (im.step <= e.step) curve.push_back(im);
+  }
+  const std::string why = "replaced by trial " + std::to_string(number) + " (exploit of trial " +
+                          std::to_string(e.parent) + " at step " + std::to_string(e.step) + ")";
+  auto& loser = history_[e.loser];
+  const std::optional<double> last =
+      loser.intermediates.empty() ? std::nullopt
+                                  : std::optional<double>(loser.intermediates.back().value);
+  if (auto r = store.finish_trial(trial_ids_[e.loser], TrialState::kPruned, last, why, "", now);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = store.append_event(id_, *id, "pbt_exploit",
+                                  nlohmann::json{{"parent", e.parent},
+                                                 {"loser", e.loser},
+                                                 {"child", number},
+                                                 {"step", e.step},
+                                                 {"changed", made.changed}},
+                                  now);
+      !r) {
+    return std::unexpected(r.error());
+  }
+  history_.push_back(
+      search::TrialRecord{number, TrialState::kQueued, std::move(made.config), {}, curve});
+  trial_ids_.push_back(*id);
+  attempts_.push_back(0);
+  lineage_[number] = {e.parent, e.step};
+  copy_from_[number] = e.parent;
+  paused_.erase(e.loser);
+  loser.state = TrialState::kPruned;
+  loser.value = last;
+  ended_.push_back(e.loser);
+  schedule_.adopt(number, e.parent, e.step);
+  return std::optional<std::int64_t>(number);
+}
+
+bool StudyRuntime::exploit_ready() const {
+  // The schedule counts a member paused when it is told to pause; its checkpoint is final once
+  // its run has stopped (paused_): the parent's is copied, the loser's deleted.
+  const auto pending = schedule_.exploits();
+  return !pending.empty() && paused_.count(pending.front().parent) &&
+         paused_.count(pending.front().loser);
+}
+
+std::optional<std::int64_t> StudyRuntime::take_checkpoint_copy(std::int64_t number) {
+  auto it = copy_from_.find(number);
+  if (it == copy_from_.end()) return std::nullopt;
+  const std::int64_t parent = it->second;
+  copy_from_.erase(it);
+  return parent;
 }
 
 void StudyRuntime::paused(std::int64_t number) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -75,8 +76,12 @@ class StudyRuntime {
   // or the study's end), or pause (the trial scheduler: checkpoint and free the slot).
   enum class Verdict { kContinue, kStop, kPause };
   Verdict reported(std::int64_t number, std::int64_t step, std::optional<double> objective);
-  // Whether the study has a trial scheduler (ASHA, Hyperband) that may pause its trials.
+  // Whether the study has a trial scheduler (ASHA, Hyperband, PBT) that may pause its trials.
   bool pauses() const { return spec_.schedule.type != search::SchedulerType::kNone; }
+  bool pbt() const { return spec_.schedule.type == search::SchedulerType::kPbt; }
+  // PBT: the parent whose checkpoint a child made by an exploit starts from, once (the
+  // dispatcher copies it before the child's first lease); nullopt for any other trial.
+  std::optional<std::int64_t> take_checkpoint_copy(std::int64_t number);
   // A trial its scheduler paused has stopped running (its FINISH paused, or its run lost while
   // it was pausing): PAUSED until promoted; its place in max_parallel released.
   void paused(std::int64_t number);
@@ -132,6 +137,10 @@ class StudyRuntime {
   // one resource level (sampler_view's comment in study.cpp).
   const search::History& sampler_history();
   void ended(std::int64_t number);
+  // Trials sampled from the space (PBT: its population), not made by an exploit.
+  std::int64_t sampled() const {
+    return static_cast<std::int64_t>(history_.size() - lineage_.size());
+  }
 
   std::int64_t id_ = 0;
   double created_ = 0;
@@ -142,6 +151,13 @@ class StudyRuntime {
   std::set<std::int64_t> paused_;     // numbers PAUSED (not running, not queued)
   std::vector<std::int64_t> ended_;   // ended since take_ended()
   search::History view_;              // sampler_history()'s storage
+  std::map<std::int64_t, search::Lineage> lineage_;  // PBT: child -> parent, step
+  std::map<std::int64_t, std::int64_t> copy_from_;   // PBT: child -> parent, not copied yet
+  // PBT: carries out the first pending exploit: the child trial, stored QUEUED; the loser
+  // ends PRUNED. nullopt when none is pending.
+  Result<std::optional<std::int64_t>> exploit(results::Store& store, double now);
+  // The first pending exploit can be carried out: its parent and its loser have stopped.
+  bool exploit_ready() const;
   std::vector<std::int64_t> levels_;  // the schedule's rung resources and max_resource, descending
   std::vector<std::int64_t> trial_ids_;  // by number
   std::vector<std::int64_t> attempts_;   // by number: last attempt started

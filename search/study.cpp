@@ -383,6 +383,14 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   spec.max_seconds = max_seconds;
   spec.max_retries = static_cast<int>(max_retries);
   spec.max_interruptions = static_cast<int>(max_interruptions);
+  if (spec.schedule.type == SchedulerType::kPbt) {
+    // PBT's population: the members run at once (trial_scheduler.h); its parents are drawn
+    // with the study's seed.
+    if (spec.schedule.population == 0) {
+      spec.schedule.population = std::min<std::int64_t>(spec.max_parallel, spec.max_trials);
+    }
+    spec.schedule.seed = spec.seed;
+  }
   if (const json* t = b.find("target")) {
     if (!t->is_number())
       return b.error("target", "must be a number or null (got " + describe(*t) + ")");

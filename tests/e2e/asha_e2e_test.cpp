@@ -5,6 +5,7 @@
 // gives: resuming is exact through the scheduler.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -143,4 +144,63 @@ TEST_CASE("hpo run with Hyperband runs its brackets through the same pause and r
   auto shown = run_hpo(dir, "show --db hpo.db hb 0");
   REQUIRE(shown.code == 0);
   CHECK(shown.out.find("bracket") != std::string::npos);
+}
+
+TEST_CASE("hpo run with PBT replaces the worst members by explored copies of the best, each "
+          "starting from its parent's checkpoint, with the lineage recorded",
+          "[e2e][asha][pbt]") {
+  TempDir dir("pbt-e2e");
+  json study = curves_study("pbt",
+                            {{"type", "pbt"},
+                             {"resource", "epoch"},
+                             {"max_resource", 9},
+                             {"perturbation_interval", 3},
+                             {"quantile", 0.25}},
+                            3);
+  study["sampler"] = {{"type", "random"}};
+  study["budget"]["max_trials"] = 4;  // the population; the children of exploits come on top
+  study["space"]["lr"] = {{"type", "float"}, {"low", 1e-4}, {"high", 1e-1}, {"log", true}};
+  write_json(dir.path / "study.json", study);
+  Process run({"run", (dir.path / "study.json").string(), "--agents", "2", "--cpu-slots", "2",
+               "--heartbeat-ms", "200", "--verbose"},
+              dir.path / "run.out", dir.path);
+  const auto code = run.wait(120s);
+  INFO(run.output());
+  REQUIRE(code == 0);
+  const fs::path db = dir.path / "hpo.db";
+  auto trials = trials_of(db, "pbt");
+  // A population of 4 (max_parallel), each generation (steps 3 and 6) replacing its worst.
+  std::size_t members = 0, children = 0;
+  for (const auto& t : trials) {
+    INFO("trial " << t.number << " " << hpo::search::to_string(t.state) << ": " << t.error);
+    if (!t.parent) {
+      ++members;
+      continue;
+    }
+    ++children;
+    const auto& parent = trials.at(static_cast<std::size_t>(*t.parent));
+    REQUIRE(t.parent_step);
+    // The child's curve starts as its parent's, up to the step it was copied at.
+    auto inherited = metrics_of(db, t.id);
+    auto from_parent = metrics_of(db, parent.id);
+    std::map<std::int64_t, double> parent_at;
+    for (const auto& m : from_parent) parent_at[m.step] = m.value;
+    for (const auto& m : inherited) {
+      if (m.step > *t.parent_step) continue;
+      INFO("step " << m.step);
+      CHECK(m.value == parent_at[m.step]);
+    }
+  }
+  CHECK(members == 4);
+  CHECK(children >= 2);  // at least one loser at each of the two generations
+  CHECK(count_state(trials, TrialState::kCompleted) == 4);
+  std::size_t replaced = 0;
+  for (const auto& t : trials) {
+    if (t.state == TrialState::kPruned) {
+      CHECK(t.error.find("replaced by trial") != std::string::npos);
+      ++replaced;
+    }
+  }
+  CHECK(replaced == children);
+  CHECK(packs_in(dir.path / "hpo.db.checkpoints") == 0);
 }
