@@ -10,6 +10,8 @@
 //       curves model (trainer/agent/curves.h): the 95th/99th percentiles of the accuracy at
 //       epoch 27 and how well epochs 1, 3, 9 rank configs by it. Lines "threshold P VALUE",
 //       "spearman E RHO", "top3 E FRACTION".
+//   bench_multifidelity check METHOD DB
+//       fails unless the run completed a trial and, for ASHA/Hyperband, resumed a paused one.
 //   bench_multifidelity summarize T95 T99 BUDGET_S SECONDS_PER_EPOCH METHOD=DB...
 //       the tables of the results file, from each run's store (results library).
 // Elapsed time is from the study's creation (studies.created) to a trial's finish time.
@@ -265,25 +267,51 @@ void curve_table(const std::map<std::string, std::vector<Run>>& runs, double bud
   }
 }
 
+// Seconds to the threshold from the study's creation, and from the run's first trial start
+// (without the agents' start-up, the same for every method).
 void threshold_table(const std::map<std::string, std::vector<Run>>& runs, double threshold,
                      Points which) {
-  std::printf("%-15s%12s%10s%16s\n", "method", "median s", "reached", "random/method");
-  double random_median = kInf;
+  std::printf("%-15s%12s%10s%16s%14s%16s\n", "method", "median s", "reached", "random/method",
+              "from 1st s", "random/method");
+  double random_median = kInf, random_after = kInf;
   for (const char* method : kMethods) {
     auto it = runs.find(method);
     if (it == runs.end()) continue;
-    std::vector<double> times;
+    std::vector<double> times, after;
     int reached = 0;
     for (const auto& r : it->second) {
       times.push_back(time_to(r.*which, threshold));
+      after.push_back(times.back() - r.first_start);
       reached += std::isfinite(times.back());
     }
-    double m = median(times);
-    if (std::string(method) == "random") random_median = m;
-    double ratio = std::isfinite(random_median) && std::isfinite(m) ? random_median / m : NAN;
-    std::printf("%-15s%12s%7d/%-2zu%16s\n", method, cell(m, "%.2f").c_str(), reached,
-                it->second.size(), cell(ratio, "%.2f").c_str());
+    double m = median(times), a = median(after);
+    if (std::string(method) == "random") random_median = m, random_after = a;
+    auto ratio = [](double x, double y) {
+      return std::isfinite(x) && std::isfinite(y) ? x / y : NAN;
+    };
+    std::printf("%-15s%12s%7d/%-2zu%16s%14s%16s\n", method, cell(m, "%.2f").c_str(), reached,
+                it->second.size(), cell(ratio(random_median, m), "%.2f").c_str(),
+                cell(a, "%.2f").c_str(), cell(ratio(random_after, a), "%.2f").c_str());
   }
+}
+
+// Fails loudly on a run that did not do what its method says: no trial ran all epochs, or an
+// ASHA/Hyperband run that never resumed a paused trial (agents that ignore PAUSE).
+int check(const std::string& method, const std::string& db) {
+  Run r = read_run(db);
+  auto count = [&](hpo::search::TrialState s) {
+    auto f = r.states.find(s);
+    return f == r.states.end() ? 0 : f->second;
+  };
+  std::fprintf(stderr, "    %s: %d trials, %d completed, %d pruned, %d resumed\n", db.c_str(),
+               r.trials, count(hpo::search::TrialState::kCompleted),
+               count(hpo::search::TrialState::kPruned), r.resumed);
+  if (r.completed.empty()) die(db + ": no trial ran all " + std::to_string(kEpochs) + " epochs");
+  const bool pauses = method.rfind("asha", 0) == 0 || method.rfind("hyperband", 0) == 0;
+  if (pauses && r.resumed == 0) {
+    die(db + ": " + method + " run without a resumed trial (attempt >= 2): were trials paused?");
+  }
+  return 0;
 }
 
 int summarize(double t95, double t99, double budget, double seconds, int argc, char** argv) {
@@ -304,8 +332,9 @@ int summarize(double t95, double t99, double budget, double seconds, int argc, c
   for (auto [label, t] : {std::pair{"95th", t95}, std::pair{"99th", t99}}) {
     std::printf(
         "\nSeconds to a COMPLETED trial at or above the %s percentile of the space's\n"
-        "final accuracies (%.4f): median over seeds ('never': more than half the seeds\n"
-        "did not get there within %.0f s), seeds that got there\n",
+        "final accuracies (%.4f), from the study's creation: median over seeds ('never':\n"
+        "more than half the seeds did not get there within %.0f s), seeds that got there;\n"
+        "then the same from each run's first trial start (without the agents' start-up)\n",
         label, t, budget);
     threshold_table(runs, t, &Run::completed);
     std::printf("(counting any reported value)\n");
@@ -362,6 +391,7 @@ int main(int argc, char** argv) {
                  number_arg(argv[5], "SECONDS_PER_EPOCH"), number_arg(argv[6], "MAX_SECONDS"));
   }
   if (cmd == "space" && argc == 3) return space(argv[2]);
+  if (cmd == "check" && argc == 4) return check(argv[2], argv[3]);
   if (cmd == "summarize" && argc >= 7) {
     return summarize(number_arg(argv[2], "T95"), number_arg(argv[3], "T99"),
                      number_arg(argv[4], "BUDGET_S"), number_arg(argv[5], "SECONDS_PER_EPOCH"),
@@ -371,6 +401,7 @@ int main(int argc, char** argv) {
                "usage: bench_multifidelity study CURVES.json METHOD SEED SECONDS_PER_EPOCH "
                "MAX_SECONDS\n"
                "       bench_multifidelity space CURVES.json\n"
+               "       bench_multifidelity check METHOD DB\n"
                "       bench_multifidelity summarize T95 T99 BUDGET_S SECONDS_PER_EPOCH "
                "METHOD=DB...\n");
   return 2;

@@ -47,6 +47,10 @@ for ((seed = 0; seed < seeds; seed++)); do
       trap - EXIT
       exit 1
     fi
+    if ! "$bench" check "$method" "$dir/run.db"; then
+      trap - EXIT
+      exit 1
+    fi
     dbs+=("$method=$dir/run.db")
     echo "  seed $seed $method done ($(($(date +%s) - started)) s so far)" >&2
   done
