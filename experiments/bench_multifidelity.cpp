@@ -191,7 +191,7 @@ struct Run {
   std::vector<std::pair<double, double>> completed;  // (finished, value) of COMPLETED trials
   std::vector<std::pair<double, double>> reported;   // (time, value) of every reported value
   std::map<hpo::search::TrialState, int> states;
-  int trials = 0, resumed = 0, epochs = 0;
+  int trials = 0, resumed = 0, starts = 0, epochs = 0;  // starts: attempts, resumes included
   std::vector<double> full_run_seconds;  // finished - started of COMPLETED trials, attempt 1
   double first_start = kInf;
 };
@@ -207,6 +207,7 @@ Run read_run(const std::string& db) {
     ++run.trials;
     ++run.states[t.state];
     if (t.attempt >= 2) ++run.resumed;
+    run.starts += static_cast<int>(t.attempt);
     if (t.started) run.first_start = std::min(run.first_start, *t.started - st.created);
     if (t.state == hpo::search::TrialState::kCompleted) {
       if (!t.value || !t.finished)
@@ -341,16 +342,20 @@ int summarize(double t95, double t99, double budget, double seconds, int argc, c
     threshold_table(runs, t, &Run::reported);
   }
   std::printf(
-      "\nWhat the runs did (median over seeds): trials started, by final state, resumed\n"
-      "(attempt >= 2), epochs run, and epochs run per slot-second over the ideal %.0f\n",
+      "\nWhat the runs did (median over seeds): trials, by final state, trials resumed\n"
+      "(attempt >= 2), starts (attempts, resumes included), epochs run, epochs per\n"
+      "slot-second over the ideal %.0f ('use'), the slot time neither asleep in an epoch\n"
+      "nor before the run's first trial start, per start ('idle ms': dispatch, pauses,\n"
+      "checkpoints, the epoch cut at the end), and the first trial's start after the study's\n"
+      "creation (the agents' start-up)\n",
       1 / seconds);
-  std::printf("%-15s%8s%10s%8s%8s%10s%8s%8s%8s\n", "method", "trials", "complete", "pruned",
-              "cancel", "resumed", "epochs", "use", "1st s");
+  std::printf("%-15s%7s%9s%7s%7s%8s%7s%7s%6s%8s%7s\n", "method", "trials", "complete", "pruned",
+              "cancel", "resumed", "starts", "epochs", "use", "idle ms", "1st s");
   using hpo::search::TrialState;
   for (const char* method : kMethods) {
     auto it = runs.find(method);
     if (it == runs.end()) continue;
-    std::vector<double> trials, done, pruned, cancelled, resumed, epochs, use, first;
+    std::vector<double> trials, done, pruned, cancelled, resumed, starts, epochs, use, idle, first;
     for (const auto& r : it->second) {
       auto count = [&](TrialState s) {
         auto f = r.states.find(s);
@@ -361,13 +366,15 @@ int summarize(double t95, double t99, double budget, double seconds, int argc, c
       pruned.push_back(count(TrialState::kPruned));
       cancelled.push_back(count(TrialState::kCancelled));
       resumed.push_back(r.resumed);
+      starts.push_back(r.starts);
+      idle.push_back(1000 * (8 * (budget - r.first_start) - r.epochs * seconds) / r.starts);
       epochs.push_back(r.epochs);
       use.push_back(r.epochs * seconds / (8 * budget));
       first.push_back(r.first_start);
     }
-    std::printf("%-15s%8.0f%10.0f%8.0f%8.0f%10.0f%8.0f%8.2f%8.2f\n", method, median(trials),
-                median(done), median(pruned), median(cancelled), median(resumed), median(epochs),
-                median(use), median(first));
+    std::printf("%-15s%7.0f%9.0f%7.0f%7.0f%8.0f%7.0f%7.0f%6.2f%8.1f%7.2f\n", method, median(trials),
+                median(done), median(pruned), median(cancelled), median(resumed), median(starts),
+                median(epochs), median(use), median(idle), median(first));
   }
   auto it = runs.find("random");
   if (it != runs.end()) {
