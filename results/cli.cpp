@@ -4,7 +4,9 @@
 #include "results/cli.h"
 
 #include <cctype>
+#include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <map>
 
 #include "base/cli.h"
@@ -66,6 +68,20 @@ void add_wide_option(cxxopts::Options& options) {
   options.add_options()("wide",
                         "table: show every column (by default columns with one value in every "
                         "row, or none, are hidden and the rest fit the terminal)");
+}
+
+// "512 B", "3.4 MB", "1.2 GB": a size for a table.
+std::string bytes_text(std::int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1000 && u + 1 < std::size(units)) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
 }
 
 std::string upper(std::string text) {
@@ -243,8 +259,9 @@ int studies_command(int argc, char** argv) {
   const auto direction = frame.add("direction", true);
   const auto trials = frame.add("trials", false, true);
   constexpr TrialState kStates[] = {
-      TrialState::kQueued, TrialState::kRunning,     TrialState::kCompleted, TrialState::kPruned,
-      TrialState::kFailed, TrialState::kInterrupted, TrialState::kCancelled};
+      TrialState::kQueued,      TrialState::kRunning,   TrialState::kPaused,
+      TrialState::kCompleted,   TrialState::kPruned,    TrialState::kFailed,
+      TrialState::kInterrupted, TrialState::kCancelled};
   std::vector<std::size_t> state_columns;
   for (auto s : kStates) {
     std::string label(search::to_string(s));
@@ -254,6 +271,8 @@ int studies_command(int argc, char** argv) {
   const auto best = frame.add("best", false, true);
   const auto best_trial = frame.add("best_trial", true, true);
   const auto created = frame.add("created", true);
+  // What the scheduler's checkpoint store keeps for the study's paused trials (issue 14).
+  const auto checkpoints = frame.add(human ? "checkpoints" : "checkpoint_bytes", true, true);
   for (std::size_t r = 0; r < studies->size(); ++r) {
     const StudyRow& s = (*studies)[r];
     frame.set(name, r, s.name);
@@ -279,6 +298,11 @@ int studies_command(int argc, char** argv) {
       frame.set(best_trial, r, board->front().trial.number);
     }
     frame.set(created, r, cli_detail::time_text(s.created, !human));
+    if (human) {
+      if (s.checkpoint_bytes > 0) frame.set(checkpoints, r, bytes_text(s.checkpoint_bytes));
+    } else {
+      frame.set(checkpoints, r, s.checkpoint_bytes);
+    }
   }
   if (human && studies->empty()) {
     std::cout << "(no studies in " << store->path() << ")\n";
@@ -296,8 +320,8 @@ int trials_command(int argc, char** argv) {
   cxxopts::Options options("hpo trials", "List the trials of a study in number order.");
   cli_detail::add_common_options(options, kTableFormats);
   options.add_options()("state",
-                        "only trials in this state (queued, running, completed, pruned, failed, "
-                        "interrupted)",
+                        "only trials in this state (queued, running, paused, completed, pruned, "
+                        "failed, interrupted, cancelled)",
                         cxxopts::value<std::string>());
   add_wide_option(options);
   int code = cli::kExitOk;
@@ -312,7 +336,8 @@ int trials_command(int argc, char** argv) {
     if (!state) {
       return report(
           Exit{cli::kExitUsage, "--state: unknown state '" + name +
-                                    "' (queued, running, completed, pruned, failed, interrupted)"},
+                                    "' (queued, running, paused, completed, pruned, failed, "
+                                    "interrupted, cancelled)"},
           command);
     }
   }
@@ -339,8 +364,23 @@ int trials_command(int argc, char** argv) {
   }
   cli_detail::add_param_columns(frame, trials,
                                 {"trial", study->metric, "attempt", "state", "duration",
-                                 "duration_s", "agent", "host", "error"});
+                                 "duration_s", "agent", "host", "rung", "steps", "error"});
   add_tail_columns(frame, trials, human, *store);
+  // Under a trial scheduler: the rung each trial reached and its last step.
+  if (auto rungs = cli_detail::study_rungs(*store, *study); !rungs.empty()) {
+    const auto rung = frame.add("rung", true);
+    const auto steps = frame.add("steps", false, true);
+    for (std::size_t r = 0; r < trials.size(); ++r) {
+      auto it = rungs.find(trials[r]->number);
+      if (it == rungs.end()) continue;
+      if (human) {
+        frame.set(rung, r, cli_detail::rung_text(it->second));
+      } else if (it->second.rung >= 0) {
+        frame.set(rung, r, std::int64_t{it->second.rung});
+      }
+      frame.set(steps, r, it->second.last_step);
+    }
+  }
   const auto error = frame.add("error", true);
   for (std::size_t r = 0; r < trials.size(); ++r) {
     if (!trials[r]->error.empty()) frame.set(error, r, trials[r]->error);

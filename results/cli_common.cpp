@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "base/cli.h"
+#include "search/trial_scheduler.h"
 
 namespace hpo::results::cli_detail {
 
@@ -167,6 +168,42 @@ std::optional<double> trial_duration(const TrialRow& trial) {
   }
   if (end < *trial.started) return std::nullopt;  // clocks of different hosts disagree
   return end - *trial.started;
+}
+
+std::map<std::int64_t, RungInfo> study_rungs(Store& store, const StudyRow& study) {
+  std::map<std::int64_t, RungInfo> out;
+  auto it = study.spec.find("scheduler");
+  if (it == study.spec.end()) return out;
+  auto spec = search::parse_scheduler(*it, "scheduler");
+  if (!spec || spec->type == search::SchedulerType::kNone) return out;
+  auto history = store.history(study.id);
+  if (!history) return out;
+  std::vector<search::Observation> observations;
+  std::map<std::int64_t, search::TrialStatus> status;
+  for (const auto& t : *history) {
+    for (const auto& im : t.intermediates) observations.push_back({t.number, im.step, im.value});
+    status[t.number] = search::TrialStatus::kEnded;
+  }
+  const auto schedule =
+      search::TrialScheduler::rebuild(*spec, study.direction, observations, status);
+  const bool hyperband = spec->type == search::SchedulerType::kHyperband;
+  for (const auto& t : *history) {
+    RungInfo info;
+    info.rung = schedule.rung_of(t.number);
+    info.resource = schedule.rung_resource(t.number);
+    if (hyperband) info.bracket = schedule.bracket_of(t.number);
+    if (!t.intermediates.empty()) info.last_step = t.intermediates.back().step;
+    out[t.number] = info;
+  }
+  return out;
+}
+
+std::string rung_text(const RungInfo& info) {
+  std::string text = info.rung < 0 ? "-"
+                                   : "rung " + std::to_string(info.rung) + " (step " +
+                                         std::to_string(info.resource) + ")";
+  if (info.bracket >= 0) text += ", bracket " + std::to_string(info.bracket);
+  return text;
 }
 
 }  // namespace hpo::results::cli_detail

@@ -5,6 +5,7 @@
 
 #include <cxxopts.hpp>
 #include <expected>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,5 +63,19 @@ void add_param_columns(Frame& frame, const std::vector<const TrialRow*>& trials,
 
 // The seconds a trial ran (to now while RUNNING).
 std::optional<double> trial_duration(const TrialRow& trial);
+
+// Where each trial of a study under a trial scheduler (ASHA, Hyperband; issue 14) stands,
+// rebuilt from the store as the scheduler rebuilds it: the highest rung it has a result at
+// (-1: none yet), that rung's resource (the step it was judged at), its Hyperband bracket,
+// and the last step it reported. Empty for a study without a trial scheduler.
+struct RungInfo {
+  int rung = -1;
+  std::int64_t resource = 0;
+  int bracket = -1;  // -1: not Hyperband
+  std::int64_t last_step = 0;
+};
+std::map<std::int64_t, RungInfo> study_rungs(Store& store, const StudyRow& study);
+// "rung 1 (step 3)", "rung 0 (step 1), bracket 2", or "-" for none.
+std::string rung_text(const RungInfo& info);
 
 }  // namespace hpo::results::cli_detail

@@ -131,6 +131,8 @@ int show_command(int argc, char** argv) {
   auto metrics = store->metrics(t.id);
   if (!metrics) return report(Exit{cli::kExitFailure, metrics.error().message}, command);
   const json steps = metrics_by_step(*metrics, 0, metrics->size());
+  const auto rungs = cli_detail::study_rungs(*store, *study);
+  const auto rung = rungs.find(t.number);
 
   if (*format == Format::kJson) {
     ojson out = ojson{{"study", study->name},
@@ -138,6 +140,12 @@ int show_command(int argc, char** argv) {
                       {"direction", std::string(search::to_string(study->direction))}};
     out.update(trial_json(t));
     out["metrics"] = ojson(steps);
+    if (rung != rungs.end()) {
+      out["rung"] = ojson{{"rung", rung->second.rung},
+                          {"resource", rung->second.resource},
+                          {"last_step", rung->second.last_step}};
+      if (rung->second.bracket >= 0) out["rung"]["bracket"] = rung->second.bracket;
+    }
     std::cout << out.dump(2, ' ', false, kDump) << "\n";
     return cli::kExitOk;
   }
@@ -147,6 +155,7 @@ int show_command(int argc, char** argv) {
   out << "state     " << search::to_string(t.state) << " (attempt " << t.attempt << ")\n";
   out << "value     " << (t.value ? cell_text(*t.value) : "-") << "  (" << study->metric << ", "
       << search::to_string(study->direction) << ")\n";
+  if (rung != rungs.end()) out << "rung      " << cli_detail::rung_text(rung->second) << "\n";
   if (!t.agent.empty())
     out << "agent     " << t.agent << (t.lease.empty() ? "" : "  lease " + t.lease) << "\n";
   out << "queued    " << cli_detail::time_text(t.queued, false) << "\n";

@@ -113,10 +113,13 @@ ALTER TABLE agents ADD COLUMN state TEXT NOT NULL DEFAULT 'left';
 ALTER TABLE agents ADD COLUMN stale_after REAL NOT NULL DEFAULT 0;
 )sql",
     // 5 -> 6: multi-fidelity search (issue 14): trials may be PAUSED (trials.state is free
-    // text: no change there), and a study shows the bytes its paused trials' checkpoints take
-    // in the scheduler's checkpoint store (`hpo studies`).
+    // text: no change there), a study shows the bytes its paused trials' checkpoints take in
+    // the scheduler's checkpoint store (`hpo studies`), and a trial that PBT made from another
+    // (exploit) names its parent and the step it started from (the lineage).
     R"sql(
 ALTER TABLE studies ADD COLUMN checkpoint_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN parent INTEGER;
+ALTER TABLE trials ADD COLUMN parent_step INTEGER;
 )sql",
 };
 

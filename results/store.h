@@ -119,6 +119,10 @@ struct TrialRow {
   std::string log_tail;
   std::int64_t failures = 0;       // failed attempts so far (count_failure)
   std::int64_t interruptions = 0;  // runs lost so far (count_interruption)
+  // PBT's lineage: the trial (number) this one was made from by an exploit, and the step of
+  // the parent's checkpoint it started from; nullopt for a trial sampled afresh.
+  std::optional<std::int64_t> parent;
+  std::optional<std::int64_t> parent_step;
 };
 
 struct MetricRow {

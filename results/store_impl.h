@@ -78,8 +78,8 @@ Status prepare_schema(Store::Impl& impl, const OpenOptions& options);
 inline constexpr const char* kTrialColumns =
     "t.id, t.study, t.number, t.state, t.config, t.hash, t.value, t.attempt, t.lease, t.agent, "
     "t.queued, t.started, t.finished, t.error, t.log_tail, t.failures, t.interruptions, "
-    "t.agent_key";
-inline constexpr int kTrialColumnCount = 18;
+    "t.agent_key, t.parent, t.parent_step";
+inline constexpr int kTrialColumnCount = 20;
 Result<TrialRow> read_trial(const Store::Impl& impl, const detail::Query& q);
 
 }  // namespace hpo::results

@@ -75,6 +75,8 @@ Result<TrialRow> read_trial(const Store::Impl& impl, const Query& q) {
   t.failures = q.i64(15);
   t.interruptions = q.i64(16);
   t.agent_key = q.text(17);
+  t.parent = q.opt_i64(18);
+  t.parent_step = q.opt_i64(19);
   return t;
 }
 

@@ -5,6 +5,7 @@
 
 #include "tests/e2e/harness.h"
 #include "tests/support/skip.h"
+#include "base/pack.h"
 #include "trainer/agent/process_runner.h"
 
 using namespace hpo::e2e;
@@ -24,6 +25,15 @@ json small_data() {
 }
 
 bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist"); }
+
+// One slot running the hpo binary under test, trial directories in `dir`/work.
+hpo::agent::ProcessRunnerOptions one_slot(const TempDir& dir) {
+  hpo::agent::ProcessRunnerOptions options;
+  options.slots.resize(1);
+  options.workdir = (dir.path / "work").string();
+  options.hpo_binary = HPO_BINARY;
+  return options;
+}
 
 }  // namespace
 
@@ -97,10 +107,7 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
     HPO_SKIP("/usr/share/datasets/fashion-mnist missing");
   }
   TempDir dir("native-stop");
-  hpo::agent::ProcessRunnerOptions options;
-  options.slots.resize(1);
-  options.workdir = (dir.path / "work").string();
-  options.hpo_binary = HPO_BINARY;
+  auto options = one_slot(dir);
   options.kill_grace_s = 5;  // SIGKILL would also end it: the test wants SIGTERM to
   hpo::agent::ProcessRunner runner(options);
   hpo::scheduler::protocol::Assign assign;
@@ -113,7 +120,7 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
   assign.spec = {{"kind", "native"},
                  {"base", {{"data", small_data()}, {"solver", {{"epochs", 200}}}}},
                  {"threads", 1}};
-  REQUIRE(runner.start(assign));
+  REQUIRE(runner.start(assign, {}));
   auto poll_once = [&] {
     std::vector<pollfd> fds;
     for (int fd : runner.wait_fds()) fds.push_back(pollfd{fd, POLLIN, 0});
@@ -142,4 +149,81 @@ TEST_CASE("STOP reaches a native trial within a second", "[e2e][agent][native]")
   CHECK(finish->outcome == hpo::scheduler::protocol::Outcome::kPruned);
   CHECK(finish->metrics.count("val_accuracy") == 1);
   CHECK(took < 1.0);
+}
+
+namespace {
+
+namespace p = hpo::scheduler::protocol;
+
+// Runs `assign` on `runner` until its FINISH; with `pause_after` > 0, pauses it once it has
+// reported that many epochs. Returns its reports' val_accuracy by epoch, and the FINISH.
+std::pair<std::map<std::int64_t, double>, p::Finish> drive(hpo::agent::ProcessRunner& runner,
+                                                           const p::Assign& assign,
+                                                           const hpo::agent::TrialFiles& files,
+                                                           int pause_after = 0) {
+  REQUIRE(runner.start(assign, files));
+  std::map<std::int64_t, double> reports;
+  auto until = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < until) {
+    std::vector<pollfd> fds;
+    for (int fd : runner.wait_fds()) fds.push_back(pollfd{fd, POLLIN, 0});
+    ::poll(fds.data(), fds.size(), static_cast<int>(runner.wait_hint().count()));
+    for (auto& e : runner.poll()) {
+      if (auto* f = std::get_if<p::Finish>(&e)) return {reports, *f};
+      auto& r = std::get<p::Report>(e);
+      reports[r.step] = r.metrics.at("val_accuracy");
+      if (pause_after > 0 && static_cast<int>(reports.size()) == pause_after) {
+        runner.stop(assign.lease, hpo::agent::StopReason::kPaused);
+      }
+    }
+  }
+  FAIL("trial " << assign.lease << " did not finish in 60 s");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("a paused native trial resumes from its checkpoint as if never paused",
+          "[e2e][agent][native][pause]") {
+  if (!have_fashion_mnist()) {
+    HPO_SKIP("/usr/share/datasets/fashion-mnist missing");
+  }
+  TempDir dir("native-pause");
+  hpo::agent::ProcessRunner runner(one_slot(dir));
+  p::Assign assign{"native-pause", 0, 1, "whole", json::parse(R"({"net": {"dense":
+      [{"units": 32}], "activation": "relu"}, "solver": {"lr": 0.05}})"),
+                   {{"kind", "native"},
+                    {"base", {{"data", small_data()}, {"solver", {{"epochs", 4}}}, {"seed", 3}}},
+                    {"threads", 1}}};
+  auto files = [&](int attempt) {
+    auto trial = dir.path / ("trial-" + std::to_string(attempt));
+    return hpo::agent::TrialFiles{(trial / "checkpoint").string(), "", true};
+  };
+  auto [whole, whole_finish] = drive(runner, assign, files(0));
+  REQUIRE(whole_finish.outcome == p::Outcome::kOk);
+  REQUIRE(whole.size() == 4);
+
+  assign.lease = "paused";
+  auto [first, paused] = drive(runner, assign, files(1), 1);
+  REQUIRE(paused.outcome == p::Outcome::kPaused);
+  REQUIRE_FALSE(fs::is_empty(files(1).checkpoint_dir));
+
+  // The checkpoint travels packed, as between two agents.
+  auto packed = hpo::pack_directory(files(1).checkpoint_dir, dir.path / "ckpt.pack");
+  REQUIRE(packed);
+  auto resume = files(2);
+  resume.resume_from = (dir.path / "trial-2" / "resume").string();
+  REQUIRE(hpo::unpack_directory(dir.path / "ckpt.pack", resume.resume_from));
+  assign.attempt = 2;
+  assign.lease = "resumed";
+  auto [second, done] = drive(runner, assign, resume);
+  REQUIRE(done.outcome == p::Outcome::kOk);
+  // The epochs after the pause are those of the run that was never paused.
+  REQUIRE(!second.empty());
+  for (const auto& [epoch, accuracy] : second) {
+    INFO("epoch " << epoch);
+    CHECK(epoch > first.rbegin()->first);
+    CHECK(accuracy == whole.at(epoch));
+  }
+  CHECK(second.rbegin()->first == 4);
 }

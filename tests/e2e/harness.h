@@ -95,6 +95,17 @@ inline nlohmann::json sleep_study(const std::string& name, int max_trials, int m
           {"space", {{"x", {{"type", "float"}, {"low", 0}, {"high", 1}}}}}};
 }
 
+// The checkpoint packs (scheduler/checkpoints.h) under `dir`, at any depth; 0 without it.
+inline std::size_t packs_in(const fs::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    n += it->path().extension() == ".pack";
+  }
+  return n;
+}
+
 inline void write_json(const fs::path& p, const nlohmann::json& j) { write_text(p, j.dump(2)); }
 
 // Common options: fast heartbeats so lost agents are noticed in ~1 s.

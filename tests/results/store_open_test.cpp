@@ -201,7 +201,9 @@ TEST_CASE("a writer upgrades a version 3 database: a running lease keeps its id,
   // Back to the layout of version 3, as the hpo before issue 12 left it.
   raw_sql(path,
           "ALTER TABLE trials DROP COLUMN agent_key; ALTER TABLE agents DROP COLUMN state; "
-          "ALTER TABLE agents DROP COLUMN stale_after; PRAGMA user_version = 3; "
+          "ALTER TABLE agents DROP COLUMN stale_after; ALTER TABLE studies DROP COLUMN "
+          "checkpoint_bytes; ALTER TABLE trials DROP COLUMN parent; ALTER TABLE trials DROP "
+          "COLUMN parent_step; PRAGMA user_version = 3; "
           "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
   auto reader = Store::open(path, OpenMode::kReadOnly);
   REQUIRE_FALSE(reader);
@@ -304,4 +306,43 @@ TEST_CASE("a writer closed cleanly leaves no -wal, -shm or .lock file beside the
   // Nothing was lost with them, and the next writer gets in.
   CHECK(ok(open_reader(path).list_studies()).size() == 1);
   CHECK(Store::open(path, OpenMode::kWriter));
+}
+
+TEST_CASE("a writer upgrades a version 5 database: no checkpoint bytes, no parents, and trials "
+          "may then be PAUSED") {
+  TempDir dir;
+  const auto path = dir / "v5.db";
+  std::int64_t trial = 0, study = 0;
+  {
+    auto store = open_writer(path);
+    study = ok(store.create_study(study_row("s")));
+    trial = ok(store.add_trial(study, 0, nlohmann::json{{"x", 1}}, "h", 1.0));
+    ok(store.start_trial(trial, 1, "lease-1", "agent-a", "", 2.0));
+    ok(store.record_metric(trial, 1, "value", 0.5, 2.5));
+  }
+  raw_sql(path,
+          "ALTER TABLE studies DROP COLUMN checkpoint_bytes; ALTER TABLE trials DROP COLUMN "
+          "parent; ALTER TABLE trials DROP COLUMN parent_step; PRAGMA user_version = 5; "
+          "UPDATE meta SET value = '5' WHERE key = 'schema_version';");
+  {
+    auto store = open_writer(path);
+    CHECK(ok(store.get_study(study))->checkpoint_bytes == 0);
+    auto t = ok(store.get_trial(trial));
+    REQUIRE(t);
+    CHECK_FALSE(t->parent);
+    CHECK_FALSE(t->parent_step);
+    ok(store.finish_trial(trial, TrialState::kPaused, 0.5, "", "", 3.0));
+    CHECK(ok(store.get_trial(trial))->state == TrialState::kPaused);
+    ok(store.set_study_checkpoint_bytes(study, 1234));
+    CHECK(ok(store.get_study(study))->checkpoint_bytes == 1234);
+    // A resumed attempt starts with the curve of the one it resumes.
+    ok(store.start_trial(trial, 2, "lease-2", "agent-b", "", 4.0));
+    ok(store.carry_metrics(trial, 1, 2));
+    auto m = ok(store.metrics(trial));
+    REQUIRE(m.size() == 1);
+    CHECK(m[0].step == 1);
+    CHECK(m[0].value == 0.5);
+  }
+  CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+  CHECK(raw_text(path, "PRAGMA integrity_check") == "ok");
 }

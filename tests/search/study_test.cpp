@@ -64,7 +64,7 @@ TEST_CASE("the shipped experiment files are valid studies") {
 TEST_CASE("an unknown key anywhere in a study is an error") {
   CHECK(error_with("/budjet", json::object()) ==
         "s.json: budjet: unknown key for a study (allowed: name, description, objective, sampler, "
-        "pruner, seed, budget, trial, space)");
+        "pruner, scheduler, seed, budget, trial, space)");
   CHECK(error_with("/budget", json{{"max_trial", 3}}) ==
         "s.json: budget.max_trial: unknown key for the budget (allowed: max_trials, max_parallel, "
         "max_seconds, target, max_retries, max_interruptions)");

@@ -4,7 +4,10 @@
 // TrialRunner, forwards reports, keeps every FINISH until it is ACKed, sends
 // heartbeats, and reconnects with back-off when the scheduler goes quiet
 // (ZeroMQ guide ch. 4, "paranoid pirate"), re-announcing its trials so that a
-// restarted scheduler re-adopts them instead of running them again.
+// restarted scheduler re-adopts them instead of running them again. It pauses
+// a trial on DECISION PAUSE and uploads its checkpoint before the FINISH, and
+// fetches a resumed trial's checkpoint before starting it (transfer.h), without
+// holding up the rest of its loop.
 //
 // Threads: an Agent runs on the thread that calls run(); nothing else may
 // touch it, except `stop` (an atomic flag) that any thread or a signal
@@ -33,13 +36,23 @@ namespace protocol = hpo::scheduler::protocol;
 // What a running trial produced since the last poll.
 using TrialEvent = std::variant<protocol::Report, protocol::Finish>;
 
-// Why a trial is stopped: the scheduler's STOP (the trial ends PRUNED) or the
-// agent shutting down / the scheduler dropping the lease (it ends INTERRUPTED).
-enum class StopReason { kPruned, kInterrupted };
+// Why a trial is stopped: the scheduler's STOP (the trial ends PRUNED), the
+// agent shutting down / the scheduler dropping the lease (it ends INTERRUPTED),
+// or the scheduler's PAUSE (it ends PAUSED, having saved its checkpoint the way
+// its kind does: a child gets SIGTERM, a builtin trial's state is already saved).
+enum class StopReason { kPruned, kInterrupted, kPaused };
+
+// Where a trial keeps its checkpoint (trial_spec.h has the contract): the agent chooses
+// both directories, under its workdir, and packs checkpoint_dir when the trial is paused.
+struct TrialFiles {
+  std::string checkpoint_dir;  // absolute; the runner creates it empty ("": none)
+  std::string resume_from;     // the unpacked checkpoint of a resumed trial ("": a fresh start)
+  bool pausable = false;       // ASSIGN.pausable: a SIGTERM may be a pause ($HPO_PAUSE=1)
+};
 
 // Runs the trials of one agent. The agent calls it from its one thread only.
 // Contract:
-//  - start() takes ownership of one lease. An Error means the trial could not
+//  - start() takes ownership of one lease, with the directories in `files`. An Error means the trial could not
 //    start (start must not also emit a Finish for it). Its code says whose
 //    fault: ErrorCode::kIo = this agent's (the trial directory cannot be
 //    made, the program cannot be executed, fork fails): the agent FINISHes it
@@ -48,9 +61,11 @@ enum class StopReason { kPruned, kInterrupted };
 //  - Every started lease eventually yields exactly one Finish from poll(),
 //    carrying the assign's (study, trial, attempt, lease); Reports carry the
 //    same fields.
-//  - stop() asks a trial to end soon; its Finish (outcome pruned or
-//    interrupted per `reason`, or whatever it ended with first) comes from a
-//    later poll(). Stopping an unknown or finished lease does nothing.
+//  - stop() asks a trial to end soon; its Finish (outcome pruned, interrupted
+//    or paused per `reason`, or whatever it ended with first: a trial that
+//    exited 0 with its results before the pause reached it ends ok) comes from
+//    a later poll(). A paused Finish carries no checkpoint: the agent uploads
+//    files.checkpoint_dir and adds it. Stopping an unknown or finished lease does nothing.
 //  - poll() never blocks. The agent sleeps in zmq::poll between calls, for at
 //    most wait_hint(), and wakes early when one of wait_fds() is readable
 //    (e.g. a child's stdout pipe), so a runner with children returns its pipes
@@ -58,7 +73,7 @@ enum class StopReason { kPruned, kInterrupted };
 class TrialRunner {
  public:
   virtual ~TrialRunner() = default;
-  virtual Status start(const protocol::Assign& assign) = 0;
+  virtual Status start(const protocol::Assign& assign, const TrialFiles& files) = 0;
   virtual void stop(const std::string& lease, StopReason reason) = 0;
   virtual std::vector<TrialEvent> poll() = 0;
   virtual std::chrono::milliseconds wait_hint() const { return std::chrono::milliseconds(100); }
@@ -75,6 +90,10 @@ class TrialRunner {
 struct AgentOptions {
   std::string endpoint = "tcp://127.0.0.1:5555";  // the scheduler's ROUTER
   std::string name;                               // agent id; default "<host>-<pid>"
+  // Root of the trial directories (the ProcessRunner's workdir): a trial's checkpoint and
+  // resume directories, and the packs that carry them, are <trial dir>/checkpoint, /resume,
+  // /checkpoint.pack and /resume.pack (trial_spec.h, trial_dir()).
+  std::string workdir = "hpo-work";
   int slots = 1;                                  // trials run at once
   nlohmann::json gpus = nlohmann::json::array();  // advertised in HELLO (issue 6)
   int heartbeat_ms = 1000;                        // until WELCOME says otherwise

@@ -129,6 +129,7 @@ int agent_command(int argc, char** argv) {
   ProcessRunnerOptions process;
   process.slots = planned->slots;
   process.workdir = (*parsed)["workdir"].as<std::string>();
+  opts.workdir = process.workdir;  // checkpoints of paused and resumed trials go there too
   process.kill_grace_s = kill_grace_s;
   process.verbose = opts.verbose;
   if (opts.verbose) std::cerr << "hpo agent: " << planned->summary << "\n";

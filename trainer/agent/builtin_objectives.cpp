@@ -108,12 +108,20 @@ Status BuiltinRunner::start_curves(Trial& trial) {
 BuiltinRunner::BuiltinRunner() = default;
 BuiltinRunner::~BuiltinRunner() = default;
 
-Status BuiltinRunner::start(const protocol::Assign& assign) {
-  const auto& spec = assign.spec;
-  const auto& config = assign.config;
-  std::string function = spec.value("function", "");
+Status BuiltinRunner::start(const protocol::Assign& assign, const TrialFiles& files) {
   auto trial = std::make_unique<Trial>();
   trial->assign = assign;
+  auto& spec = trial->assign.spec;
+  const auto& config = assign.config;
+  std::string function = spec.value("function", "");
+  if (spec.is_object()) {
+    // A state written each epoch costs a file and a rename: only for a trial that may pause.
+    const std::string checkpoint = files.pausable ? files.checkpoint_dir : "";
+    for (auto [key, dir] : {std::pair{"checkpoint_dir", &checkpoint},
+                            std::pair{"resume_from", &files.resume_from}}) {
+      if (!dir->empty() && !spec.contains(key)) spec[key] = *dir;
+    }
+  }
   trial->start = Clock::now();
   trial->steps = static_cast<int>(std::max(0.0, number_at(spec, "steps", 0)));
   if (function == "branin") {
@@ -182,8 +190,9 @@ std::vector<TrialEvent> BuiltinRunner::poll() {
     protocol::Finish f{a.study, a.trial, a.attempt, a.lease, protocol::Outcome::kOk,
                        {},      "",      "",        false,   false};
     if (t.stopped) {
-      f.outcome = *t.stopped == StopReason::kPruned ? protocol::Outcome::kPruned
-                                                    : protocol::Outcome::kInterrupted;
+      f.outcome = *t.stopped == StopReason::kPruned   ? protocol::Outcome::kPruned
+                  : *t.stopped == StopReason::kPaused ? protocol::Outcome::kPaused
+                                                      : protocol::Outcome::kInterrupted;
       if (t.next_step > t.first_step) f.metrics[t.metric] = t.value_at(t.next_step - 1);
     } else if (!t.error.empty()) {
       f.outcome = protocol::Outcome::kFailed;

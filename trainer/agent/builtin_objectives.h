@@ -16,7 +16,9 @@
 //   $HPO_CHECKPOINT_DIR and $HPO_RESUME_FROM: "checkpoint_dir" (it writes
 //   <dir>/state = {"epoch": k} after each epoch k, before reporting it) and
 //   "resume_from" (a directory holding such a state: it goes on at epoch k + 1,
-//   with the values an uninterrupted run would have had).
+//   with the values an uninterrupted run would have had). BuiltinRunner::start sets them
+//   from the agent's TrialFiles (checkpoint_dir only when ASSIGN.pausable; a spec's own
+//   keys win). A paused curves trial stops at once: its state is its last epoch's.
 // - Test hooks: config or spec "fail_attempts": K makes attempts <= K fail
 //   with an error (retries); config "fail": true always fails.
 #pragma once
@@ -39,7 +41,7 @@ class BuiltinRunner final : public TrialRunner {
  public:
   BuiltinRunner();
   ~BuiltinRunner() override;
-  Status start(const protocol::Assign& assign) override;
+  Status start(const protocol::Assign& assign, const TrialFiles& files) override;
   void stop(const std::string& lease, StopReason reason) override;
   std::vector<TrialEvent> poll() override;
   std::chrono::milliseconds wait_hint() const override;

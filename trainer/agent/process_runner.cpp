@@ -57,7 +57,7 @@ ProcessRunner::ProcessRunner(ProcessRunnerOptions options) : options_(std::move(
 
 ProcessRunner::~ProcessRunner() = default;
 
-Status ProcessRunner::start(const protocol::Assign& assign) {
+Status ProcessRunner::start(const protocol::Assign& assign, const TrialFiles& files) {
   auto now = SteadyClock::now();
   if (trials_.count(assign.lease)) return fail("agent: lease " + assign.lease + " already running");
   auto free = std::find(slot_busy_.begin(), slot_busy_.end(), false);
@@ -71,6 +71,9 @@ Status ProcessRunner::start(const protocol::Assign& assign) {
   ctx.workdir = options_.workdir;
   ctx.hpo_binary = options_.hpo_binary;
   ctx.kill_grace_s = options_.kill_grace_s;
+  ctx.checkpoint_dir = files.checkpoint_dir;
+  ctx.resume_from = files.resume_from;
+  ctx.pausable = files.pausable;
   if (options_.slots[slot].gpu) ctx.gpu = options_.slots[slot].gpu->visible_id;
 
   auto launch = build_launch(assign.spec, assign.config, ctx);
@@ -128,9 +131,10 @@ protocol::Finish ProcessRunner::finish_of(Trial& t) {
       }
       break;
     case ChildExit::Kind::kStopped:
-      f.outcome = t.stop_reason == StopReason::kPruned ? protocol::Outcome::kPruned
-                                                       : protocol::Outcome::kInterrupted;
-      f.error = t.stop_reason == StopReason::kPruned ? "" : "interrupted";
+      f.outcome = t.stop_reason == StopReason::kPruned   ? protocol::Outcome::kPruned
+                  : t.stop_reason == StopReason::kPaused ? protocol::Outcome::kPaused
+                                                         : protocol::Outcome::kInterrupted;
+      f.error = t.stop_reason == StopReason::kInterrupted ? "interrupted" : "";
       break;
     case ChildExit::Kind::kFailed:
       if (agent_stopping_ && ended_with_the_job(e.status)) {
@@ -233,11 +237,11 @@ std::vector<int> ProcessRunner::wait_fds() const {
 KindRunner::KindRunner(std::unique_ptr<TrialRunner> builtin, std::unique_ptr<TrialRunner> process)
     : builtin_(std::move(builtin)), process_(std::move(process)) {}
 
-Status KindRunner::start(const protocol::Assign& assign) {
+Status KindRunner::start(const protocol::Assign& assign, const TrialFiles& files) {
   std::string kind =
       assign.spec.is_object() ? assign.spec.value("kind", std::string()) : std::string();
   TrialRunner* runner = kind == "builtin" ? builtin_.get() : process_.get();
-  auto s = runner->start(assign);
+  auto s = runner->start(assign, files);
   if (s) owner_[assign.lease] = runner;
   return s;
 }

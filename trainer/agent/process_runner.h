@@ -8,7 +8,8 @@
 //   - exit 0 -> FINISH ok with the final metrics (failed if it reported none);
 //     non-zero, a signal or a timeout -> FINISH failed, error = the reason and the
 //     last line of output, log_tail = the last 30 lines; stop() -> FINISH pruned or
-//     interrupted (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s;
+//     interrupted or paused (per StopReason) after SIGTERM, and SIGKILL after kill_grace_s
+//     (a trial that exited 0 before the stop reached it ends ok);
 //     after agent_stopping(), killed by SIGTERM/SIGINT/SIGHUP/SIGKILL -> interrupted.
 // Threading: the agent's thread only (like every TrialRunner).
 #pragma once
@@ -43,7 +44,7 @@ class ProcessRunner final : public TrialRunner {
   // Errors (the agent FINISHes the trial failed with them): no free slot, an
   // unknown kind, a bad template or placeholder, the trial directory or the
   // program not usable.
-  Status start(const protocol::Assign& assign) override;
+  Status start(const protocol::Assign& assign, const TrialFiles& files) override;
   void stop(const std::string& lease, StopReason reason) override;
   std::vector<TrialEvent> poll() override;
   std::chrono::milliseconds wait_hint() const override;
@@ -64,7 +65,7 @@ class ProcessRunner final : public TrialRunner {
 class KindRunner final : public TrialRunner {
  public:
   KindRunner(std::unique_ptr<TrialRunner> builtin, std::unique_ptr<TrialRunner> process);
-  Status start(const protocol::Assign& assign) override;
+  Status start(const protocol::Assign& assign, const TrialFiles& files) override;
   void stop(const std::string& lease, StopReason reason) override;
   std::vector<TrialEvent> poll() override;
   std::chrono::milliseconds wait_hint() const override;

@@ -211,6 +211,10 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
   env.emplace_back("HPO_STUDY", ctx.study);
   env.emplace_back("HPO_TRIAL_DIR", launch.dir);
   env.emplace_back("CUDA_VISIBLE_DEVICES", ctx.gpu.value_or(""));
+  launch.checkpoint_dir = ctx.checkpoint_dir;
+  if (!ctx.checkpoint_dir.empty()) env.emplace_back("HPO_CHECKPOINT_DIR", ctx.checkpoint_dir);
+  if (ctx.pausable) env.emplace_back("HPO_PAUSE", "1");
+  if (!ctx.resume_from.empty()) env.emplace_back("HPO_RESUME_FROM", ctx.resume_from);
   if (*threads >= 1) {
     // The thread pools of OpenMP, MKL and OpenBLAS (PyTorch and NumPy use them)
     // default to every core, which oversubscribes a machine shared by trials.
@@ -234,6 +238,13 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
                          device,
                          "--threads",
                          number_text(*threads >= 1 ? *threads : 1)};
+    if (!ctx.checkpoint_dir.empty()) {
+      launch.child.argv.insert(launch.child.argv.end(), {"--checkpoint", ctx.checkpoint_dir});
+      if (!ctx.resume_from.empty()) {
+        launch.child.argv.emplace_back("--resume");
+        launch.seed_checkpoint_from = ctx.resume_from;
+      }
+    }
     launch.child.bare_json_metrics = true;
   } else if (kind == "command") {
     auto cmd = trial.find("command");
@@ -244,7 +255,9 @@ Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::js
                             {"trial", ctx.number},
                             {"attempt", ctx.attempt},
                             {"trial_dir", launch.dir},
-                            {"study", ctx.study}};
+                            {"study", ctx.study},
+                            {"checkpoint_dir", ctx.checkpoint_dir},
+                            {"resume_from", ctx.resume_from}};
     auto line = fill_placeholders(cmd->get<std::string>(), launch.config, extra);
     if (!line) return std::unexpected(line.error());
     launch.child.argv = {command_shell(), "-c", *line};
@@ -277,6 +290,20 @@ Status write_trial_files(const TrialLaunch& launch) {
   }
   std::filesystem::rename(tmp, launch.config_path, ec);
   if (ec) return fail(launch.config_path + ": " + ec.message());
+  if (launch.checkpoint_dir.empty()) return {};
+  std::filesystem::remove_all(launch.checkpoint_dir, ec);
+  if (ec) return fail(launch.checkpoint_dir + ": cannot empty: " + ec.message());
+  if (!launch.seed_checkpoint_from.empty()) {
+    std::filesystem::copy(launch.seed_checkpoint_from, launch.checkpoint_dir,
+                          std::filesystem::copy_options::recursive, ec);
+    if (ec) {
+      return fail(launch.checkpoint_dir + ": cannot copy the resumed checkpoint from " +
+                  launch.seed_checkpoint_from + ": " + ec.message());
+    }
+    return {};
+  }
+  std::filesystem::create_directories(launch.checkpoint_dir, ec);
+  if (ec) return fail(launch.checkpoint_dir + ": cannot create: " + ec.message());
   return {};
 }
 

@@ -25,6 +25,23 @@
 //   OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS
 //                      trial.threads when given (keeps CPU trials from oversubscribing)
 // plus trial.env, which wins over all of these.
+//
+// Pausing and resuming (multi-fidelity schedules: ASHA, Hyperband; the agent's side is
+// agent.h and transfer.h; experiments/command-trial/README.md has the same contract):
+//   HPO_CHECKPOINT_DIR  always set: `<trial dir>/checkpoint`, an empty directory. A trial
+//                       that can be paused saves its checkpoint here: on SIGTERM when
+//                       HPO_PAUSE=1, or after each epoch. When the scheduler pauses the
+//                       trial, the agent sends SIGTERM (SIGKILL after the kill grace, as for
+//                       a STOP), then packs what this directory holds and uploads it; the
+//                       trial resumes later, on any agent, as a new attempt.
+//   HPO_PAUSE=1         set when the study's scheduler may pause this trial (ASSIGN.pausable):
+//                       a SIGTERM may then be a pause, so save before exiting.
+//   HPO_RESUME_FROM     set only when the trial is resumed: `<trial dir>/resume`, the unpacked
+//                       checkpoint the paused attempt saved (read it; do not write there).
+// Command templates have them as {hpo.checkpoint_dir} and {hpo.resume_from} ("" when not
+// resuming). Native trials get `--checkpoint <HPO_CHECKPOINT_DIR>`, and a resumed one also
+// `--resume`, with the resumed checkpoint copied into that directory first (`hpo train
+// --resume` continues exactly where the paused run stopped).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +67,10 @@ struct TrialContext {
   std::string hpo_binary;   // `hpo` for native trials; "" = /proc/self/exe (this binary, even
                             // after it was replaced on disk)
   double kill_grace_s = 5;  // SIGTERM -> SIGKILL
+  // Pause and resume (agent.h, TrialFiles): absolute paths chosen by the agent ("": none).
+  std::string checkpoint_dir;  // $HPO_CHECKPOINT_DIR, created empty by write_trial_files
+  std::string resume_from;     // $HPO_RESUME_FROM: the unpacked checkpoint of a resumed trial
+  bool pausable = false;       // $HPO_PAUSE=1
 };
 
 // `over` merged into `base`: objects merge key by key, recursively; anything
@@ -87,6 +108,8 @@ struct TrialLaunch {
   nlohmann::json config;    // what config.json holds
   std::string config_path;  // <trial dir>/config.json
   std::string dir;          // the trial directory
+  std::string checkpoint_dir;        // ctx.checkpoint_dir ("": none)
+  std::string seed_checkpoint_from;  // a resumed native trial: copied into checkpoint_dir
 };
 
 // Builds the launch for trial kinds "native" and "command" from the study's
@@ -97,7 +120,8 @@ struct TrialLaunch {
 Result<TrialLaunch> build_launch(const nlohmann::json& trial, const nlohmann::json& config,
                                  const TrialContext& ctx);
 
-// Creates the trial directory and writes config.json.
+// Creates the trial directory, writes config.json, and makes the checkpoint directory
+// (emptied if an earlier run left one; for a resumed native trial, a copy of resume_from).
 Status write_trial_files(const TrialLaunch& launch);
 
 }  // namespace hpo::agent

@@ -191,7 +191,9 @@ namespace {
 // A runner whose poll() throws once, as a bug in parsing one trial's output would.
 class ThrowOncePoll final : public hpo::agent::TrialRunner {
  public:
-  hpo::Status start(const p::Assign& a) override { return inner_.start(a); }
+  hpo::Status start(const p::Assign& a, const hpo::agent::TrialFiles& f) override {
+    return inner_.start(a, f);
+  }
   void stop(const std::string& lease, hpo::agent::StopReason r) override { inner_.stop(lease, r); }
   std::vector<hpo::agent::TrialEvent> poll() override {
     if (!thrown_) {

@@ -60,7 +60,7 @@ struct Run {
 };
 Run run_trial(BuiltinRunner& runner, const protocol::Assign& assign,
               std::int64_t stop_after = INT64_MAX) {
-  REQUIRE(runner.start(assign));
+  REQUIRE(runner.start(assign, {}));
   Run run;
   for (int i = 0; i < 100000; ++i) {
     for (auto& event : runner.poll()) {
@@ -233,7 +233,7 @@ TEST_CASE("a curves trial paused while it sleeps resumes after its last saved ep
 TEST_CASE("a curves trial cannot resume from a directory without a checkpoint", "[curves]") {
   hpo::test::TempDir dir;
   BuiltinRunner runner;
-  auto s = runner.start(curves_assign(kFast, {{"resume_from", dir.path.string()}}));
+  auto s = runner.start(curves_assign(kFast, {{"resume_from", dir.path.string()}}), {});
   REQUIRE(!s);
   CHECK(s.error().message.starts_with(dir.path.string() + "/state: cannot read"));
   std::ofstream(dir.path.string() + "/state") << "{\"epoch\": -3}";

@@ -82,7 +82,7 @@ TEST_CASE("stepped metric lines become reports and the last values the final met
       runner.start(command_trial(1,
                                  "for s in 1 2 3; do echo \"HPO_METRIC {\\\"epoch\\\": $s, "
                                  "\\\"val_accuracy\\\": 0.$s, \\\"phase\\\": \\\"x\\\"}\"; done; "
-                                 "echo 'HPO_METRIC {\"test_accuracy\": 0.77}'")));
+                                 "echo 'HPO_METRIC {\"test_accuracy\": 0.77}'"), {}));
   auto events = run_all(runner);
   auto r = reports(events);
   REQUIRE(r.size() == 3);
@@ -99,7 +99,7 @@ TEST_CASE("stepped metric lines become reports and the last values the final met
 
 TEST_CASE("a crashing trial finishes failed with its last line in the error", "[runner]") {
   ProcessRunner runner(options(1));
-  REQUIRE(runner.start(command_trial(2, "echo 'ValueError: bad lr' >&2; exit 3")));
+  REQUIRE(runner.start(command_trial(2, "echo 'ValueError: bad lr' >&2; exit 3"), {}));
   auto f = finishes(run_all(runner));
   REQUIRE(f.size() == 1);
   CHECK(f[0].outcome == protocol::Outcome::kFailed);
@@ -109,7 +109,7 @@ TEST_CASE("a crashing trial finishes failed with its last line in the error", "[
 
 TEST_CASE("a trial that exits 0 without any metric is failed with a hint", "[runner]") {
   ProcessRunner runner(options(1));
-  REQUIRE(runner.start(command_trial(3, "echo hi")));
+  REQUIRE(runner.start(command_trial(3, "echo hi"), {}));
   auto f = finishes(run_all(runner));
   REQUIRE(f.size() == 1);
   CHECK(f[0].outcome == protocol::Outcome::kFailed);
@@ -118,8 +118,8 @@ TEST_CASE("a trial that exits 0 without any metric is failed with a hint", "[run
 
 TEST_CASE("stop ends a trial pruned or interrupted as asked", "[runner]") {
   ProcessRunner runner(options(2));
-  REQUIRE(runner.start(command_trial(4, "echo 'HPO_METRIC {\"step\": 1, \"v\": 1}'; sleep 30")));
-  REQUIRE(runner.start(command_trial(5, "sleep 30")));
+  REQUIRE(runner.start(command_trial(4, "echo 'HPO_METRIC {\"step\": 1, \"v\": 1}'; sleep 30"), {}));
+  REQUIRE(runner.start(command_trial(5, "sleep 30"), {}));
   runner.poll();
   runner.stop("lease-4", StopReason::kPruned);
   runner.stop("lease-5", StopReason::kInterrupted);
@@ -141,7 +141,7 @@ TEST_CASE(
     ProcessRunner runner(options(1));
     if (agent_stopping) runner.agent_stopping();
     REQUIRE(runner.start(command_trial(
-        6, "echo 'HPO_METRIC {\"step\": 1, \"v\": 1}'; kill -" + signal + " $$; sleep 5")));
+        6, "echo 'HPO_METRIC {\"step\": 1, \"v\": 1}'; kill -" + signal + " $$; sleep 5"), {}));
     auto f = finishes(run_all(runner, 5));
     REQUIRE(f.size() == 1);
     INFO(f[0].error);
@@ -156,16 +156,16 @@ TEST_CASE(
 
 TEST_CASE("a trial that cannot start is an error, and slots are limited", "[runner]") {
   ProcessRunner runner(options(1));
-  auto bad = runner.start(command_trial(6, "train {missing}"));
+  auto bad = runner.start(command_trial(6, "train {missing}"), {});
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().message.find("{missing}") != std::string::npos);
   CHECK(runner.running() == 0);
-  REQUIRE(runner.start(command_trial(7, "sleep 30")));
-  auto full = runner.start(command_trial(8, "true"));
+  REQUIRE(runner.start(command_trial(7, "sleep 30"), {}));
+  auto full = runner.start(command_trial(8, "true"), {});
   REQUIRE_FALSE(full.has_value());
   CHECK(full.error().message.find("no free slot") != std::string::npos);
   runner.stop("lease-7", StopReason::kInterrupted);
   CHECK(finishes(run_all(runner, 3)).size() == 1);
-  CHECK(runner.start(command_trial(8, "echo 'HPO_METRIC {\"v\": 1}'")).has_value());
+  CHECK(runner.start(command_trial(8, "echo 'HPO_METRIC {\"v\": 1}'"), {}).has_value());
   CHECK(finishes(run_all(runner, 3)).size() == 1);
 }

@@ -252,3 +252,35 @@ TEST_CASE("a native trial runs the agent's own binary even after it was replaced
   // Not readlink(/proc/self/exe): that reads "<path> (deleted)" after a rebuild.
   CHECK(launch->child.argv[0] == "/proc/self/exe");
 }
+
+TEST_CASE("a resumed native trial continues from a copy of its checkpoint", "[trial_spec]") {
+  auto ctx = context();
+  const hpo::test::TempDir dir("spec-resume");
+  ctx.workdir = dir.path.string();
+  const std::string trial = ctx.workdir + "/fmnist/trial-7-attempt-2";
+  ctx.checkpoint_dir = trial + "/checkpoint";
+  ctx.resume_from = trial + "/resume";
+  std::filesystem::create_directories(ctx.resume_from + "/sub");
+  std::ofstream(ctx.resume_from + "/sub/state.bin") << "weights";
+  auto launch = build_launch(json{{"kind", "native"}}, json::object(), ctx);
+  REQUIRE(launch.has_value());
+  const auto& argv = launch->child.argv;
+  REQUIRE(argv.size() >= 3);
+  CHECK(std::vector<std::string>(argv.end() - 3, argv.end()) ==
+        std::vector<std::string>{"--checkpoint", ctx.checkpoint_dir, "--resume"});
+  CHECK(env_of(*launch, "HPO_CHECKPOINT_DIR") == ctx.checkpoint_dir);
+  CHECK(env_of(*launch, "HPO_RESUME_FROM") == ctx.resume_from);
+  CHECK(env_of(*launch, "HPO_PAUSE") == "<unset>");
+  REQUIRE(hpo::agent::write_trial_files(*launch).has_value());
+  CHECK(hpo::test::read_text(ctx.checkpoint_dir + "/sub/state.bin") == "weights");
+
+  // A fresh start gets an empty checkpoint directory, whatever an earlier run left there.
+  ctx.resume_from.clear();
+  ctx.pausable = true;
+  auto fresh = build_launch(json{{"kind", "native"}}, json::object(), ctx);
+  REQUIRE(fresh.has_value());
+  CHECK(fresh->child.argv.back() == ctx.checkpoint_dir);
+  CHECK(env_of(*fresh, "HPO_PAUSE") == "1");
+  REQUIRE(hpo::agent::write_trial_files(*fresh).has_value());
+  CHECK(std::filesystem::is_empty(ctx.checkpoint_dir));
+}
