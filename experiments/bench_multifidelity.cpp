@@ -379,12 +379,18 @@ int summarize(double t95, double t99, double budget, double seconds, int argc, c
   auto it = runs.find("random");
   if (it != runs.end()) {
     std::vector<double> d;
-    for (const auto& r : it->second)
+    int above = 0, done = 0;
+    for (const auto& r : it->second) {
       d.insert(d.end(), r.full_run_seconds.begin(), r.full_run_seconds.end());
+      for (const auto& [time, value] : r.completed) above += value >= t95, ++done;
+    }
     std::printf(
         "\nOverhead: a random trial of %d epochs takes %.3f s from its start to its\n"
         "finish in the store (median of %zu), against %d x %.3f = %.3f s of sleep\n",
         kEpochs, median(d), d.size(), kEpochs, seconds, kEpochs * seconds);
+    // The runs' random configs against the space's sample: about 5% should pass.
+    std::printf("Random's COMPLETED trials at or above the 95th percentile: %d of %d (%.1f%%)\n",
+                above, done, 100.0 * above / std::max(done, 1));
   }
   return 0;
 }
