@@ -52,11 +52,8 @@ json curves_study(const std::string& name, const json& scheduler, int seed) {
         {"dropout", 0.1}}}};
 }
 
-// Runs the study with `hpo run` on 2 agents x 2 slots and checks what every multi-fidelity
-// run must give; returns the trials.
-std::vector<hpo::results::TrialRow> run_and_check(const TempDir& dir, const json& study,
-                                                   bool must_resume) {
-  const std::string name = study["name"];
+// `hpo run` of the study on 2 agents x 2 slots in `dir`; its database once it exited 0.
+fs::path run_study(const TempDir& dir, const json& study) {
   write_json(dir.path / "study.json", study);
   Process run({"run", (dir.path / "study.json").string(), "--agents", "2", "--cpu-slots", "2",
                "--heartbeat-ms", "200", "--verbose"},
@@ -64,7 +61,15 @@ std::vector<hpo::results::TrialRow> run_and_check(const TempDir& dir, const json
   const auto code = run.wait(120s);
   INFO(run.output());
   REQUIRE(code == 0);
-  const fs::path db = dir.path / "hpo.db";
+  return dir.path / "hpo.db";
+}
+
+// Runs the study with `hpo run` on 2 agents x 2 slots and checks what every multi-fidelity
+// run must give; returns the trials.
+std::vector<hpo::results::TrialRow> run_and_check(const TempDir& dir, const json& study,
+                                                   bool must_resume) {
+  const std::string name = study["name"];
+  const fs::path db = run_study(dir, study);
   auto trials = trials_of(db, name);
   REQUIRE(trials.size() == static_cast<std::size_t>(study["budget"]["max_trials"].get<int>()));
   std::size_t resumed = 0;
@@ -160,14 +165,7 @@ TEST_CASE("hpo run with PBT replaces the worst members by explored copies of the
   study["sampler"] = {{"type", "random"}};
   study["budget"]["max_trials"] = 4;  // the population; the children of exploits come on top
   study["space"]["lr"] = {{"type", "float"}, {"low", 1e-4}, {"high", 1e-1}, {"log", true}};
-  write_json(dir.path / "study.json", study);
-  Process run({"run", (dir.path / "study.json").string(), "--agents", "2", "--cpu-slots", "2",
-               "--heartbeat-ms", "200", "--verbose"},
-              dir.path / "run.out", dir.path);
-  const auto code = run.wait(120s);
-  INFO(run.output());
-  REQUIRE(code == 0);
-  const fs::path db = dir.path / "hpo.db";
+  const fs::path db = run_study(dir, study);
   auto trials = trials_of(db, "pbt");
   // A population of 4 (max_parallel), each generation (steps 3 and 6) replacing its worst.
   std::size_t members = 0, children = 0;
