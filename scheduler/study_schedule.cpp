@@ -127,10 +127,9 @@ Result<std::optional<std::int64_t>> StudyRuntime::exploit(results::Store& store,
   }
   const std::string why = "replaced by trial " + std::to_string(number) + " (exploit of trial " +
                           std::to_string(e.parent) + " at step " + std::to_string(e.step) + ")";
-  auto& loser = history_[e.loser];
+  const auto& loser_curve = history_[e.loser].intermediates;
   const std::optional<double> last =
-      loser.intermediates.empty() ? std::nullopt
-                                  : std::optional<double>(loser.intermediates.back().value);
+      loser_curve.empty() ? std::nullopt : std::optional<double>(loser_curve.back().value);
   if (auto r = store.finish_trial(trial_ids_[e.loser], TrialState::kPruned, last, why, "", now);
       !r) {
     return std::unexpected(r.error());
@@ -152,8 +151,9 @@ Result<std::optional<std::int64_t>> StudyRuntime::exploit(results::Store& store,
   lineage_[number] = {e.parent, e.step};
   copy_from_[number] = e.parent;
   paused_.erase(e.loser);
-  loser.state = TrialState::kPruned;
-  loser.value = last;
+  // By index: the push_back above may have moved the History (a reference would dangle).
+  history_[e.loser].state = TrialState::kPruned;
+  history_[e.loser].value = last;
   ended_.push_back(e.loser);
   schedule_.adopt(number, e.parent, e.step);
   return std::optional<std::int64_t>(number);

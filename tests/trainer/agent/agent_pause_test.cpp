@@ -131,8 +131,11 @@ struct AgentUnderTest {
     hpo::agent::AgentOptions o;
     o.endpoint = endpoint;
     o.name = "pausing-agent";
+    // A 1 s liveness window: the scripted scheduler answers only while a test waits on it,
+    // and under a sanitizer on a loaded machine 250 ms of its silence made the agent
+    // reconnect mid-transfer (a FINISH then never came, the fresh-machine run of issue 14).
     o.heartbeat_ms = 50;
-    o.liveness = 5;
+    o.liveness = 20;
     o.shutdown_grace_s = 0;
     o.workdir = dir;
     return o;
@@ -313,7 +316,7 @@ TEST_CASE("an upload cut by a scheduler restart starts again at 0 with the trial
   first->send(p::Decision{7, 1, "L1", false, true});
   while (first->puts == 0) first->pump();
   first.reset();
-  std::this_thread::sleep_for(400ms);  // past the agent's liveness window (5 x 50 ms)
+  std::this_thread::sleep_for(1500ms);  // past the agent's liveness window (20 x 50 ms)
 
   Hub second(ctx, endpoint);
   auto hello = second.expect<p::Hello>();
