@@ -111,7 +111,7 @@ struct Hub {
   void send(const p::Message& m) { REQUIRE(p::send(router, m, agent)); }
   void welcome() {
     expect<p::Hello>();
-    send(p::Welcome{"hub", 50, 5, {}, {}});
+    send(p::Welcome{"hub", 50, 20, {}, {}});  // a 1 s liveness window (see options())
     expect<p::Ready>();
   }
 };
@@ -323,7 +323,7 @@ TEST_CASE("an upload cut by a scheduler restart starts again at 0 with the trial
   REQUIRE(hello.running.size() == 1);
   CHECK(hello.running[0].lease == "L1");
   CHECK_FALSE(hello.running[0].finished);  // no FINISH yet: it is still the agent's trial
-  second.send(p::Welcome{"second", 50, 5, {"L1"}, {}});
+  second.send(p::Welcome{"second", 50, 20, {"L1"}, {}});
   auto f = second.expect<p::Finish>();
   CHECK(f.outcome == p::Outcome::kPaused);
   REQUIRE(f.checkpoint);
