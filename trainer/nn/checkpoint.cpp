@@ -19,11 +19,41 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'H', 'P', 'O', 'C', 'K', 'P', 'T', '1'};
 constexpr char kEnd[8] = {'H', 'P', 'O', 'E', 'N', 'D', '0', '1'};
 
-// The config minus what may legitimately change between a run and its resumption.
+// The config minus what may legitimately change between a run and its resumption: where the
+// data lies, and the solver's settings that leave the saved tensors meaningful (the learning
+// rate, its policy, weight decay, momentum and the other optimizer constants). PBT's explore
+// resumes a parent's checkpoint with such changes, as does a user lowering the rate by hand.
+// The optimizer's type stays (its state tensors are saved), and so do the batch size and the
+// epochs (the position in the run is counted in them).
 json identity(const json& source) {
   json j = source;
   if (j.contains("data") && j["data"].is_object()) j["data"].erase("dir");
+  if (j.contains("solver") && j["solver"].is_object()) {
+    json& s = j["solver"];
+    for (const char* key : {"lr", "weight_decay", "lr_policy"}) s.erase(key);
+    json type = "sgd";  // parse_optimizer's default
+    if (s.contains("optimizer"))
+      type = s["optimizer"].is_object() ? s["optimizer"].value("type", json("sgd")) : s["optimizer"];
+    s["optimizer"] = type;
+  }
   return j;
+}
+
+// What changed in the solver between the checkpoint's config and this run's, for the log.
+std::string solver_changes(const json& saved, const json& now) {
+  auto flat = [](const json& config) {
+    json s = config.contains("solver") ? config["solver"] : json::object();
+    return s.is_object() ? s.flatten() : json::object();
+  };
+  json a = flat(saved), b = flat(now);
+  std::string out;
+  for (auto& [key, value] : b.items())
+    if (!a.contains(key) || a[key] != value)
+      out += (out.empty() ? "" : ", ") + std::string("solver") + key + " " +
+             (a.contains(key) ? a[key].dump() : "unset") + " -> " + value.dump();
+  for (auto& [key, value] : a.items())
+    if (!b.contains(key)) out += std::string(out.empty() ? "" : ", ") + "solver" + key + " unset";
+  return out;
 }
 
 // A header field that must be an integer >= 0 (positions and counts).
@@ -151,7 +181,7 @@ Status save_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
 }
 
 Result<bool> load_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
-                             Position& pos) {
+                             Position& pos, std::string* changes) {
   const std::string path = dir + "/checkpoint.bin";
   std::error_code ec;
   if (!fs::exists(path, ec)) return false;
@@ -162,7 +192,10 @@ Result<bool> load_checkpoint(const std::string& dir, const TrainConfig& cfg, Net
   auto header = read_checkpoint_header(in, size, path);
   if (!header) return std::unexpected(header.error());
   if (identity(header->config) != identity(cfg.source))
-    return fail(path + ": written for another config (net, solver, data or seed differ)");
+    return fail(path +
+                ": written for another config (net, data, seed, optimizer type, batch size or "
+                "epochs differ)");
+  if (changes) *changes = solver_changes(header->config, cfg.source);
   if (header->param_counts.size() != net.params().size())
     return fail(path + ": parameter count differs from the net");
   for (size_t i = 0; i < header->param_counts.size(); ++i)

@@ -53,8 +53,10 @@ Status save_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
                        const Position& pos);
 
 // Loads DIR/checkpoint.bin into `net` and `pos`: false when there is none. A checkpoint of
-// another config (net, solver, data other than data.dir, seed) or another net shape is refused.
+// another config (net, data other than data.dir, seed, optimizer type, batch size, epochs) or
+// another net shape is refused; the solver's other settings may differ (PBT's explore), and
+// `changes`, when given, says which did ("" when none).
 Result<bool> load_checkpoint(const std::string& dir, const TrainConfig& cfg, Net& net,
-                             Position& pos);
+                             Position& pos, std::string* changes = nullptr);
 
 }  // namespace hpo::nn

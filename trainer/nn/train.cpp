@@ -87,11 +87,13 @@ Result<RunOutcome> run_training(const TrainConfig& cfg, Backend& backend, const 
 
   Position pos;
   if (opt.resume && !opt.checkpoint_dir.empty()) {
-    auto loaded = load_checkpoint(opt.checkpoint_dir, cfg, n, pos);
+    std::string changes;
+    auto loaded = load_checkpoint(opt.checkpoint_dir, cfg, n, pos, &changes);
     if (!loaded) return bad_input(loaded.error());
     if (*loaded)
       say("hpo train: resumed at epoch " + std::to_string(pos.epoch + 1) + ", step " +
-          std::to_string(pos.step_in_epoch));
+          std::to_string(pos.step_in_epoch) +
+          (changes.empty() ? std::string() : " with a changed solver: " + changes));
   }
 
   const int64_t e_size = train.example_size();

@@ -283,10 +283,81 @@ int shell(const std::string& cmd) {
 }
 
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+TEST_CASE(
+    "a checkpoint resumes with a changed learning rate or momentum (PBT's explore) but not "
+    "with another optimizer type or batch size",
+    "[nn][train][pbt]") {
+  TempDir dir;
+  write_synthetic_idx(dir, "train", 200, 1);
+  write_synthetic_idx(dir, "t10k", 60, 2);
+  json base = small_config(dir.path.string(), 3);
+  base["solver"]["lr_policy"] = "fixed";
+  auto cfg = parse_train_config(base);
+  REQUIRE(cfg.has_value());
+  auto b = make_cpu_backend(1);
+  // Stop after the first epoch (10 steps of 16), with a checkpoint.
+  std::atomic<bool> stop{false};
+  RunOptions opt;
+  opt.checkpoint_dir = dir / "ckpt";
+  opt.stop = &stop;
+  opt.metric = [&](const std::string& l) {
+    if (json::parse(l).value("step", 0) == 10) stop = true;
+  };
+  REQUIRE(run_training(*cfg, *b, opt).value() == RunOutcome::kStopped);
+  const std::string saved = slurp(dir / "ckpt/checkpoint.bin");
+
+  // Another lr, weight decay and beta1: accepted, the log says what changed, and the steps
+  // after the resume use the new rate.
+  json explored = base;
+  explored["solver"]["lr"] = 0.012;
+  explored["solver"]["weight_decay"] = 0.0;
+  explored["solver"]["optimizer"]["beta1"] = 0.85;
+  auto cfg2 = parse_train_config(explored);
+  REQUIRE(cfg2.has_value());
+  Lines lines;
+  std::vector<std::string> said;
+  RunOptions resume;
+  resume.checkpoint_dir = dir / "ckpt";
+  resume.resume = true;
+  resume.metric = [&](const std::string& l) { lines.all.push_back(json::parse(l)); };
+  resume.progress = [&](const std::string& s) { said.push_back(s); };
+  auto r = run_training(*cfg2, *b, resume);
+  REQUIRE(r.has_value());
+  REQUIRE(*r == RunOutcome::kFinished);
+  auto steps = lines.of("step");
+  REQUIRE_FALSE(steps.empty());
+  for (const json& j : steps) {
+    REQUIRE(j["step"].get<int>() >= 10);  // resumed, not restarted
+    if (j.contains("lr")) REQUIRE(j["lr"].get<double>() == Approx(0.012));
+  }
+  REQUIRE(steps.back()["step"].get<int>() == 30);
+  std::string resumed;
+  for (const auto& s : said)
+    if (s.find("resumed at epoch") != std::string::npos) resumed = s;
+  INFO(resumed);
+  REQUIRE(resumed.find("solver/lr 0.01 -> 0.012") != std::string::npos);
+  REQUIRE(resumed.find("solver/optimizer/beta1 unset -> 0.85") != std::string::npos);
+  REQUIRE(resumed.find("solver/weight_decay 0.01 -> 0.0") != std::string::npos);
+
+  // Another optimizer type or batch size: refused, the checkpoint untouched.
+  for (auto edit : {std::function<void(json&)>([](json& c) { c["solver"]["optimizer"] = "sgd"; }),
+                    std::function<void(json&)>([](json& c) { c["solver"]["batch_size"] = 8; })}) {
+    std::ofstream(dir / "ckpt/checkpoint.bin", std::ios::binary) << saved;
+    json other = base;
+    edit(other);
+    auto cfg3 = parse_train_config(other);
+    REQUIRE(cfg3.has_value());
+    auto refused = run_training(*cfg3, *b, resume);
+    REQUIRE_FALSE(refused.has_value());
+    REQUIRE(refused.error().message.find("another config") != std::string::npos);
+    REQUIRE(slurp(dir / "ckpt/checkpoint.bin") == saved);
+  }
 }
 
 TEST_CASE("hpo train on SIGTERM finishes the step, checkpoints and exits 75, and --resume finishes",
