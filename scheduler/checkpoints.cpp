@@ -5,10 +5,12 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <vector>
 
+#include "base/random.h"
 #include "base/sha256.h"
 
 namespace hpo::scheduler {
@@ -223,6 +225,90 @@ Result<CheckpointInfo> CheckpointStore::commit(CheckpointKey key) {
 }
 
 void CheckpointStore::abort(CheckpointKey key) { impl_->drop_upload(key); }
+
+Result<std::string> CheckpointStore::share() {
+  const fs::path incoming = impl_->root / "incoming", id = impl_->root / "shared-id";
+  std::error_code ec;
+  fs::create_directories(incoming, ec);
+  if (ec) return fail(ErrorCode::kIo, incoming.string() + ": " + ec.message());
+  const auto stale = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const auto& f : fs::directory_iterator(incoming, ec)) {
+    std::error_code e;
+    if (f.last_write_time(e) < stale && !e) fs::remove(f.path(), e);
+  }
+  std::string token;
+  if (std::ifstream in(id); in) std::getline(in, token);
+  if (token.size() == 32 && token.find_first_not_of("0123456789abcdef") == std::string::npos) {
+    return token;
+  }
+  auto fresh = random_hex(16);
+  if (!fresh) return std::unexpected(fresh.error());
+  token = *fresh;
+  const fs::path tmp = impl_->root / "shared-id.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << token << "\n";
+    if (!out) return std::unexpected(io_error(tmp, "cannot write").error());
+  }
+  if (auto s = sync_path(tmp, false); !s) return std::unexpected(s.error());
+  if (::rename(tmp.c_str(), id.c_str()) != 0) {
+    return std::unexpected(io_error(id, "rename failed").error());
+  }
+  if (auto s = sync_path(impl_->root, true); !s) return std::unexpected(s.error());
+  return token;
+}
+
+Result<CheckpointInfo> CheckpointStore::adopt(CheckpointKey key, std::uint64_t bytes,
+                                              const std::string& sha256, const std::string& name) {
+  const fs::path source = impl_->root / "incoming" / name;
+  auto refuse = [&](ErrorCode code, const std::string& why) -> Result<CheckpointInfo> {
+    std::error_code ec;
+    fs::remove(source, ec);
+    return fail(code, "shared checkpoint " + source.string() + ": " + why +
+                          "; the previous checkpoint kept");
+  };
+  if (!is_sha256_hex(sha256)) {
+    return refuse(ErrorCode::kInvalidInput, "sha256 is not 64 hex digits");
+  }
+  std::error_code ec;
+  const std::uint64_t size = fs::file_size(source, ec);
+  if (ec) return fail(ErrorCode::kIo, "shared checkpoint " + source.string() + ": " + ec.message());
+  if (size != bytes) {
+    return refuse(ErrorCode::kInvalidInput, std::to_string(size) + " bytes, the FINISH says " +
+                                                std::to_string(bytes));
+  }
+  const auto old = impl_->packs.find(key);
+  const std::uint64_t replaced = old == impl_->packs.end() ? 0 : old->second.bytes;
+  if (const std::uint64_t after = impl_->usage() - replaced + bytes; after > impl_->max_bytes) {
+    return refuse(ErrorCode::kBusy, "checkpoint store full: " + std::to_string(bytes) +
+                                        " more bytes would make " + std::to_string(after) +
+                                        ", over its " + std::to_string(impl_->max_bytes));
+  }
+  auto digest = sha256_file(source);
+  if (!digest) return refuse(ErrorCode::kIo, digest.error().message);
+  if (*digest != sha256) {
+    return refuse(ErrorCode::kInvalidInput, "sha256 " + *digest + " is not the FINISH's " + sha256);
+  }
+  if (auto s = sync_path(source, false); !s) return refuse(ErrorCode::kIo, s.error().message);
+  fs::create_directories(impl_->study_dir(key.study), ec);
+  if (ec) return refuse(ErrorCode::kIo, impl_->study_dir(key.study).string() + ": " + ec.message());
+  CheckpointInfo info{bytes, sha256, old == impl_->packs.end() ? 1 : old->second.seq + 1};
+  const fs::path target = impl_->pack(key, info);
+  if (::rename(source.c_str(), target.c_str()) != 0) {
+    auto s = io_error(target, "rename failed");
+    return refuse(ErrorCode::kIo, s.error().message);
+  }
+  if (auto s = sync_path(impl_->study_dir(key.study), true); !s) return std::unexpected(s.error());
+  if (old != impl_->packs.end()) fs::remove(impl_->pack(key, old->second), ec);
+  impl_->packs[key] = info;
+  return info;
+}
+
+std::string CheckpointStore::relative_path_of(CheckpointKey key) const {
+  auto it = impl_->packs.find(key);
+  if (it == impl_->packs.end()) return "";
+  return fs::path(impl_->pack(key, it->second)).lexically_relative(impl_->root).string();
+}
 
 Result<CheckpointInfo> CheckpointStore::copy(CheckpointKey from, CheckpointKey to) {
   const auto source = find(from);

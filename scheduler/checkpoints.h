@@ -14,6 +14,9 @@
 //
 // Disk use is bounded: begin() refuses an upload that would take the store over max_bytes
 // (counting what uploads in progress have reserved, and not the pack the upload replaces).
+//
+// Shared (share()): agents that see the root write packs to <root>/incoming/ themselves, and
+// adopt() checks and moves them in; <root>/shared-id holds the token that proves the view.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +67,20 @@ class CheckpointStore {
   // Makes `from`'s complete checkpoint `to`'s too (PBT's exploit), as an upload of its bytes
   // would. kNotFound when `from` has none; the bounds of begin() apply.
   Result<CheckpointInfo> copy(CheckpointKey from, CheckpointKey to);
+
+  // Sharing (`hpo serve --checkpoint-shared`: the root is the same directory on every agent's
+  // machine). Makes <root>/incoming, removes what is there from more than an hour ago (packs
+  // whose FINISH never came), and returns the store's token: <root>/shared-id, written once
+  // (32 random hex digits), so an agent can tell it sees this very directory.
+  Result<std::string> share();
+  // An agent wrote the trial's pack to incoming/`name` (protocol::shared_pack_name): checks
+  // its size and SHA-256 against what its FINISH says and the bounds of begin(), then moves it
+  // into place as commit() does. On any refusal the file is removed and the trial's previous
+  // checkpoint kept.
+  Result<CheckpointInfo> adopt(CheckpointKey key, std::uint64_t bytes, const std::string& sha256,
+                               const std::string& name);
+  // The trial's complete pack, relative to the root ("" without one): an ASSIGN's resume.path.
+  std::string relative_path_of(CheckpointKey key) const;
 
   // The trial's complete checkpoint, if it has one.
   std::optional<CheckpointInfo> find(CheckpointKey key) const;

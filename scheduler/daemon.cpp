@@ -73,6 +73,7 @@ struct Daemon::State {
   int refusal_logs = 0;
   std::size_t joins_since_prune = 0;  // new agent connections since the last prune
   std::optional<Transfers> transfers;  // checkpoints in and out (none without checkpoint_dir)
+  std::optional<p::SharedCheckpoints> shared_checkpoints;  // told in WELCOME when shared
 
   double mono() const { return clock->monotonic(); }
   double now() const { return clock->now(); }
@@ -127,7 +128,7 @@ struct Daemon::State {
     }
     const bool repeated = agents.contains(from);
     const std::string said_before = repeated ? agents.find(from)->joined : "";
-    p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}};
+    p::Welcome w{instance, options.heartbeat_ms, options.liveness, {}, {}, shared_checkpoints};
     const double m = mono();
     // The same agent name under another routing id: the agent reconnected
     // with a new socket. Its leases move here if it re-announces them.
@@ -236,7 +237,10 @@ struct Daemon::State {
     if (!l) return {};
     // Recorded before the lease is released: if recording fails, the lease is still there
     // for finish_unrecorded().
-    if (m.outcome == p::Outcome::kPaused && m.checkpoint) check_upload(*l, *m.checkpoint);
+    if (m.outcome == p::Outcome::kPaused && m.checkpoint) {
+      if (m.checkpoint->shared) adopt_shared(*l, m.lease, *m.checkpoint);
+      check_upload(*l, *m.checkpoint);
+    }
     if (auto r = record_finish(*store, studies[l->study], *l, m, now(), options.verbose); !r) {
       return r;
     }
@@ -271,6 +275,22 @@ struct Daemon::State {
     ++stats.completed;
     reply(from, p::Ack{m.trial, m.attempt, m.lease});
     return {};
+  }
+
+  // A FINISH paused whose pack the agent wrote to the shared directory: moved into the store
+  // (size and digest checked), or refused with the reason logged (check_upload then says what
+  // the trial resumes from).
+  void adopt_shared(const Lease& l, const std::string& lease, const p::CheckpointRef& ref) {
+    const auto& study = studies[l.study];
+    const std::string who = study.name() + "#" + std::to_string(l.number);
+    if (!transfers || !shared_checkpoints) {
+      log_line(who + ": its FINISH names a pack in a shared checkpoint directory, and this "
+                     "scheduler shares none");
+      return;
+    }
+    auto r = transfers->store().adopt({study.id(), l.number}, static_cast<std::uint64_t>(ref.bytes),
+                                      ref.sha256, p::shared_pack_name(ref.sha256, lease));
+    if (!r) log_line(who + ": " + r.error().message);
   }
 
   // A FINISH paused names the upload it made: the checkpoint store should hold exactly that.
@@ -640,6 +660,15 @@ Result<std::unique_ptr<Daemon>> Daemon::create(zmq::context_t& context, results:
   if (!options.checkpoint_dir.empty()) {
     auto store = CheckpointStore::open(options.checkpoint_dir, options.checkpoint_max_bytes);
     if (!store) return fail(store.error().code, "scheduler: checkpoints: " + store.error().message);
+    if (options.checkpoint_shared) {
+      auto token = store->share();
+      if (!token) {
+        return fail(token.error().code, "scheduler: checkpoints: " + token.error().message);
+      }
+      std::error_code ec;
+      const auto dir = std::filesystem::absolute(options.checkpoint_dir, ec).lexically_normal();
+      s.shared_checkpoints = p::SharedCheckpoints{dir.string(), *token};
+    }
     s.transfers.emplace(std::move(*store));
   }
   try {

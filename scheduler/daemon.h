@@ -129,6 +129,9 @@ struct DaemonOptions {
   // "": none, and PUT and GET are answered with an error.
   std::string checkpoint_dir;
   std::uint64_t checkpoint_max_bytes = std::uint64_t{10} << 30;
+  // checkpoint_dir is the same directory, at the same path, on every agent's machine:
+  // agents that see it (protocol.h, "A shared checkpoint directory") skip PUT and GET.
+  bool checkpoint_shared = false;
 };
 
 class Daemon {

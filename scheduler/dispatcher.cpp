@@ -64,8 +64,12 @@ Result<std::vector<Dispatcher::Assignment>> Dispatcher::fill(results::Store& sto
       }
       protocol::Assign assign{s.name(), *number, attempt, *id, s.history()[*number].config,
                               s.spec().trial};
-      if (from) assign.resume = protocol::CheckpointRef{static_cast<std::int64_t>(from->bytes),
-                                                        from->sha256};
+      if (from) {
+        assign.resume = protocol::CheckpointRef{static_cast<std::int64_t>(from->bytes),
+                                                from->sha256};
+        // For an agent that sees a shared checkpoint directory (it ignores it otherwise).
+        assign.resume->path = checkpoints->relative_path_of({s.id(), *number});
+      }
       assign.pausable = s.pauses();
       out.emplace_back(a->routing_id, std::move(assign));
       progress = true;

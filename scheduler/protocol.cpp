@@ -47,11 +47,15 @@ struct Encoder {
             {"gpus", m.gpus},   {"pid", m.pid},   {"running", std::move(running)}};
   }
   json operator()(const Welcome& m) const {
-    return {{"scheduler", m.scheduler},
+    json out = {{"scheduler", m.scheduler},
             {"heartbeat_ms", m.heartbeat_ms},
             {"liveness", m.liveness},
             {"adopted", m.adopted},
             {"stop", m.stop}};
+    if (m.checkpoints) {
+      out["checkpoints"] = {{"dir", m.checkpoints->dir}, {"token", m.checkpoints->token}};
+    }
+    return out;
   }
   json operator()(const Ready& m) const {
     return {{"free_slots", m.free_slots}, {"draining", m.draining}};
@@ -139,6 +143,7 @@ Result<Message> decode_body(std::string_view type, const json& body) {
     m.liveness = static_cast<int>(r.integer("liveness", true, 1, 1000));
     m.adopted = r.strings("adopted", false);
     m.stop = r.strings("stop", false);
+    m.checkpoints = r.shared_checkpoints("checkpoints");
     out = std::move(m);
   } else if (type == "READY") {
     Ready m;

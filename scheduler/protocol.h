@@ -7,7 +7,8 @@
 //
 //   agent -> scheduler                      scheduler -> agent
 //   HELLO  {agent, host, slots, gpus, pid,   WELCOME {scheduler, heartbeat_ms, liveness,
-//           running: [RunningTrial]}                  adopted: [lease], stop: [lease]}
+//           running: [RunningTrial]}                  adopted: [lease], stop: [lease],
+//                                                     checkpoints?: {dir, token}}
 //   READY  {free_slots, draining}            ASSIGN  {study, trial, attempt, lease, config, spec,
 //                                                     resume?, pausable?}
 //   REPORT {study, trial, attempt, lease,    DECISION {trial, attempt, lease,
@@ -84,6 +85,15 @@
 //   kMaxChunkBytes (empty `data` at the end), or an `error`. The agent keeps at most
 //   kTransferCredit GETs unanswered. Both are fenced like REPORT: only the live lease's
 //   holder may PUT or GET.
+// - A shared checkpoint directory (`hpo serve --checkpoint-shared`): WELCOME carries
+//   `checkpoints` {dir, token}. An agent that finds `token` in <dir>/shared-id writes a paused
+//   trial's pack to <dir>/incoming/<sha256>.pack (a temporary name, fsync, rename) and sends
+//   FINISH paused with `checkpoint` {bytes, sha256, shared: true}, no PUT; the scheduler
+//   checks the size and digest and moves it into its store. A resumed ASSIGN's `resume` then
+//   also names `path`, which such an agent reads directly (digest checked). An agent that
+//   cannot write or read there uses PUT or GET instead; a shared pack the scheduler refuses
+//   (size, digest, the store full) is as an upload it refused: the trial resumes from what
+//   the store holds. An agent that does not find the token uses PUT and GET throughout.
 //
 // The decoder never throws and never asserts: every malformed frame set is an
 // Error naming the message type and the field.
@@ -151,12 +161,22 @@ struct Hello {
   std::vector<RunningTrial> running;
 };
 
+// The scheduler's checkpoint directory, when it is shared: the same directory at `dir` on
+// every machine (NFS, a cluster file system). `token` is what dir/shared-id holds: an agent
+// whose dir/shared-id says the same sees the scheduler's directory and uses it.
+struct SharedCheckpoints {
+  std::string dir;    // absolute
+  std::string token;  // 32 lowercase hex digits
+  bool operator==(const SharedCheckpoints&) const = default;
+};
+
 struct Welcome {
   std::string scheduler;  // instance id of this scheduler run
   int heartbeat_ms = 1000;
   int liveness = 5;
   std::vector<std::string> adopted;  // leases re-adopted from HELLO.running
   std::vector<std::string> stop;     // leases the agent must stop (not counted any more)
+  std::optional<SharedCheckpoints> checkpoints{};  // set: checkpoints may skip the network
 };
 
 struct Ready {
@@ -165,11 +185,21 @@ struct Ready {
 };
 
 // A packed checkpoint directory (base/pack.h) as the scheduler's checkpoint store holds it.
+// Through a shared directory (Welcome::checkpoints): FINISH paused says `shared` when the
+// agent wrote the pack to <dir>/incoming/<sha256>.pack instead of uploading it; an ASSIGN's
+// `resume` names the pack's `path` under <dir> (relative, without "..") for an agent that
+// reads it there instead of fetching it.
 struct CheckpointRef {
   std::int64_t bytes = 0;
   std::string sha256;  // 64 lowercase hex digits
+  bool shared = false;
+  std::string path{};
   bool operator==(const CheckpointRef&) const = default;
 };
+
+// The file under <dir>/incoming/ of a pack an agent writes for the scheduler to adopt: its
+// digest and a digest of the lease, so two trials with identical packs never collide.
+std::string shared_pack_name(const std::string& sha256, const std::string& lease);
 
 struct Assign {
   std::string study;

@@ -3,6 +3,7 @@
 // scheduler/protocol*.cpp.
 #pragma once
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -128,9 +129,37 @@ class Reader {
     CheckpointRef c;
     c.bytes = r.integer("bytes");
     c.sha256 = r.string("sha256");
+    c.shared = r.boolean("shared", false);
+    c.path = r.string("path", false);
     if (r.error_) return bad(std::string(field) + "." + r.error_field_, r.error_what_), std::nullopt;
     if (!is_sha256_hex(c.sha256)) return bad(std::string(field) + ".sha256", "not 64 lowercase hex digits"), std::nullopt;
+    if (!c.path.empty() && !is_relative_path(c.path)) {
+      return bad(std::string(field) + ".path", "not a relative path of at most " +
+                                                   std::to_string(kMaxNameBytes) +
+                                                   " bytes without '..'"),
+             std::nullopt;
+    }
     return c;
+  }
+  // The optional shared checkpoint directory of a WELCOME: {dir (absolute), token}.
+  std::optional<SharedCheckpoints> shared_checkpoints(const char* field) {
+    const json* v = find(field, false);
+    if (!v) return std::nullopt;
+    if (!v->is_object()) return bad(field, "not an object"), std::nullopt;
+    Reader r(type_, *v);
+    SharedCheckpoints s;
+    s.dir = r.string("dir");
+    s.token = r.string("token");
+    if (r.error_) return bad(std::string(field) + "." + r.error_field_, r.error_what_), std::nullopt;
+    if (s.dir.empty() || s.dir.front() != '/' || s.dir.size() > 4096 ||
+        s.dir.find('\0') != std::string::npos) {
+      return bad(std::string(field) + ".dir", "not an absolute path"), std::nullopt;
+    }
+    if (s.token.size() != 32 ||
+        s.token.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return bad(std::string(field) + ".token", "not 32 lowercase hex digits"), std::nullopt;
+    }
+    return s;
   }
   // Base64 bytes, at most `max` of them once decoded.
   std::string bytes(const char* field, std::size_t max) {
@@ -164,6 +193,21 @@ class Reader {
     error_ = true;
     error_field_ = field;
     error_what_ = what;
+  }
+
+  // Relative, not empty, at most kMaxNameBytes, no empty, "." or ".." component.
+  static bool is_relative_path(const std::string& p) {
+    if (p.empty() || p.size() > kMaxNameBytes || p.front() == '/' ||
+        p.find('\0') != std::string::npos)
+      return false;
+    std::size_t start = 0;
+    while (start <= p.size()) {
+      const std::size_t end = std::min(p.find('/', start), p.size());
+      const std::string part = p.substr(start, end - start);
+      if (part.empty() || part == "." || part == "..") return false;
+      start = end + 1;
+    }
+    return true;
   }
 
   std::string_view type_;

@@ -5,7 +5,12 @@
 
 namespace hpo::scheduler::protocol::detail {
 
-json checkpoint_json(const CheckpointRef& c) { return {{"bytes", c.bytes}, {"sha256", c.sha256}}; }
+json checkpoint_json(const CheckpointRef& c) {
+  json out = {{"bytes", c.bytes}, {"sha256", c.sha256}};
+  if (c.shared) out["shared"] = true;
+  if (!c.path.empty()) out["path"] = c.path;
+  return out;
+}
 
 json encode_body(const Put& m) {
   return {{"study", m.study},   {"trial", m.trial},   {"attempt", m.attempt},
@@ -89,3 +94,11 @@ std::optional<Result<Message>> decode_transfer(std::string_view type, const json
 }
 
 }  // namespace hpo::scheduler::protocol::detail
+
+namespace hpo::scheduler::protocol {
+
+std::string shared_pack_name(const std::string& sha256, const std::string& lease) {
+  return sha256 + "." + sha256_hex(lease).substr(0, 16) + ".pack";
+}
+
+}  // namespace hpo::scheduler::protocol

@@ -89,6 +89,10 @@ void add_loop_options(cxxopts::Options& options) {
        cxxopts::value<std::string>()->default_value(""))
       ("checkpoint-max-gb", "the most disk the checkpoints may take",
        cxxopts::value<double>()->default_value("10"))
+      ("checkpoint-shared",
+       "the checkpoint directory is the same directory at the same path on every agent's "
+       "machine (NFS, a cluster file system): agents that see it write and read checkpoints "
+       "there instead of sending them over the network")
       ("verbose", "log every lease and outcome")
       ("h,help", "show this help");
   // Old spellings, accepted for one release (base/cli.h).
@@ -106,6 +110,7 @@ Result<DaemonOptions> loop_options(const cxxopts::ParseResult& r) {
                                                     [](double s) { return s; });
   o.verbose = r.count("verbose") > 0;
   o.checkpoint_dir = r["checkpoint-dir"].as<std::string>();
+  o.checkpoint_shared = r.count("checkpoint-shared") > 0;
   const double gb = r["checkpoint-max-gb"].as<double>();
   if (!(gb > 0 && gb <= 1e6)) {
     std::ostringstream why;
@@ -132,7 +137,13 @@ int run_daemon(const std::string& db, DaemonOptions options,
   }
   if (!options.reload_keys) options.reload_keys = &g_reload;
   if (options.checkpoint_dir.empty()) options.checkpoint_dir = db + ".checkpoints";
-  if (options.checkpoint_dir == "none") options.checkpoint_dir.clear();
+  if (options.checkpoint_dir == "none") {
+    if (options.checkpoint_shared) {
+      std::cerr << "hpo scheduler: --checkpoint-shared needs a checkpoint directory, not none\n";
+      return cli::kExitUsage;
+    }
+    options.checkpoint_dir.clear();
+  }
   zmq::context_t context(1);
   SystemClock clock;
   auto daemon = Daemon::create(context, std::move(*store), options, clock);

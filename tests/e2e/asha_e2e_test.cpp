@@ -52,12 +52,14 @@ json curves_study(const std::string& name, const json& scheduler, int seed) {
         {"dropout", 0.1}}}};
 }
 
-// `hpo run` of the study on 2 agents x 2 slots in `dir`; its database once it exited 0.
-fs::path run_study(const TempDir& dir, const json& study) {
+// `hpo run` of the study on 2 agents x 2 slots in `dir` (with `extra` arguments); its database
+// once it exited 0.
+fs::path run_study(const TempDir& dir, const json& study, std::vector<std::string> extra = {}) {
   write_json(dir.path / "study.json", study);
-  Process run({"run", (dir.path / "study.json").string(), "--agents", "2", "--cpu-slots", "2",
-               "--heartbeat-ms", "200", "--verbose"},
-              dir.path / "run.out", dir.path);
+  std::vector<std::string> args = {"run", (dir.path / "study.json").string(), "--agents", "2",
+                                   "--cpu-slots", "2", "--heartbeat-ms", "200", "--verbose"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Process run(args, dir.path / "run.out", dir.path);
   const auto code = run.wait(120s);
   INFO(run.output());
   REQUIRE(code == 0);
@@ -67,9 +69,10 @@ fs::path run_study(const TempDir& dir, const json& study) {
 // Runs the study with `hpo run` on 2 agents x 2 slots and checks what every multi-fidelity
 // run must give; returns the trials.
 std::vector<hpo::results::TrialRow> run_and_check(const TempDir& dir, const json& study,
-                                                   bool must_resume) {
+                                                   bool must_resume,
+                                                   std::vector<std::string> extra = {}) {
   const std::string name = study["name"];
-  const fs::path db = run_study(dir, study);
+  const fs::path db = run_study(dir, study, std::move(extra));
   auto trials = trials_of(db, name);
   REQUIRE(trials.size() == static_cast<std::size_t>(study["budget"]["max_trials"].get<int>()));
   std::size_t resumed = 0;
@@ -134,6 +137,31 @@ TEST_CASE("hpo run with ASHA pauses trials at rungs, resumes the promoted ones e
   auto studies = run_hpo(dir, "studies --db hpo.db --format csv");
   REQUIRE(studies.code == 0);
   CHECK(studies.out.find("checkpoint_bytes") != std::string::npos);
+}
+
+TEST_CASE("hpo run --checkpoint-shared: the agents write and read checkpoints in the shared "
+          "directory instead of sending them, and resumes are as exact",
+          "[e2e][asha][shared]") {
+  TempDir dir("asha-shared-e2e");
+  const json asha = {{"type", "asha"},
+                     {"resource", "epoch"},
+                     {"min_resource", 1},
+                     {"max_resource", 9},
+                     {"reduction_factor", 3}};
+  run_and_check(dir, curves_study("asha-shared", asha, 5), /*must_resume=*/true,
+                {"--checkpoint-shared"});
+  const std::string out = hpo::test::read_text(dir.path / "run.out");
+  INFO(out);
+  CHECK(out.find("checkpoints go through the shared directory") != std::string::npos);
+  CHECK(out.find("over the network") == std::string::npos);  // no fallback was needed
+  CHECK(out.find("does not hold") == std::string::npos);     // every pack was adopted
+  const fs::path store = dir.path / "hpo.db.checkpoints";
+  CHECK(fs::exists(store / "shared-id"));
+  CHECK(fs::is_empty(store / "incoming"));
+  // Refused with a plain message: a shared directory that is none.
+  auto refused = run_hpo(dir, "run study.json --checkpoint-shared --checkpoint-dir none");
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("--checkpoint-shared needs a checkpoint directory") != std::string::npos);
 }
 
 TEST_CASE("hpo run with Hyperband runs its brackets through the same pause and resume",

@@ -2,6 +2,7 @@
 // kept through bad uploads and crashes, disk use bounded.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "base/sha256.h"
 #include "scheduler/checkpoints.h"
@@ -159,6 +160,81 @@ TEST_CASE("disk use is bounded: an upload that would pass the limit is refused",
   REQUIRE(store->remove_study(2));
   CHECK(store->usage() == 0);
   CHECK_FALSE(fs::exists(dir.path / "store" / "2"));
+}
+
+// Writes `bytes` as an agent would into the shared store's incoming/ and returns its name.
+std::string put_incoming(const fs::path& root, const std::string& bytes, const std::string& lease) {
+  const std::string name = sha256_hex(bytes) + "." + lease + ".pack";
+  std::ofstream(root / "incoming" / name, std::ios::binary) << bytes;
+  return name;
+}
+
+TEST_CASE("a shared store adopts a pack an agent wrote to incoming/ after checking its size, "
+          "digest and the bound, and keeps one token across reopens",
+          "[scheduler][checkpoints][shared]") {
+  test::TempDir dir("ckpt");
+  const fs::path root = dir.path / "store";
+  std::string token;
+  {
+    auto store = CheckpointStore::open(root, 100);
+    REQUIRE(store);
+    auto t = store->share();
+    REQUIRE(t);
+    token = *t;
+    CHECK(token.size() == 32);
+    CHECK(fs::is_directory(root / "incoming"));
+  }
+  auto store = CheckpointStore::open(root, 100);
+  REQUIRE(store);
+  auto again = store->share();
+  REQUIRE(again);
+  CHECK(*again == token);
+  std::ifstream id(root / "shared-id");
+  std::string said;
+  std::getline(id, said);
+  CHECK(said == token);
+
+  const CheckpointKey key{2, 5};
+  const std::string first = "the first checkpoint";
+  auto info = store->adopt(key, first.size(), sha256_hex(first), put_incoming(root, first, "a"));
+  REQUIRE(info);
+  CHECK(info->seq == 1);
+  CHECK(read_all(*store, key) == first);
+  CHECK(fs::is_empty(root / "incoming"));
+  CHECK(store->relative_path_of(key) == "2/5.1." + sha256_hex(first) + ".pack");
+  CHECK(fs::exists(root / store->relative_path_of(key)));
+  CHECK(store->relative_path_of({2, 6}).empty());
+
+  // A wrong size, a wrong digest, or over the bound: refused, the file removed, the first kept.
+  const std::string second = "a second, longer checkpoint";
+  auto name = put_incoming(root, second, "b");
+  auto wrong_size = store->adopt(key, second.size() + 1, sha256_hex(second), name);
+  REQUIRE_FALSE(wrong_size);
+  CHECK(wrong_size.error().message.find("the FINISH says") != std::string::npos);
+  CHECK_FALSE(fs::exists(root / "incoming" / name));
+  name = put_incoming(root, second, "c");
+  auto wrong_sha = store->adopt(key, second.size(), sha256_hex("other"), name);
+  REQUIRE_FALSE(wrong_sha);
+  CHECK(wrong_sha.error().message.find("is not the FINISH's") != std::string::npos);
+  const std::string big(90, 'x');
+  name = put_incoming(root, big, "d");
+  auto full = store->adopt({2, 7}, big.size(), sha256_hex(big), name);
+  REQUIRE_FALSE(full);
+  CHECK(full.error().code == ErrorCode::kBusy);
+  CHECK(fs::is_empty(root / "incoming"));
+  CHECK(read_all(*store, key) == first);
+  // A pack that is not there: refused without touching the store.
+  CHECK_FALSE(store->adopt(key, 3, sha256_hex("abc"), "missing.pack"));
+  CHECK(read_all(*store, key) == first);
+
+  // A good second pack replaces the first (seq 2), and the old file is gone.
+  auto second_info =
+      store->adopt(key, second.size(), sha256_hex(second), put_incoming(root, second, "e"));
+  REQUIRE(second_info);
+  CHECK(second_info->seq == 2);
+  CHECK(read_all(*store, key) == second);
+  CHECK_FALSE(fs::exists(root / ("2/5.1." + sha256_hex(first) + ".pack")));
+  CHECK(store->usage() == second.size());
 }
 
 TEST_CASE("reading a trial without a checkpoint says so", "[scheduler][checkpoints]") {

@@ -131,3 +131,51 @@ TEST_CASE("bad pause and transfer messages are refused naming the type and field
                  {"resume", {{"sha256", kSha}}}};
   CHECK(error_of("ASSIGN", assign) == "ASSIGN: field 'resume.bytes': missing");
 }
+
+TEST_CASE("a shared checkpoint directory: WELCOME's checkpoints, FINISH's shared and ASSIGN's "
+          "resume path round-trip, and a path that leaves the directory is refused",
+          "[protocol][transfer][shared]") {
+  p::Welcome w{"sched", 1000, 5, {}, {}, p::SharedCheckpoints{"/mnt/ckpt", std::string(32, 'a')}};
+  auto wb = roundtrip(w);
+  REQUIRE(wb);
+  CHECK(std::get<p::Welcome>(*wb).checkpoints == w.checkpoints);
+  w.checkpoints.reset();
+  CHECK_FALSE(json::parse(p::encode(w).body).contains("checkpoints"));
+
+  p::Finish f;
+  f.study = "s";
+  f.lease = "L";
+  f.outcome = p::Outcome::kPaused;
+  f.checkpoint = p::CheckpointRef{10, kSha, true, ""};
+  auto fb = roundtrip(f);
+  REQUIRE(fb);
+  CHECK(std::get<p::Finish>(*fb).checkpoint->shared);
+  p::Assign a;
+  a.study = "s";
+  a.lease = "L2";
+  a.config = json::object();
+  a.spec = json::object();
+  a.resume = p::CheckpointRef{10, kSha, false, "4/7.2." + kSha + ".pack"};
+  auto ab = roundtrip(a);
+  REQUIRE(ab);
+  CHECK(std::get<p::Assign>(*ab).resume == a.resume);
+
+  json assign = json::parse(p::encode(a).body);
+  for (const char* bad : {"../etc/passwd", "/etc/passwd", "4/../../x", "4//x", "./x", "4/."}) {
+    assign["resume"]["path"] = bad;
+    INFO(bad);
+    CHECK(error_of("ASSIGN", assign)
+              .starts_with("ASSIGN: field 'resume.path': not a relative path"));
+  }
+  json welcome = json::parse(p::encode(w).body);
+  welcome["checkpoints"] = {{"dir", "relative/dir"}, {"token", std::string(32, 'a')}};
+  CHECK(error_of("WELCOME", welcome) == "WELCOME: field 'checkpoints.dir': not an absolute path");
+  welcome["checkpoints"] = {{"dir", "/d"}, {"token", "XYZ"}};
+  CHECK(error_of("WELCOME", welcome) ==
+        "WELCOME: field 'checkpoints.token': not 32 lowercase hex digits");
+  welcome["checkpoints"] = {{"dir", "/d"}};
+  CHECK(error_of("WELCOME", welcome) == "WELCOME: field 'checkpoints.token': missing");
+  // The incoming name: the digest, then one of the lease; two leases never share one.
+  CHECK(p::shared_pack_name(kSha, "L1").starts_with(kSha + "."));
+  CHECK(p::shared_pack_name(kSha, "L1") != p::shared_pack_name(kSha, "L2"));
+}

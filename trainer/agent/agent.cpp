@@ -117,6 +117,7 @@ void Agent::State::on_welcome(const protocol::Welcome& w) {
   // A (re)started scheduler has dropped the uploads in progress, and answers to the old
   // connection are lost: every checkpoint transfer starts again at offset 0.
   transfers.restart();
+  transfers.share(w.checkpoints);
   send_ready();
 }
 

@@ -51,7 +51,7 @@ void Agent::State::on_assign(const protocol::Assign& a) {
   }
   // A resumed trial starts once its checkpoint is here (take()).
   const auto pack = std::filesystem::path(trial_dir_of(a.study, a.trial, a.attempt)) / "resume.pack";
-  if (auto failed = transfers.fetch(a, std::move(files), pack)) finish_now(std::move(*failed));
+  if (auto now = transfers.fetch(a, std::move(files), pack)) take(std::move(*now));
 }
 
 void Agent::State::start_trial(const protocol::Assign& a, const TrialFiles& files) {

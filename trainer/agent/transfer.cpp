@@ -1,6 +1,11 @@
 #include "trainer/agent/transfer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "base/pack.h"
@@ -24,7 +29,103 @@ void remove_quietly(const fs::path& path) {
   fs::remove(path, ec);
 }
 
+// fsync of a file or directory; the cause when it fails.
+std::optional<std::string> sync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return path.string() + ": cannot open: " + std::strerror(errno);
+  const int r = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (r != 0) return path.string() + ": fsync failed: " + std::strerror(saved);
+  return std::nullopt;
+}
+
 }  // namespace
+
+void Transfers::share(const std::optional<protocol::SharedCheckpoints>& shared) {
+  std::optional<fs::path> root;
+  std::string said;
+  if (shared) {
+    const fs::path dir = shared->dir, id = dir / "shared-id";
+    std::string token;
+    std::ifstream in(id);
+    if (in) std::getline(in, token);
+    std::error_code ec;
+    if (token.empty()) {
+      said = "the scheduler's shared checkpoint directory " + dir.string() + " is not visible " +
+             "here (no " + id.string() + "): checkpoints go over the network";
+    } else if (token != shared->token) {
+      said = id.string() + " holds another token than the scheduler's: this machine has " +
+             "another directory at that path; checkpoints go over the network";
+    } else if (!fs::is_directory(dir / "incoming", ec)) {
+      said = "the shared checkpoint directory " + dir.string() + " has no incoming/: " +
+             "checkpoints go over the network";
+    } else {
+      root = dir;
+      said = "checkpoints go through the shared directory " + dir.string();
+    }
+  }
+  if (!said.empty() && said != shared_said_) log_(said);
+  shared_said_ = said;
+  shared_root_ = root;
+}
+
+// Packs the checkpoint into <shared>/incoming/ (a temporary name, fsync, rename, fsync of the
+// directory) and makes `paused` the FINISH that names it; nullopt (logged) when it cannot.
+std::optional<protocol::Finish> Transfers::upload_shared(protocol::Finish& paused,
+                                                         const std::string& checkpoint_dir) {
+  const fs::path incoming = *shared_root_ / "incoming";
+  std::string tmp_name = sha256_hex(paused.lease).substr(0, 16);
+  tmp_name.insert(0, 1, '.');
+  tmp_name.append(".").append(std::to_string(::getpid())).append(".tmp");
+  const fs::path tmp = incoming / tmp_name;
+  std::optional<std::string> why;
+  auto packed = pack_directory(checkpoint_dir, tmp);
+  if (!packed) {
+    why = packed.error().message;
+  } else if (!(why = sync_path(tmp, false))) {
+    const fs::path target = incoming / protocol::shared_pack_name(packed->sha256, paused.lease);
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      why = target.string() + ": rename failed: " + std::strerror(errno);
+    } else {
+      why = sync_path(incoming, true);
+    }
+  }
+  if (why) {
+    remove_quietly(tmp);
+    log_(lease_name(paused.study, paused.trial, paused.attempt, paused.lease) +
+         ": cannot write its checkpoint to the shared directory: " + *why +
+         "; uploading it over the network");
+    return std::nullopt;
+  }
+  paused.checkpoint = protocol::CheckpointRef{static_cast<std::int64_t>(packed->bytes),
+                                              packed->sha256, true, ""};
+  return std::move(paused);
+}
+
+// Unpacks the resumed trial's checkpoint straight from the shared directory; the cause when
+// it cannot (the caller then fetches it over the network).
+std::optional<std::string> Transfers::fetch_shared(const protocol::Assign& a,
+                                                   const TrialFiles& files) {
+  const fs::path pack = *shared_root_ / a.resume->path;
+  std::error_code ec;
+  const auto size = fs::file_size(pack, ec);
+  if (ec) return pack.string() + ": " + ec.message();
+  if (size != static_cast<std::uintmax_t>(a.resume->bytes)) {
+    return pack.string() + " has " + std::to_string(size) + " bytes, the ASSIGN names " +
+           std::to_string(a.resume->bytes);
+  }
+  auto digest = sha256_file(pack);
+  if (!digest) return digest.error().message;
+  if (*digest != a.resume->sha256) {
+    return "SHA-256 mismatch: the ASSIGN names " + a.resume->sha256 + ", got " + *digest;
+  }
+  fs::remove_all(files.resume_from, ec);  // an earlier try's
+  if (auto s = unpack_directory(pack, files.resume_from); !s) {
+    return "cannot unpack the checkpoint: " + s.error().message;
+  }
+  return std::nullopt;
+}
 
 std::optional<protocol::Finish> Transfers::upload(protocol::Finish paused,
                                                   const std::string& checkpoint_dir,
@@ -36,6 +137,9 @@ std::optional<protocol::Finish> Transfers::upload(protocol::Finish paused,
     log_(who + ": paused with nothing in its checkpoint directory; FINISH paused without a "
                "checkpoint (a resume starts afresh)");
     return paused;
+  }
+  if (shared_root_) {
+    if (auto done = upload_shared(paused, checkpoint_dir)) return done;
   }
   auto packed = pack_directory(checkpoint_dir, pack);
   if (!packed) {
@@ -58,10 +162,17 @@ std::optional<protocol::Finish> Transfers::upload(protocol::Finish paused,
   return std::nullopt;
 }
 
-std::optional<protocol::Finish> Transfers::fetch(const protocol::Assign& assign, TrialFiles files,
-                                                 const fs::path& pack) {
+std::optional<TransferEvent> Transfers::fetch(const protocol::Assign& assign, TrialFiles files,
+                                              const fs::path& pack) {
   if (!assign.resume || assign.resume->bytes <= 0) {
     return fetch_failed(assign, "the checkpoint to resume from is empty");
+  }
+  if (shared_root_ && !assign.resume->path.empty()) {
+    auto why = fetch_shared(assign, files);
+    if (!why) return Fetched{assign, std::move(files)};
+    log_(lease_name(assign.study, assign.trial, assign.attempt, assign.lease) +
+         ": cannot read its checkpoint in the shared directory: " + *why +
+         "; fetching it over the network");
   }
   std::error_code ec;
   fs::create_directories(pack.parent_path(), ec);

@@ -13,6 +13,10 @@
 //    may start (a Fetched event). Any failure (a CHUNK error, a chunk out of order or past
 //    the size, a digest mismatch, an unpack error, a file that cannot be written) is FINISH
 //    interrupted with start_failed and an error naming the lease and the cause.
+//  - A shared checkpoint directory (a WELCOME's `checkpoints`, once share() found its token
+//    there): upload() writes the pack to <dir>/incoming/ itself and returns FINISH paused
+//    {bytes, sha256, shared} at once; fetch() of a `resume` with a `path` reads the pack there
+//    and returns Fetched at once. When either cannot, it logs why and uses the network.
 //  - restart() starts every transfer again at offset 0: the agent calls it on each WELCOME,
 //    since a (re)started scheduler has dropped uploads in progress and its answers to the
 //    old connection are lost.
@@ -46,15 +50,23 @@ class Transfers {
  public:
   explicit Transfers(std::function<void(const std::string&)> log) : log_(std::move(log)) {}
 
+  // The scheduler's shared checkpoint directory from its WELCOME (nullopt: none). It is used
+  // when <dir>/shared-id holds the token and <dir>/incoming is there; the agent logs when
+  // that changes.
+  void share(const std::optional<protocol::SharedCheckpoints>& shared);
+  bool shared() const { return shared_root_.has_value(); }
+
   // A trial ended paused (`paused`, without checkpoint): packs `checkpoint_dir` into `pack`
-  // and starts its upload. Returns the FINISH to send at once when there is nothing to upload.
+  // and starts its upload. Returns the FINISH to send at once when there is nothing to upload
+  // or the pack went to the shared directory.
   std::optional<protocol::Finish> upload(protocol::Finish paused,
                                          const std::string& checkpoint_dir,
                                          const std::filesystem::path& pack);
   // Starts fetching `assign.resume` into `pack`, to unpack into files.resume_from. Returns
-  // the failure FINISH at once when it cannot even start.
-  std::optional<protocol::Finish> fetch(const protocol::Assign& assign, TrialFiles files,
-                                        const std::filesystem::path& pack);
+  // the failure FINISH at once when it cannot even start, and Fetched when the checkpoint was
+  // read from the shared directory.
+  std::optional<TransferEvent> fetch(const protocol::Assign& assign, TrialFiles files,
+                                     const std::filesystem::path& pack);
 
   // The PUTs and GETs the credit allows now (send them only to a scheduler that WELCOMEd us).
   std::vector<protocol::Message> pump();
@@ -94,10 +106,15 @@ class Transfers {
     int unanswered = 0;
   };
   protocol::Finish fetch_failed(const protocol::Assign& assign, const std::string& cause);
+  std::optional<protocol::Finish> upload_shared(protocol::Finish& paused,
+                                                const std::string& checkpoint_dir);
+  std::optional<std::string> fetch_shared(const protocol::Assign& assign, const TrialFiles& files);
   std::optional<std::string> take_chunk(Fetch& f, const protocol::Chunk& chunk);
   std::optional<std::string> complete(Fetch& f);
 
   std::function<void(const std::string&)> log_;
+  std::optional<std::filesystem::path> shared_root_;
+  std::string shared_said_;  // the last thing share() logged, so it is said once
   std::map<std::string, Upload> uploads_;  // by lease
   std::map<std::string, Fetch> fetches_;   // by lease
   std::vector<protocol::Finish> failed_;

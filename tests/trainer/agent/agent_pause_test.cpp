@@ -109,9 +109,9 @@ struct Hub {
     return T{};
   }
   void send(const p::Message& m) { REQUIRE(p::send(router, m, agent)); }
-  void welcome() {
+  void welcome(std::optional<p::SharedCheckpoints> shared = std::nullopt) {
     expect<p::Hello>();
-    send(p::Welcome{"hub", 50, 20, {}, {}});  // a 1 s liveness window (see options())
+    send(p::Welcome{"hub", 50, 20, {}, {}, shared});  // a 1 s liveness window (see options())
     expect<p::Ready>();
   }
 };
@@ -175,6 +175,14 @@ struct Rig {
   hpo::test::TempDir tmp;
   AgentUnderTest agent{ctx, endpoint, tmp / "work"};
   explicit Rig(const std::string& tag) : tmp(tag) { hub.welcome(); }
+  // WELCOMEd with the shared checkpoint directory tmp/shared, whose shared-id holds `held`.
+  Rig(const std::string& tag, const std::string& held) : tmp(tag) {
+    std::filesystem::create_directories(shared() / "incoming");
+    std::ofstream(shared() / "shared-id") << held << "\n";
+    hub.welcome(p::SharedCheckpoints{shared().string(), kToken});
+  }
+  std::filesystem::path shared() const { return tmp / "shared"; }
+  static inline const std::string kToken = std::string(32, 'c');
 };
 
 }  // namespace
@@ -424,4 +432,71 @@ while true; do sleep 0.05; done
   CHECK(f.outcome == p::Outcome::kPaused);
   CHECK_FALSE(f.checkpoint);
   CHECK(hub.puts == p::kTransferCredit);
+}
+
+TEST_CASE("with a shared checkpoint directory a paused trial's pack goes to incoming/ and its "
+          "resume reads it there: no PUT, no GET",
+          "[agent][pause][shared]") {
+  Rig rig("agent-pause-shared", Rig::kToken);
+  auto& hub = rig.hub;
+  hub.send(assign(1, kCurvesSpec));
+  for (int step = 1; step <= 3; ++step) CHECK(hub.expect<p::Report>().step == step);
+  hub.send(p::Decision{7, 1, "L1", false, true});
+  auto paused = hub.expect<p::Finish>();
+  CHECK(paused.outcome == p::Outcome::kPaused);
+  REQUIRE(paused.checkpoint);
+  CHECK(paused.checkpoint->shared);
+  CHECK(hub.puts == 0);
+  const auto incoming =
+      rig.shared() / "incoming" / p::shared_pack_name(paused.checkpoint->sha256, "L1");
+  REQUIRE(std::filesystem::exists(incoming));
+  CHECK(std::filesystem::file_size(incoming) ==
+        static_cast<std::uintmax_t>(paused.checkpoint->bytes));
+  CHECK(hpo::sha256_file(incoming).value() == paused.checkpoint->sha256);
+  REQUIRE(hpo::unpack_directory(incoming, rig.tmp / "got"));
+  CHECK(hpo::agent::read_curve_state(rig.tmp / "got").value() == 3);
+  hub.send(p::Ack{7, 1, "L1"});
+
+  // The scheduler moves it into its store; attempt 2 names it there.
+  const std::string stored = "1/7.1." + paused.checkpoint->sha256 + ".pack";
+  std::filesystem::create_directories(rig.shared() / "1");
+  std::filesystem::rename(incoming, rig.shared() / stored);
+  auto resumed = assign(2, kCurvesSpec);
+  resumed.resume = p::CheckpointRef{paused.checkpoint->bytes, paused.checkpoint->sha256, false,
+                                    stored};
+  hub.send(resumed);
+  auto params = hpo::agent::curve_params(kCurvesConfig).value();
+  for (int step = 4; step <= 6; ++step) {
+    auto r = hub.expect<p::Report>();
+    CHECK(r.step == step);
+    CHECK(r.metrics.at("val_accuracy") == hpo::agent::curve_accuracy(params, step));
+  }
+  CHECK(hub.expect<p::Finish>().outcome == p::Outcome::kOk);
+  CHECK(hub.gets == 0);
+  hub.send(p::Ack{7, 2, "L2"});
+
+  // A resume whose pack is not where the ASSIGN says: fetched over the network instead.
+  std::ifstream in(rig.shared() / stored, std::ios::binary);
+  hub.stored.assign(std::istreambuf_iterator<char>(in), {});
+  auto moved = assign(3, kCurvesSpec);
+  moved.resume = p::CheckpointRef{paused.checkpoint->bytes, paused.checkpoint->sha256, false,
+                                  "1/gone.pack"};
+  hub.send(moved);
+  CHECK(hub.expect<p::Report>().step == 4);
+  CHECK(hub.gets >= 1);
+}
+
+TEST_CASE("an agent whose shared-id holds another token sends checkpoints over the network",
+          "[agent][pause][shared]") {
+  Rig rig("agent-pause-not-shared", std::string(32, 'd'));
+  auto& hub = rig.hub;
+  hub.send(assign(1, kCurvesSpec));
+  for (int step = 1; step <= 2; ++step) CHECK(hub.expect<p::Report>().step == step);
+  hub.send(p::Decision{7, 1, "L1", false, true});
+  auto paused = hub.expect<p::Finish>();
+  REQUIRE(paused.checkpoint);
+  CHECK_FALSE(paused.checkpoint->shared);
+  CHECK(hub.puts >= 1);
+  CHECK(paused.checkpoint->sha256 == hpo::sha256_hex(hub.uploaded));
+  CHECK(std::filesystem::is_empty(rig.shared() / "incoming"));
 }
