@@ -1,5 +1,6 @@
 #include "cli/run_progress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -71,6 +72,11 @@ void RunProgress::tick(bool last) {
                failed = n(search::TrialState::kFailed), running = n(search::TrialState::kRunning);
   std::int64_t done = ok + pruned + failed;
   if (done_at_start_ < 0) done_at_start_ = done;
+  // PBT's children come on top of the trial budget: count against what the study holds.
+  std::int64_t known = 0;
+  for (const auto& [state, count] : *counts) known += count;
+  const std::int64_t total = std::max(max_trials_, known);
+  const std::int64_t paused = n(search::TrialState::kPaused);
 
   std::string best = "-";
   results::LeaderboardQuery q;
@@ -84,14 +90,14 @@ void RunProgress::tick(bool last) {
   double elapsed = now_seconds() - started_;
   double eta = NAN;
   std::int64_t done_here = done - done_at_start_;
-  if (done_here > 0 && max_trials_ > done)
-    eta = elapsed / done_here * static_cast<double>(max_trials_ - done);
-  if (max_trials_ <= done) eta = 0;
+  if (done_here > 0 && total > done) eta = elapsed / done_here * static_cast<double>(total - done);
+  if (total <= done) eta = 0;
 
-  std::string counts_text = std::to_string(done) + "/" + std::to_string(max_trials_) + " done (" +
+  std::string counts_text = std::to_string(done) + "/" + std::to_string(total) + " done (" +
                             std::to_string(ok) + " ok, " + std::to_string(pruned) + " pruned, " +
                             std::to_string(failed) + " failed), " + std::to_string(running) +
                             " running";
+  if (paused > 0) counts_text += ", " + std::to_string(paused) + " paused";
   std::string line = counts_text + ", best " + best;
   if (tty_) {
     out_ << "\r\033[K"

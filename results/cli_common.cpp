@@ -178,14 +178,7 @@ std::map<std::int64_t, RungInfo> study_rungs(Store& store, const StudyRow& study
   if (!spec || spec->type == search::SchedulerType::kNone) return out;
   auto history = store.history(study.id);
   if (!history) return out;
-  std::vector<search::Observation> observations;
-  std::map<std::int64_t, search::TrialStatus> status;
-  for (const auto& t : *history) {
-    for (const auto& im : t.intermediates) observations.push_back({t.number, im.step, im.value});
-    status[t.number] = search::TrialStatus::kEnded;
-  }
-  const auto schedule =
-      search::TrialScheduler::rebuild(*spec, study.direction, observations, status);
+  const auto schedule = search::TrialScheduler::rebuild(*spec, study.direction, *history);
   const bool hyperband = spec->type == search::SchedulerType::kHyperband;
   for (const auto& t : *history) {
     RungInfo info;

@@ -15,25 +15,7 @@ namespace hpo::scheduler {
 using search::TrialState;
 
 void StudyRuntime::rebuild_schedule() {
-  std::vector<search::Observation> observations;
-  std::map<std::int64_t, search::TrialStatus> status;
-  for (const auto& t : history_) {
-    for (const auto& im : t.intermediates) observations.push_back({t.number, im.step, im.value});
-    switch (t.state) {
-      case TrialState::kQueued:
-      case TrialState::kRunning:
-      case TrialState::kInterrupted:
-        status[t.number] = search::TrialStatus::kRunning;
-        break;
-      case TrialState::kPaused:
-        status[t.number] = search::TrialStatus::kPaused;
-        break;
-      default:
-        status[t.number] = search::TrialStatus::kEnded;
-    }
-  }
-  schedule_ = search::TrialScheduler::rebuild(spec_.schedule, spec_.direction, observations, status,
-                                              lineage_);
+  schedule_ = search::TrialScheduler::rebuild(spec_.schedule, spec_.direction, history_, lineage_);
   levels_.clear();
   const auto& sch = spec_.schedule;
   if (sch.type == search::SchedulerType::kHyperband) {
@@ -112,7 +94,8 @@ Result<std::optional<std::int64_t>> StudyRuntime::exploit(results::Store& store,
   const search::Exploit e = schedule_.exploits().front();
   auto rng = search::explore_rng(spec_.seed, e.loser);
   auto made = search::explore(spec_.space, history_[e.parent].config,
-                              spec_.schedule.resample_probability, rng);
+                              spec_.schedule.resample_probability, rng,
+                              search::mutable_dimensions(spec_.schedule.mutations));
   const auto number = static_cast<std::int64_t>(history_.size());
   const std::string hash = search::config_hash(made.config);
   auto id = store.add_trial(id_, number, made.config, hash, now);

@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -126,8 +127,21 @@ struct Exploration {
 // decision point the parent did not reach (a condition now holds) drawn uniformly. The
 // space's walk builds the config, so conditions and blocks stay valid. `changed` keys are
 // config paths as the decision keys spell them ("net.conv[1].filters").
+// `may_change` (empty: every decision point) limits that to the points it accepts; the others
+// keep the parent's decision.
 Exploration explore(const Space& space, const nlohmann::json& parent_config,
-                    double resample_probability, std::mt19937_64& rng);
+                    double resample_probability, std::mt19937_64& rng,
+                    const std::function<bool(const Dimension&)>& may_change = {});
+
+// The decision points a study's explore may change: those that `mutations` name (parameter
+// names as `hpo trials` shows them, "solver.lr", "net.conv[].filters": a block's index and
+// a nested choice's option are not named, so "solver.lr" is the lr of every optimizer
+// option), or, when it is empty, every float parameter. Ints, choices and block counts
+// stay by default because they usually shape the network, and a child resumes from its
+// parent's checkpoint, whose tensors would not fit another shape.
+std::function<bool(const Dimension&)> mutable_dimensions(const std::vector<std::string>& mutations);
+// Whether `name` names a parameter of `space` in that sense.
+bool names_parameter(const Space& space, const std::string& name);
 // The generator for the exploit that replaces `loser` in a study with `seed`.
 std::mt19937_64 explore_rng(std::uint64_t seed, std::int64_t loser);
 

@@ -7,6 +7,7 @@
 
 #include "base/json.h"
 #include "search/internal.h"
+#include "search/pbt.h"
 
 namespace hpo::search {
 
@@ -406,6 +407,15 @@ Result<StudySpec> parse_study(const json& study, std::string_view file) {
   if (!space) return top.error("space", "missing (the search space)");
   HPO_TRY(sp, Space::parse(*space, file));
   spec.space = sp;
+  for (std::size_t i = 0; i < spec.schedule.mutations.size(); ++i) {
+    const std::string& name = spec.schedule.mutations[i];
+    if (names_parameter(sp, name)) continue;
+    std::string known;
+    for (const auto& p : sp.parameter_paths()) (known += known.empty() ? "" : ", ") += p;
+    return fail(detail::located(file, "scheduler.mutations[" + std::to_string(i) + "]",
+                                "'" + name + "' names no parameter of the space (its parameters: " +
+                                    known + ")"));
+  }
   return spec;
 }
 

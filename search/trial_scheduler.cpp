@@ -89,7 +89,8 @@ Result<json> normalize_scheduler(const json& scheduler, std::string_view where) 
                                                  "perturbation_interval",
                                                  "population",
                                                  "quantile",
-                                                 "resample_probability"}
+                                                 "resample_probability",
+                                                 "mutations"}
                       : std::vector<std::string>{"type", "resource", "min_resource", "max_resource",
                                                  "reduction_factor"};
   for (const auto& [key, value] : scheduler.items()) {
@@ -126,6 +127,20 @@ Result<json> normalize_scheduler(const json& scheduler, std::string_view where) 
     out["population"] = *population;
     out["quantile"] = *quantile;
     out["resample_probability"] = *resample;
+    if (auto it = scheduler.find("mutations"); it != scheduler.end() && !it->is_null()) {
+      const std::string what =
+          "must be a list of parameter names, as `hpo trials` shows them (got " + describe(*it) +
+          ")";
+      if (!it->is_array() || it->empty() || it->size() > 10000) return r.error("mutations", what);
+      for (std::size_t i = 0; i < it->size(); ++i) {
+        const json& name = (*it)[i];
+        if (!name.is_string() || name.get<std::string>().empty()) {
+          return r.error("mutations[" + std::to_string(i) + "]",
+                         "must be a parameter name (got " + describe(name) + ")");
+        }
+      }
+      out["mutations"] = *it;
+    }
     return out;
   }
   auto min = r.integer("min_resource", 1, 1, kMaxResource);
@@ -158,6 +173,7 @@ Result<SchedulerSpec> parse_scheduler(const json& scheduler, std::string_view wh
     spec.population = (*n)["population"];
     spec.quantile = (*n)["quantile"];
     spec.resample_probability = (*n)["resample_probability"];
+    if (n->contains("mutations")) spec.mutations = (*n)["mutations"].get<std::vector<std::string>>();
     return spec;
   }
   spec.type = type == "asha" ? SchedulerType::kAsha : SchedulerType::kHyperband;
@@ -193,6 +209,29 @@ TrialScheduler::TrialScheduler(const SchedulerSpec& spec, Direction direction) :
   } else if (spec.type == SchedulerType::kPbt) {
     pbt_.pbt = std::make_unique<Pbt>(spec, direction);
   }
+}
+
+TrialScheduler TrialScheduler::rebuild(const SchedulerSpec& spec, Direction direction,
+                                       const History& history,
+                                       const std::map<std::int64_t, Lineage>& lineage) {
+  std::vector<Observation> observations;
+  std::map<std::int64_t, TrialStatus> status;
+  for (const auto& t : history) {
+    for (const auto& im : t.intermediates) observations.push_back({t.number, im.step, im.value});
+    switch (t.state) {
+      case TrialState::kQueued:
+      case TrialState::kRunning:
+      case TrialState::kInterrupted:
+        status[t.number] = TrialStatus::kRunning;
+        break;
+      case TrialState::kPaused:
+        status[t.number] = TrialStatus::kPaused;
+        break;
+      default:
+        status[t.number] = TrialStatus::kEnded;
+    }
+  }
+  return rebuild(spec, direction, observations, status, lineage);
 }
 
 TrialScheduler TrialScheduler::rebuild(const SchedulerSpec& spec, Direction direction,

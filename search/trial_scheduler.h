@@ -11,11 +11,13 @@
 // (default 1) and reduction_factor η (default 3, at least 2) are optional,
 // max_resource (the epochs a trial runs to) is required.
 //   {"type": "pbt", "resource": "epoch", "max_resource": 20, "perturbation_interval": 4,
-//    "population": 8, "quantile": 0.25, "resample_probability": 0.25}
+//    "population": 8, "quantile": 0.25, "resample_probability": 0.25,
+//    "mutations": ["solver.lr", "solver.momentum"]}
 // max_resource and perturbation_interval K (1 <= K < max_resource) are required;
 // population defaults to 0, which means the study's budget.max_parallel (the daemon
 // fills it in); quantile q in (0, 0.5] and resample_probability p in [0, 1]
-// default to 0.25. pbt.h has the rules.
+// default to 0.25; mutations (parameter names, pbt.h's mutable_dimensions) defaults to
+// every float parameter. pbt.h has the rules.
 //
 // ASHA (asynchronous successive halving, Li et al. 2018, "A System for
 // Massively Parallel Hyperparameter Tuning"): rungs at min_resource·η^k below
@@ -78,6 +80,7 @@ struct SchedulerSpec {
   std::int64_t population = 0;             // members; 0 = the study's budget.max_parallel
   double quantile = 0.25;                  // q: the bottom q are replaced by copies of the top q
   double resample_probability = 0.25;      // explore: resample a parameter instead of ×0.8/×1.2
+  std::vector<std::string> mutations{};    // explore may change these ({}: every float; pbt.h)
   std::uint64_t seed = 0;                  // the study's seed (not in the object: the daemon's)
 };
 
@@ -195,6 +198,12 @@ class TrialScheduler {
   static TrialScheduler rebuild(const SchedulerSpec& spec, Direction direction,
                                 const std::vector<Observation>& observations,
                                 const std::map<std::int64_t, TrialStatus>& status,
+                                const std::map<std::int64_t, Lineage>& lineage = {});
+  // The same from a study's history: each trial's intermediate values in order, and its
+  // status from its state (queued, running or interrupted: running; paused: paused; any
+  // other: ended). The daemon's restart and the read side's rungs both come from here.
+  static TrialScheduler rebuild(const SchedulerSpec& spec, Direction direction,
+                                const History& history,
                                 const std::map<std::int64_t, Lineage>& lineage = {});
 
   // As Asha::report, in the trial's bracket. With type none: always kContinue.

@@ -229,4 +229,9 @@ TEST_CASE("hpo run with PBT replaces the worst members by explored copies of the
   }
   CHECK(replaced == children);
   CHECK(packs_in(dir.path / "hpo.db.checkpoints") == 0);
+  // The progress line counts the children too: every trial the study holds is done.
+  const std::string all = std::to_string(trials.size());
+  const std::string out = hpo::test::read_text(dir.path / "run.out");
+  INFO(out);
+  CHECK(out.find(all + "/" + all + " done") != std::string::npos);
 }

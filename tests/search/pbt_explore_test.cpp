@@ -119,3 +119,55 @@ TEST_CASE("explore is a function of the seed", "[pbt]") {
   for (int i = 0; i < 20; ++i)
     CHECK(explore(space, parent, 0.25, a).config == explore(space, parent, 0.25, b).config);
 }
+
+TEST_CASE("by default explore changes only the float parameters: an int or a choice may shape "
+          "the network the parent's checkpoint holds",
+          "[pbt]") {
+  const Space space = space_of(kSpace);
+  const json parent = parent_of("sgd", 0.8);
+  auto rng = explore_rng(2, 3);
+  const auto floats = mutable_dimensions({});
+  int lr_changed = 0;
+  for (int i = 0; i < 300; ++i) {
+    const auto e = explore(space, parent, 0.5, rng, floats);
+    CHECK(e.config["units"] == 50);
+    CHECK(e.config["opt"] == "sgd");
+    CHECK(e.config.contains("momentum"));
+    lr_changed += e.config["lr"] != 0.01;
+    CHECK_FALSE(e.changed.contains("units"));
+  }
+  CHECK(lr_changed == 300);  // x0.8, x1.2 or resampled: never the same
+}
+
+TEST_CASE("mutations name the parameters explore may change, without an option's or a block's "
+          "index",
+          "[pbt]") {
+  const Space space = space_of(json::parse(R"({
+    "solver": {"type": "choice", "options": [
+      {"optimizer": "sgd", "lr": {"type": "float", "low": 0.01, "high": 0.1}},
+      {"optimizer": "adam", "lr": {"type": "float", "low": 0.0001, "high": 0.01}}]},
+    "conv": {"type": "blocks", "min": 1, "max": 3,
+             "block": {"filters": {"type": "int", "low": 8, "high": 64},
+                       "dropout": {"type": "float", "low": 0, "high": 0.5}}}})"));
+  const json parent = {{"solver", {{"optimizer", "adam"}, {"lr", 0.001}}},
+                       {"conv", json::array({{{"filters", 16}, {"dropout", 0.1}},
+                                             {{"filters", 32}, {"dropout", 0.2}}})}};
+  CHECK(names_parameter(space, "solver.lr"));
+  CHECK(names_parameter(space, "conv[].filters"));
+  CHECK(names_parameter(space, "conv[1].filters"));
+  CHECK_FALSE(names_parameter(space, "solver.momentum"));
+  CHECK_FALSE(names_parameter(space, "filters"));
+  auto rng = explore_rng(4, 1);
+  const auto only = mutable_dimensions({"solver.lr", "conv[].filters"});
+  int filters_changed = 0;
+  for (int i = 0; i < 200; ++i) {
+    const auto c = explore(space, parent, 0.3, rng, only).config;
+    CHECK(c["solver"]["optimizer"] == "adam");  // the choice stays
+    CHECK(c["solver"]["lr"] != 0.001);
+    REQUIRE(c["conv"].size() == 2);  // the block count stays
+    CHECK(c["conv"][0]["dropout"] == 0.1);
+    CHECK(c["conv"][1]["dropout"] == 0.2);
+    filters_changed += c["conv"][1]["filters"] != 32;
+  }
+  CHECK(filters_changed > 150);
+}

@@ -53,7 +53,7 @@ TEST_CASE("a minimal study gets every default") {
 TEST_CASE("the shipped experiment files are valid studies") {
   for (const char* f :
        {"branin.json", "hartmann6.json", "fashion-mnist-mlp.json", "fashion-mnist-cnn.json",
-        "curves.json"}) {
+        "fashion-mnist-cnn-asha.json", "curves.json", "command-trial/torch-asha.json"}) {
     auto s = load_study_file(std::string(HPO_SOURCE_DIR) + "/experiments/" + f);
     INFO(f);
     CHECK(s);
@@ -165,4 +165,21 @@ TEST_CASE("a study as shown has its trial.env names and no values; the spec keep
   CHECK(without_secrets(minimal()) == minimal());
   CHECK(without_secrets(json::array()) == json::array());
   CHECK(without_secrets(json{{"trial", {{"env", "A=1"}}}})["trial"]["env"] == "(hidden)");
+}
+
+TEST_CASE("a pbt study's mutations must name parameters of its space") {
+  json j = minimal();
+  j["space"] = {{"lr", {{"type", "float"}, {"low", 0.01}, {"high", 0.1}}},
+                {"units", {{"type", "int"}, {"low", 8}, {"high", 64}}}};
+  j["scheduler"] = {{"type", "pbt"}, {"max_resource", 8}, {"perturbation_interval", 2},
+                    {"mutations", {"lr", "units"}}};
+  auto ok = parse_study(j, "s.json");
+  REQUIRE(ok);
+  CHECK(ok->schedule.mutations == std::vector<std::string>{"lr", "units"});
+  j["scheduler"]["mutations"] = {"lr", "momentum"};
+  auto bad = parse_study(j, "s.json");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message ==
+        "s.json: scheduler.mutations[1]: 'momentum' names no parameter of the space (its "
+        "parameters: lr, units)");
 }

@@ -111,7 +111,18 @@ TEST_CASE("a bad pbt scheduler names its JSON path", "[scheduler]") {
   CHECK(with("min_resource", 1) ==
         "s.json: scheduler.min_resource: unknown key for the pbt scheduler (allowed: type, "
         "resource, max_resource, perturbation_interval, population, quantile, "
-        "resample_probability)");
+        "resample_probability, mutations)");
+  CHECK(with("mutations", "solver.lr") ==
+        "s.json: scheduler.mutations: must be a list of parameter names, as `hpo trials` shows "
+        "them (got \"solver.lr\")");
+  CHECK(with("mutations", json::array()).starts_with("s.json: scheduler.mutations: must be a list"));
+  CHECK(with("mutations", json::array({"lr", 3})) ==
+        "s.json: scheduler.mutations[1]: must be a parameter name (got 3)");
+  auto spec = parse_scheduler(json{{"type", "pbt"}, {"max_resource", 20},
+                                   {"perturbation_interval", 4}, {"mutations", {"lr", "wd"}}},
+                              "x");
+  REQUIRE(spec);
+  CHECK(spec->mutations == std::vector<std::string>{"lr", "wd"});
 }
 
 TEST_CASE("rungs sit at min_resource times powers of the reduction factor", "[scheduler]") {
