@@ -140,7 +140,9 @@ TEST_CASE("ASHA pauses trials at a rung, keeps their checkpoints and resumes the
   CHECK(resumed.trial == t0.trial);
   CHECK(resumed.attempt == t0.attempt + 1);
   REQUIRE(resumed.resume);
-  CHECK(*resumed.resume == ref);
+  CHECK(resumed.resume->bytes == ref.bytes);
+  CHECK(resumed.resume->sha256 == ref.sha256);
+  CHECK(resumed.resume->path.ends_with(ref.sha256 + ".pack"));  // for a shared directory
   auto running = f.trial("s", t0.trial);
   CHECK(running.state == TrialState::kRunning);
   {
@@ -270,7 +272,9 @@ TEST_CASE("a restarted scheduler rebuilds ASHA from the store and resumes a paus
   auto resumed = expect<p::Assign>(*f.daemon, agent);
   CHECK(resumed.trial == best);
   REQUIRE(resumed.resume);
-  CHECK(*resumed.resume == ref);
+  CHECK(resumed.resume->bytes == ref.bytes);
+  CHECK(resumed.resume->sha256 == ref.sha256);
+  CHECK(resumed.resume->path.ends_with(ref.sha256 + ".pack"));  // for a shared directory
 }
 
 TEST_CASE("a study file may not have both a pruner and a trial scheduler", "[daemon][pause]") {

@@ -1,6 +1,7 @@
 // Pausing and resuming trials on the agent (agent.h, transfer.h) against a scheduler played by
 // the test: a ROUTER that keeps what the agent uploads with PUT (answering PUT_ACK when the
-// test lets it) and serves GET from bytes the test chooses.
+// test lets it) and serves GET from bytes the test chooses. Over 450 lines: the cases share
+// that scripted scheduler (Hub, Rig), which no other test file needs.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
