@@ -5,6 +5,7 @@
 
 #include "base/cli.h"
 #include "cli/run.h"
+#include "dashboard/cli.h"
 #include "results/cli.h"
 #include "scheduler/cli.h"
 #include "search/cli.h"
@@ -35,6 +36,10 @@ constexpr Command kCommands[] = {
     {"show", "show one trial: config, metrics, error and log tail", hpo::results::show_command},
     {"export", "export a whole study as JSON or CSV", hpo::results::export_command},
     {"agents", "list the agents the scheduler knows and their state", hpo::results::agents_command},
+    {"dashboard", "serve a live web view of a database (read-only)",
+     hpo::dashboard::dashboard_command},
+    {"report", "write one study's dashboard as a self-contained HTML file",
+     hpo::dashboard::report_command},
 };
 
 void print_usage(std::ostream& out) {

@@ -119,6 +119,50 @@ void add_tail_columns(Frame& frame, const std::vector<const TrialRow*>& trials, 
 
 }  // namespace
 
+namespace cli_detail {
+
+Result<LeaderboardFrame> leaderboard_frame(Store& store, const StudyRow& study,
+                                           const LeaderboardQuery& query, bool human) {
+  auto board = store.leaderboard(study.id, query);
+  if (!board) return std::unexpected(board.error());
+  const std::string score_name = query.metric.empty() ? study.metric : query.metric;
+  std::vector<const TrialRow*> trials;
+  for (const auto& e : *board) trials.push_back(&e.trial);
+  LeaderboardFrame out{Frame(trials.size()), score_name};
+  Frame& frame = out.frame;
+  const auto rank = frame.add("rank", false, true);
+  const auto number = frame.add("trial", false, true);
+  const auto score = frame.add(score_name, false, true);
+  for (std::size_t r = 0; r < board->size(); ++r) {
+    frame.set(rank, r, (*board)[r].rank);
+    frame.set(number, r, (*board)[r].trial.number);
+    frame.set(score, r, (*board)[r].score);
+  }
+  // The held-out figure beside the ranked one, where trials reported it (hpo
+  // train's final line does): a user picks a model by it.
+  std::vector<std::string> reserved = {"rank",     "trial",      score_name, "state",
+                                       "duration", "duration_s", "agent",    "host"};
+  if (score_name != kTestAccuracy) {
+    std::vector<std::int64_t> ids;
+    for (const auto* t : trials) ids.push_back(t->id);
+    auto tested = store.last_values(ids, kTestAccuracy);
+    if (!tested) return std::unexpected(tested.error());
+    if (!tested->empty()) {
+      const auto column = frame.add(kTestAccuracy, false, true);
+      for (std::size_t r = 0; r < trials.size(); ++r) {
+        auto it = tested->find(trials[r]->id);
+        if (it != tested->end()) frame.set(column, r, it->second);
+      }
+      reserved.push_back(kTestAccuracy);
+    }
+  }
+  add_param_columns(frame, trials, reserved);
+  add_tail_columns(frame, trials, human, store);
+  return out;
+}
+
+}  // namespace cli_detail
+
 int leaderboard_command(int argc, char** argv) {
   const std::string command = argv[0];
   std::vector<std::string> wheres;
@@ -176,42 +220,12 @@ int leaderboard_command(int argc, char** argv) {
   if (!store) return report(store.error(), command);
   auto study = cli_detail::resolve_study(*store, *name);
   if (!study) return report(study.error(), command);
-  auto board = store->leaderboard(study->id, query);
-  if (!board) return report(Exit{cli::kExitFailure, board.error().message}, command);
-
   const bool human = *format == Format::kTable;
+  auto built = cli_detail::leaderboard_frame(*store, *study, query, human);
+  if (!built) return report(Exit{cli::kExitFailure, built.error().message}, command);
+  const Frame& frame = built->frame;
   const std::string score_name = query.metric.empty() ? study->metric : query.metric;
-  std::vector<const TrialRow*> trials;
-  for (const auto& e : *board) trials.push_back(&e.trial);
-  Frame frame(trials.size());
-  const auto rank = frame.add("rank", false, true);
-  const auto number = frame.add("trial", false, true);
-  const auto score = frame.add(score_name, false, true);
-  for (std::size_t r = 0; r < board->size(); ++r) {
-    frame.set(rank, r, (*board)[r].rank);
-    frame.set(number, r, (*board)[r].trial.number);
-    frame.set(score, r, (*board)[r].score);
-  }
-  // The held-out figure beside the ranked one, where trials reported it (hpo
-  // train's final line does): a user picks a model by it.
-  std::vector<std::string> reserved = {"rank",     "trial",      score_name, "state",
-                                       "duration", "duration_s", "agent",    "host"};
-  if (score_name != kTestAccuracy) {
-    std::vector<std::int64_t> ids;
-    for (const auto* t : trials) ids.push_back(t->id);
-    auto tested = store->last_values(ids, kTestAccuracy);
-    if (!tested) return report(Exit{cli::kExitFailure, tested.error().message}, command);
-    if (!tested->empty()) {
-      const auto column = frame.add(kTestAccuracy, false, true);
-      for (std::size_t r = 0; r < trials.size(); ++r) {
-        auto it = tested->find(trials[r]->id);
-        if (it != tested->end()) frame.set(column, r, it->second);
-      }
-      reserved.push_back(kTestAccuracy);
-    }
-  }
-  cli_detail::add_param_columns(frame, trials, reserved);
-  add_tail_columns(frame, trials, human, *store);
+  const std::size_t ranked = frame.rows();
 
   if (human) {
     auto counts = store->count_trials(study->id);
@@ -220,12 +234,12 @@ int leaderboard_command(int argc, char** argv) {
       for (const auto& [s, n] : *counts) total += n;
     }
     const auto direction = query.direction.value_or(study->direction);
-    std::cout << "study " << study->name << ": " << board->size() << " ranked of " << total
+    std::cout << "study " << study->name << ": " << ranked << " ranked of " << total
               << " trials, by " << (query.metric.empty() ? "" : aggregate + " ") << score_name
               << " (" << search::to_string(direction) << ")";
     if (!query.where.empty()) std::cout << ", where " << query.where.size() << " filter(s) hold";
     std::cout << "\n";
-    if (board->empty()) {
+    if (ranked == 0) {
       std::cout << (query.where.empty() ? "(no trial has a value yet)\n"
                                         : "(no ranked trial matches the filters)\n");
       return cli::kExitOk;

@@ -46,6 +46,16 @@ Outcome<Store> open_database(const cxxopts::ParseResult& args);
 // the known ones.
 Outcome<StudyRow> resolve_study(Store& store, const std::optional<std::string>& name);
 
+// The rows `hpo leaderboard` shows for `query` (the dashboard's leaderboard is the same
+// frame): rank, trial, the score (named `score`), test_accuracy where reported, the
+// parameters, state, duration (`human`: text; else duration_s in seconds), agent, host.
+struct LeaderboardFrame {
+  Frame frame;
+  std::string score;  // the score column's name: the objective's or the --metric
+};
+Result<LeaderboardFrame> leaderboard_frame(Store& store, const StudyRow& study,
+                                           const LeaderboardQuery& query, bool human);
+
 // Prints the message and returns the code.
 int report(const Exit& exit, const std::string& command);
 

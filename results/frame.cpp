@@ -202,7 +202,7 @@ void Frame::print_csv(std::ostream& out) const {
   }
 }
 
-void Frame::print_json(std::ostream& out) const {
+nlohmann::ordered_json Frame::to_json() const {
   // Ordered objects keep the columns in frame order (pandas keeps it too).
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (std::size_t r = 0; r < rows_; ++r) {
@@ -212,8 +212,12 @@ void Frame::print_json(std::ostream& out) const {
     }
     rows.push_back(std::move(row));
   }
+  return rows;
+}
+
+void Frame::print_json(std::ostream& out) const {
   // Invalid UTF-8 in a stored log tail must not abort the output.
-  out << rows.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  out << to_json().dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 void flatten(const nlohmann::json& value, const std::string& prefix,

@@ -78,6 +78,8 @@ class Frame {
   void print_table(std::ostream& out, const TableOptions& options) const;
   void print_csv(std::ostream& out) const;
   void print_json(std::ostream& out) const;
+  // The rows of print_json: one object per row, columns in frame order, missing cells absent.
+  nlohmann::ordered_json to_json() const;
 
  private:
   std::size_t rows_;

@@ -163,6 +163,22 @@ struct EventRow {
   double time = 0.0;
 };
 
+// A trial without its config, error and log tail: what the dashboard's charts read, cheap
+// at 100,000 trials (trial_briefs).
+struct TrialBrief {
+  std::int64_t id = 0;
+  std::int64_t number = 0;
+  TrialState state = TrialState::kQueued;
+  std::optional<double> value;
+  std::int64_t attempt = 0;
+  std::string agent;
+  double queued = 0.0;
+  std::optional<double> started;
+  std::optional<double> finished;
+  std::optional<std::int64_t> parent;  // PBT's lineage (TrialRow::parent)
+  std::optional<std::int64_t> parent_step;
+};
+
 // One `--where` condition: the config value at a dotted path (lists as [i],
 // e.g. "net.conv[0].filters") equals `value` (numbers compare by value, so
 // 128 matches 128.0; true/false match JSON booleans).
@@ -352,6 +368,24 @@ class Store {
                       std::string_view kind, const nlohmann::json& detail, double time);
   // Newest last; `limit` 0 = all.
   Result<std::vector<EventRow>> events(std::optional<std::int64_t> study, std::size_t limit = 0);
+  // The events of one trial (id), oldest first: its state history.
+  Result<std::vector<EventRow>> trial_events(std::int64_t trial);
+
+  // --- dashboard reads (overview.cpp) ---
+  // Every trial of the study in number order, without config and logs.
+  Result<std::vector<TrialBrief>> trial_briefs(std::int64_t study);
+  // The configs of the given trials (ids); unknown ids are absent.
+  Result<std::map<std::int64_t, nlohmann::json>> trial_configs(
+      const std::vector<std::int64_t>& trials);
+  // Metric `name` of the given trials (ids), current attempts, by (trial, step): one index
+  // seek per trial, whatever the size of the study.
+  Result<std::vector<MetricRow>> trial_metrics(const std::vector<std::int64_t>& trials,
+                                               std::string_view name);
+  // The metric names the given trials (ids) reported, sorted.
+  Result<std::vector<std::string>> metric_names(const std::vector<std::int64_t>& trials);
+  // SQLite's PRAGMA data_version of this connection: it changes whenever another connection
+  // (the scheduler) commits, so a reader polls it to learn that something changed.
+  Result<std::int64_t> data_version();
 
   // --- leaderboard ---
   // Ranked trials of `study`; ties broken by trial number. Uses the index

@@ -284,28 +284,44 @@ Status Store::append_event(std::optional<std::int64_t> study, std::optional<std:
   return impl_->run(*q, "appending event '" + std::string(kind) + "'");
 }
 
+namespace {
+
+Result<std::vector<EventRow>> read_events(Store::Impl& impl, detail::Query& q) {
+  std::vector<EventRow> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    EventRow e;
+    e.id = q.i64(0);
+    e.study = q.opt_i64(1);
+    e.trial = q.opt_i64(2);
+    e.kind = q.text(3);
+    auto detail = parse_json(q.text(4), impl.path + ": event " + std::to_string(e.id));
+    if (!detail) return std::unexpected(detail.error());
+    e.detail = std::move(*detail);
+    e.time = q.f64(5);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(impl.error("listing events"));
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<EventRow>> Store::events(std::optional<std::int64_t> study, std::size_t limit) {
   auto q = impl_->prepare(
       "SELECT id, study, trial, kind, detail, time FROM (SELECT * FROM events WHERE ?1 IS NULL "
       "OR study = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
   if (!q) return std::unexpected(q.error());
   q->bind(1, study).bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-  std::vector<EventRow> out;
-  int rc;
-  while ((rc = q->step()) == SQLITE_ROW) {
-    EventRow e;
-    e.id = q->i64(0);
-    e.study = q->opt_i64(1);
-    e.trial = q->opt_i64(2);
-    e.kind = q->text(3);
-    auto detail = parse_json(q->text(4), impl_->path + ": event " + std::to_string(e.id));
-    if (!detail) return std::unexpected(detail.error());
-    e.detail = std::move(*detail);
-    e.time = q->f64(5);
-    out.push_back(std::move(e));
-  }
-  if (rc != SQLITE_DONE) return std::unexpected(impl_->error("listing events"));
-  return out;
+  return read_events(*impl_, *q);
+}
+
+Result<std::vector<EventRow>> Store::trial_events(std::int64_t trial) {
+  auto q = impl_->prepare(
+      "SELECT id, study, trial, kind, detail, time FROM events WHERE trial = ? ORDER BY id");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, trial);
+  return read_events(*impl_, *q);
 }
 
 }  // namespace hpo::results

@@ -8,6 +8,7 @@
 #   trainer/nn/     base trainer/nn                     (the engine knows no agent, no scheduler)
 #   trainer/agent/  base trainer/agent scheduler/protocol.h scheduler/keys.h scheduler/handshake.h
 #                   (the agent speaks the protocol only: its messages, keys and handshakes)
+#   dashboard/      base search results dashboard        (`hpo dashboard` and `hpo report` read the store)
 #   cli/, main.cpp  anything (the command line on top)
 # tests/ and experiments/ may include anything. Prints each offending line; exit 1 if any.
 # usage: scripts/check_layers.sh [ROOT]     (ctest runs it as "no file includes from a layer above its own")
@@ -23,6 +24,7 @@ allowed() {  # allowed LAYER INCLUDE -> 0 if LAYER may include INCLUDE
     results) [[ $inc == base/* || $inc == search/* || $inc == results/* ]] ;;
     scheduler) [[ $inc == base/* || $inc == search/* || $inc == results/* || $inc == scheduler/* ]] ;;
     trainer/nn) [[ $inc == base/* || $inc == trainer/nn/* ]] ;;
+    dashboard) [[ $inc == base/* || $inc == search/* || $inc == results/* || $inc == dashboard/* ]] ;;
     trainer/agent) [[ $inc == base/* || $inc == trainer/agent/* || $inc == scheduler/protocol.h || $inc == scheduler/keys.h || $inc == scheduler/handshake.h ]] ;;
     *) return 1 ;;
   esac
@@ -38,6 +40,7 @@ while IFS= read -r file; do
     scheduler/*) layer=scheduler ;;
     trainer/nn/*) layer=trainer/nn ;;
     trainer/agent/*) layer=trainer/agent ;;
+    dashboard/*) layer=dashboard ;;
     trainer/*) echo "$file: a file directly under trainer/ belongs in trainer/nn or trainer/agent"; bad=1; continue ;;
     *) continue ;;
   esac

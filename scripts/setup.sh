@@ -16,16 +16,18 @@ start=$SECONDS
 
 packages=(build-essential cmake ninja-build pkg-config cppzmq-dev libzmq3-dev libcxxopts-dev
           nlohmann-json3-dev libsqlite3-dev libsodium-dev catch2 libdnnl-dev ocl-icd-opencl-dev zlib1g-dev
-          dataset-fashion-mnist python3 sqlite3 procps)
+          dataset-fashion-mnist python3 sqlite3 procps libcpp-httplib-dev)
 # The sanitizer and fuzzing build (test only): clang 14, its sanitizer and libFuzzer runtimes,
 # and its OpenMP runtime; PyYAML and jsonschema for the check of the K8s templates; systemd for
 # systemd-analyze, which checks the agent's unit (Priority important: not in a minimal
 # Debian 12, nor in its container images); iproute2 for the network test bed (tests/cluster,
 # likewise missing from a minimal Debian 12); Slurm and munge for the one-node Slurm test
-# (tests/cluster/slurm.h: 8 packages, 3.6 MB download, 13 MB installed).
+# (tests/cluster/slurm.h: 8 packages, 3.6 MB download, 13 MB installed); Chromium for the
+# dashboard's browser test (tests/e2e/dashboard_e2e_test.cpp, headless) and util-linux's unshare
+# to open the report with the network off.
 if [[ $mode == test ]]; then
   packages+=(clang-14 libclang-rt-14-dev libomp-14-dev python3-yaml python3-jsonschema
-            systemd iproute2 slurm-wlm munge)
+            systemd iproute2 slurm-wlm munge chromium util-linux)
 fi
 missing=()
 for p in "${packages[@]}"; do
