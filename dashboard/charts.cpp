@@ -14,25 +14,29 @@ namespace {
 using results::Store;
 using results::TrialBrief;
 
-constexpr std::size_t kHistoryFull = 20'000;    // more completed trials: downsampled
-constexpr std::size_t kHistoryBuckets = 5'000;  // ... to a best and a worst point per bucket
-constexpr std::size_t kParallelRows = 1'000;
-constexpr std::size_t kParallelBest = 200;
-constexpr std::size_t kSlicePoints = 5'000;
-constexpr std::size_t kSliceBest = 500;
-constexpr std::size_t kTimelineBars = 5'000;
+// What a page draws at most: set so that a 100,000-trial study's page is drawn in about a
+// second on 2 cores (experiments/results/dashboard.txt); a chart this size is already denser
+// than its pixels.
+constexpr std::size_t kHistoryFull = 5'000;     // more completed trials: downsampled
+constexpr std::size_t kHistoryBuckets = 2'000;  // ... to a best and a worst point per bucket
+constexpr std::size_t kParallelRows = 500;
+constexpr std::size_t kParallelBest = 100;
+constexpr std::size_t kSlicePoints = 2'000;
+constexpr std::size_t kSliceBest = 200;
+constexpr std::size_t kTimelineBars = 2'000;
 constexpr std::size_t kImportanceTrials = 2'000;
 
 struct Loaded {
   StudyView study;
-  std::vector<TrialBrief> trials;
+  BriefsCache::Briefs all;
+  const std::vector<TrialBrief>& trials = *all;
 };
 
-Out<Loaded> load(Store& store, const Params& params) {
-  auto study = study_param(store, params);
+Out<Loaded> load(const Request& r) {
+  auto study = study_param(r.store, r.params);
   if (!study) return std::unexpected(study.error());
-  auto trials = store.trial_briefs(study->row.id);
-  if (!trials) return std::unexpected(db_error(trials.error()));
+  auto trials = briefs(r, study->row.id);
+  if (!trials) return std::unexpected(trials.error());
   return Loaded{std::move(*study), std::move(*trials)};
 }
 
@@ -57,8 +61,8 @@ Out<std::vector<std::pair<const TrialBrief*, nlohmann::json>>> with_configs(
 
 }  // namespace
 
-Answer history_view(Store& store, const Params& params) {
-  auto loaded = load(store, params);
+Answer history_view(const Request& r) {
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   const auto direction = loaded->study.row.direction;
   std::vector<const TrialBrief*> done;
@@ -105,8 +109,9 @@ Answer history_view(Store& store, const Params& params) {
                  {"downsampled", downsample}}};
 }
 
-Answer parallel_view(Store& store, const Params& params) {
-  auto loaded = load(store, params);
+Answer parallel_view(const Request& r) {
+  Store& store = r.store;
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   const auto order = ranked(loaded->trials, loaded->study.row.direction);
   auto rows = with_configs(store, front_and_sample(order, kParallelBest, kParallelRows));
@@ -130,8 +135,9 @@ Answer parallel_view(Store& store, const Params& params) {
                  {"completed", order.size()}}};
 }
 
-Answer importance_view(Store& store, const Params& params) {
-  auto loaded = load(store, params);
+Answer importance_view(const Request& r) {
+  Store& store = r.store;
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   const std::string method =
       "fANOVA over a random forest (Hutter, Hoos & Leyton-Brown 2014): each parameter's share of "
@@ -181,8 +187,10 @@ Answer importance_view(Store& store, const Params& params) {
   return Answer{200, std::move(out)};
 }
 
-Answer curves_view(Store& store, const Params& params) {
-  auto loaded = load(store, params);
+Answer curves_view(const Request& r) {
+  Store& store = r.store;
+  const Params& params = r.params;
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   auto limit = int_param(params, "limit", 50, 1, 1000);
   if (!limit) return to_answer(limit.error());
@@ -231,8 +239,10 @@ Answer curves_view(Store& store, const Params& params) {
                  {"total", loaded->trials.size()}}};
 }
 
-Answer slice_view(Store& store, const Params& params) {
-  auto loaded = load(store, params);
+Answer slice_view(const Request& r) {
+  Store& store = r.store;
+  const Params& params = r.params;
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   const auto order = ranked(loaded->trials, loaded->study.row.direction);
   auto rows = with_configs(store, front_and_sample(order, kSliceBest, kSlicePoints));
@@ -296,8 +306,9 @@ Answer slice_view(Store& store, const Params& params) {
                  {"completed", order.size()}}};
 }
 
-Answer timeline_view(Store& store, const Params& params, double now) {
-  auto loaded = load(store, params);
+Answer timeline_view(const Request& r) {
+  const double now = r.now;
+  auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   // The latest runs (by start); each agent's runs are then laid on its slots: a run takes the
   // lowest slot free at its start, which is the slot count when the agent was never overbooked.

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <map>
@@ -51,6 +52,25 @@ std::string dump(const nlohmann::json& body) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// `data` in gzip format (zlib's deflate with a gzip wrapper, level 6); empty if zlib fails.
+std::string gzip(std::string_view data) {
+  z_stream z{};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  std::string out(deflateBound(&z, static_cast<uLong>(data.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? out : std::string();
+}
+
+bool accepts_gzip(const httplib::Request& req) {
+  return req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
+}
+
 void send_json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
@@ -73,6 +93,11 @@ struct Server::Impl {
 
   std::mutex pool_mutex;
   std::vector<results::Store> pool;  // idle read-only connections
+
+  BriefsCache briefs;  // a study's trials, shared by the requests of one page load
+
+  std::mutex assets_mutex;
+  std::map<std::string, std::string> gzipped;  // by asset name, made on first request
 
   std::mutex cache_mutex;
   std::map<std::string, std::pair<std::int64_t, std::pair<int, std::string>>> cache;
@@ -145,7 +170,7 @@ struct Server::Impl {
     }
     auto store = take();
     if (!store) return send_error(res, 500, store.error().message);
-    Answer a = answer(*store, req.path, params, wall_now());
+    Answer a = answer(*store, req.path, params, wall_now(), &briefs, *version);
     give(std::move(*store));
     std::string body = dump(a.body);
     {
@@ -156,10 +181,37 @@ struct Server::Impl {
     send_json(res, a.status, body);
   }
 
-  void asset(const std::string& name, httplib::Response& res) {
+  // An embedded file, gzip-compressed once and then sent as it is, and revalidated by its
+  // ETag (the build's bytes): a reload costs a 304.
+  void asset(const httplib::Request& req, const std::string& name, httplib::Response& res) {
     auto found = find_asset(name);
     if (!found) return send_error(res, 404, "no such file '" + name + "'");
+    std::string etag = "\"";  // (appends: GCC 12 warns falsely on a "lit" + string chain)
+    etag.append(std::to_string(std::hash<std::string_view>{}(found->data))).append("\"");
     res.set_header("Cache-Control", "no-cache");
+    res.set_header("ETag", etag);
+    res.set_header("Vary", "Accept-Encoding");
+    if (req.get_header_value("If-None-Match") == etag) {
+      res.status = 304;
+      return;
+    }
+    if (accepts_gzip(req)) {
+      std::string packed;
+      {
+        std::lock_guard lock(assets_mutex);
+        auto it = gzipped.find(name);
+        if (it == gzipped.end()) it = gzipped.emplace(name, gzip(found->data)).first;
+        packed = it->second;
+      }
+      if (!packed.empty()) {
+        // httplib compresses a response itself when the request accepts it: the request is
+        // told it does not, so that these bytes go out as they are.
+        const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+        res.set_header("Content-Encoding", "gzip");
+        res.set_content(std::move(packed), std::string(found->content_type));
+        return;
+      }
+    }
     res.set_content(std::string(found->data), std::string(found->content_type));
   }
 };
@@ -185,6 +237,15 @@ Result<std::unique_ptr<Server>> Server::open(const ServerOptions& options) {
       send_error(res, 405, "the dashboard is read-only: " + req.method + " is not served");
       return httplib::Server::HandlerResponse::Handled;
     }
+    // Brotli at httplib's level takes seconds for a megabyte (3.2 s for ECharts here): the
+    // answers go out gzip-compressed at most. The request object is httplib's own, not const.
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    if (auto it = headers.find("Accept-Encoding");
+        it != headers.end() && it->second.find("br") != std::string::npos) {
+      const bool gz = it->second.find("gzip") != std::string::npos;
+      headers.erase(it);
+      if (gz) headers.emplace("Accept-Encoding", "gzip");
+    }
     if (!self->host_allowed(req)) {
       send_error(res, 403, "Host '" + req.get_header_value("Host") +
                                "' is not this loopback dashboard's address");
@@ -203,8 +264,8 @@ Result<std::unique_ptr<Server>> Server::open(const ServerOptions& options) {
         }
         send_error(res, 500, what);
       });
-  http.Get("/", [self](const httplib::Request&, httplib::Response& res) {
-    self->asset("index.html", res);
+  http.Get("/", [self](const httplib::Request& req, httplib::Response& res) {
+    self->asset(req, "index.html", res);
     // The page's own scripts and styles only: no inline script can run, nothing is fetched
     // from another origin (ECharts sets inline styles, hence 'unsafe-inline' for styles).
     res.set_header("Content-Security-Policy",
@@ -213,7 +274,7 @@ Result<std::unique_ptr<Server>> Server::open(const ServerOptions& options) {
   });
   http.Get(R"(/(app\.js|app\.css|echarts\.min\.js|LICENSE-echarts|NOTICE-echarts))",
            [self](const httplib::Request& req, httplib::Response& res) {
-             self->asset(req.matches[1].str(), res);
+             self->asset(req, req.matches[1].str(), res);
            });
   http.Get(R"(/api/[a-z]+)", [self](const httplib::Request& req, httplib::Response& res) {
     self->api(req, res);

@@ -233,18 +233,19 @@ Answer studies_view(Store& store, double now) {
   return Answer{200, {{"studies", std::move(list)}}};
 }
 
-Answer study_view(Store& store, const Params& params, double now) {
-  auto study = study_param(store, params);
+Answer study_view(const Request& r) {
+  Store& store = r.store;
+  auto study = study_param(store, r.params);
   if (!study) return to_answer(study.error());
-  auto out = study_summary(store, study->row, study->spec, now);
+  auto out = study_summary(store, study->row, study->spec, r.now);
   if (!out) return to_answer(out.error());
-  auto briefs = store.trial_briefs(study->row.id);
-  if (!briefs) return to_answer(db_error(briefs.error()));
+  auto briefs = detail::briefs(r, study->row.id);
+  if (!briefs) return to_answer(briefs.error());
   // The parameters and metrics of a sample of trials: every trial of a huge study has the
   // same ones (the space's), and reading all their configs would cost seconds.
   std::vector<std::int64_t> ids;
-  const std::size_t step = std::max<std::size_t>(1, briefs->size() / 200);
-  for (std::size_t i = 0; i < briefs->size(); i += step) ids.push_back((*briefs)[i].id);
+  const std::size_t step = std::max<std::size_t>(1, (*briefs)->size() / 200);
+  for (std::size_t i = 0; i < (*briefs)->size(); i += step) ids.push_back((**briefs)[i].id);
   auto configs = store.trial_configs(ids);
   if (!configs) return to_answer(db_error(configs.error()));
   std::vector<const nlohmann::json*> list;
@@ -394,16 +395,44 @@ bool unreserved(unsigned char c) {
 
 }  // namespace
 
-Answer answer(Store& store, std::string_view path, const Params& params, double now) {
+Result<BriefsCache::Briefs> BriefsCache::get(Store& store, std::int64_t study, std::int64_t mark) {
+  std::lock_guard lock(mutex_);
+  auto it = studies_.find(study);
+  if (it != studies_.end() && it->second.first == mark) return it->second.second;
+  auto read = store.trial_briefs(study);
+  if (!read) return std::unexpected(read.error());
+  auto shared = std::make_shared<const std::vector<results::TrialBrief>>(std::move(*read));
+  studies_[study] = {mark, shared};
+  return shared;
+}
+
+namespace detail {
+
+Out<BriefsCache::Briefs> briefs(const Request& r, std::int64_t study) {
+  if (r.cache != nullptr) {
+    auto cached = r.cache->get(r.store, study, r.mark);
+    if (!cached) return std::unexpected(db_error(cached.error()));
+    return *cached;
+  }
+  auto read = r.store.trial_briefs(study);
+  if (!read) return std::unexpected(db_error(read.error()));
+  return std::make_shared<const std::vector<results::TrialBrief>>(std::move(*read));
+}
+
+}  // namespace detail
+
+Answer answer(Store& store, std::string_view path, const Params& params, double now,
+              BriefsCache* cache, std::int64_t mark) {
+  const Request r{store, params, now, cache, mark};
   if (path == "/api/studies") return studies_view(store, now);
-  if (path == "/api/study") return study_view(store, params, now);
+  if (path == "/api/study") return study_view(r);
   if (path == "/api/leaderboard") return leaderboard_view(store, params);
-  if (path == "/api/history") return history_view(store, params);
-  if (path == "/api/parallel") return parallel_view(store, params);
-  if (path == "/api/importance") return importance_view(store, params);
-  if (path == "/api/curves") return curves_view(store, params);
-  if (path == "/api/slice") return slice_view(store, params);
-  if (path == "/api/timeline") return timeline_view(store, params, now);
+  if (path == "/api/history") return history_view(r);
+  if (path == "/api/parallel") return parallel_view(r);
+  if (path == "/api/importance") return importance_view(r);
+  if (path == "/api/curves") return curves_view(r);
+  if (path == "/api/slice") return slice_view(r);
+  if (path == "/api/timeline") return timeline_view(r);
   if (path == "/api/trial") return trial_view(store, params);
   if (path == "/api/agents") return agents_view(store, now);
   return Answer{404, {{"error", "no such API path '" + std::string(path) + "' (see API.md)"}}};

@@ -68,12 +68,23 @@ struct ParamTable {
 ParamTable param_table(const std::vector<const nlohmann::json*>& configs);
 nlohmann::json axes_json(const std::vector<Axis>& axes);
 
+// One request as the views see it.
+struct Request {
+  results::Store& store;
+  const Params& params;
+  double now = 0;
+  BriefsCache* cache = nullptr;  // nullptr: read the trials each time
+  std::int64_t mark = 0;
+};
+// The trials of `study` (Store::trial_briefs), through the request's cache when it has one.
+Out<BriefsCache::Briefs> briefs(const Request& r, std::int64_t study);
+
 // The chart views (charts.cpp).
-Answer history_view(results::Store& store, const Params& params);
-Answer parallel_view(results::Store& store, const Params& params);
-Answer importance_view(results::Store& store, const Params& params);
-Answer curves_view(results::Store& store, const Params& params);
-Answer slice_view(results::Store& store, const Params& params);
-Answer timeline_view(results::Store& store, const Params& params, double now);
+Answer history_view(const Request& r);
+Answer parallel_view(const Request& r);
+Answer importance_view(const Request& r);
+Answer curves_view(const Request& r);
+Answer slice_view(const Request& r);
+Answer timeline_view(const Request& r);
 
 }  // namespace hpo::dashboard::detail
