@@ -255,9 +255,88 @@
       pending: 0,
       ready: false,
       charts: [],
-      counters: {}, // chart name -> () => {count fields}, read from the charts' options
+      counters: {}, // chart name -> () => {count fields}, read from the options the charts hold
       counts: {},
+      // First screen first: the panels on screen draw as soon as their data is in; the others
+      // wait (deferred) until that screen has painted, then draw one per macrotask.
+      onscreen: new Set(), // tasks of the panels on screen at the first render, until done
+      deferred: new Set(), // panels whose first draw waits for the first screen
+      queue: [], // waiting draws: {resolve, reject}
+      gateOpen: false,
+      pumping: false,
+      // performance.now() (ms from navigation start) when the first render's on-screen panels
+      // had painted, and when every panel was drawn; refreshes leave them as they are.
+      timing: {first_screen_ms: null, all_ms: null},
     };
+  }
+
+  // Below the fold by more than this, a panel is drawn after the first screen.
+  const FOLD_MARGIN_PX = 200;
+
+  // Sorts the view's panels into on screen and deferred, reading every rectangle in one pass
+  // (one layout) before anything is drawn.
+  function planFirstScreen(v) {
+    const vh = window.innerHeight || document.documentElement.clientHeight || 0;
+    const rects = v.tasks.map((t) => (t.p ? t.p.el.getBoundingClientRect() : null));
+    v.tasks.forEach((t, i) => {
+      const r = rects[i];
+      if (!r) return;
+      if (r.top < vh + FOLD_MARGIN_PX && r.bottom > -FOLD_MARGIN_PX) v.onscreen.add(t);
+      else v.deferred.add(t.p);
+    });
+    if (!v.onscreen.size) firstScreenDone(v);
+  }
+
+  // Called once the on-screen panels are drawn: waits for their paint (a frame, then a task;
+  // a timer in case frames never come, as in a background tab), then lets the rest draw.
+  function firstScreenDone(v) {
+    let fired = false;
+    const after = () => {
+      if (fired) return;
+      fired = true;
+      setTimeout(() => {
+        if (v.timing.first_screen_ms === null) v.timing.first_screen_ms = performance.now();
+        v.gateOpen = true;
+        if (current === v) writeStatus();
+        pump(v);
+      }, 0);
+    };
+    requestAnimationFrame(after);
+    setTimeout(after, 100);
+  }
+
+  // Resolves when panel p may draw: at once for a panel on screen or one drawn before; for a
+  // deferred panel's first draw, in its own macrotask once the first screen has painted.
+  function drawTurn(v, p) {
+    if (!p || p.shown || !v.deferred.has(p)) {
+      if (p) p.shown = true;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      v.queue.push({resolve: () => {
+        p.shown = true;
+        resolve();
+      }, reject});
+      pump(v);
+    });
+  }
+
+  function pump(v) {
+    if (!v.gateOpen || v.pumping || !v.queue.length) return;
+    v.pumping = true;
+    setTimeout(() => {
+      v.pumping = false;
+      if (current !== v) return;
+      const next = v.queue.shift();
+      // The panel draws in this task's microtasks; the next one gets a task of its own.
+      if (next) next.resolve();
+      pump(v);
+    }, 0);
+  }
+
+  // A view left before its panels drew: their tasks end as stale.
+  function abandon(v) {
+    for (const q of v.queue.splice(0)) q.reject(new Stale());
   }
 
   // A panel: title, optional controls, a message line, a body. `focus` links to the large
@@ -319,7 +398,12 @@
 
   // Draws `option` on the panel's chart: whole the first time; later only what changed, with
   // the zoom left as the user set it (dataZoom is not passed again).
-  function draw(p, getChart, option) {
+  // The series are kept as set (p.series) for the status counts: the series are replaced
+  // whole on every draw, so they are what the chart holds, without a getOption() copy.
+  // Resolves once drawn: a panel below the fold waits for its turn (drawTurn) first.
+  async function draw(v, p, getChart, option) {
+    await drawTurn(v, p);
+    if (current !== v) throw new Stale();
     const chart = getChart();
     if (!p.drawn) {
       chart.setOption(option, {notMerge: true});
@@ -329,14 +413,13 @@
       delete o.dataZoom;
       chart.setOption(o, {replaceMerge: ['series']});
     }
+    p.series = option.series || [];
     return chart;
   }
 
-  function seriesLength(chart, pred) {
-    if (!chart) return 0;
-    const opt = chart.getOption();
-    if (!opt || !opt.series) return 0;
-    const s = opt.series.find(pred);
+  function seriesLength(p, pred) {
+    if (!p.chart || !p.series) return 0;
+    const s = p.series.find(pred);
     return s && s.data ? s.data.length : 0;
   }
 
@@ -366,7 +449,11 @@
       })
       .finally(() => {
         v.pending--;
-        if (v.pending === 0 && current === v) v.ready = true;
+        if (v.onscreen.delete(task) && !v.onscreen.size) firstScreenDone(v);
+        if (v.pending === 0 && current === v) {
+          v.ready = true;
+          if (v.timing.all_ms === null) v.timing.all_ms = performance.now();
+        }
         writeStatus();
       });
   }
@@ -428,6 +515,7 @@
   function render() {
     if (current) {
       for (const c of current.charts) c.dispose();
+      abandon(current);
     }
     const route = parseRoute();
     const v = newView(route);
@@ -446,11 +534,12 @@
       mainEl.append(h('p', {class: 'note', text: 'No such page. '},
         h('a', {href: '#/', text: 'Back to the studies.'})));
     }
-    writeStatus();
     if (!v.tasks.length) {
       v.ready = true;
-      writeStatus();
+      v.timing.all_ms = performance.now();
     }
+    planFirstScreen(v);
+    writeStatus();
     runAll(v, false);
   }
 
@@ -612,7 +701,7 @@
   // --- history ---------------------------------------------------------------------------
   function panelHistory(v, p, name, get) {
     const chart = addChart(v, p);
-    v.counters.history = () => ({points: seriesLength(p.chart, (s) => s.id === 'trials')});
+    v.counters.history = () => ({points: seriesLength(p, (s) => s.id === 'trials')});
     addTask(v, p, async () => {
       const d = await get('api/history', {name});
       const first = !p.drawn;
@@ -642,7 +731,7 @@
         dataZoom: [{type: 'inside', xAxisIndex: 0},
           {type: 'slider', xAxisIndex: 0, height: 16, bottom: 8}],
       };
-      const c = draw(p, chart, option);
+      const c = await draw(v, p, chart, option);
       if (first) clickToTrial(c, name, (e) => (e.seriesId === 'trials' ? e.value[0] : null));
       p.caption.textContent = `${d.completed} completed trials, ${d.direction || ''}` +
         (d.downsampled ? ` — downsampled to ${pts.length} points (best and worst of each bucket)` : '');
@@ -652,13 +741,13 @@
   // --- importance ------------------------------------------------------------------------
   function panelImportance(v, p, name, get) {
     const chart = addChart(v, p);
-    v.counters.importance = () => ({bars: seriesLength(p.chart, (s) => s.id === 'importance')});
+    v.counters.importance = () => ({bars: seriesLength(p, (s) => s.id === 'importance')});
     addTask(v, p, async () => {
       const d = await get('api/importance', {name});
       const ps = d.parameters || [];
       if (!ps.length) {
         // Still drawn (empty) so the count reads 0 from the chart like everywhere else.
-        draw(p, chart, {xAxis: {type: 'value'}, yAxis: {type: 'category', data: []},
+        await draw(v, p, chart, {xAxis: {type: 'value'}, yAxis: {type: 'category', data: []},
           series: [{id: 'importance', type: 'bar', data: []}]});
         p.caption.textContent = d.method || '';
         p.note(d.note || 'No importance to show.');
@@ -689,7 +778,7 @@
             renderItem: errorBar},
         ],
       };
-      draw(p, chart, option);
+      await draw(v, p, chart, option);
       const bits = [d.method];
       if (d.trials_used !== undefined) bits.push(`${d.trials_used} of ${d.trials_completed} completed trials`);
       if (d.main_effects !== undefined && d.main_effects !== null) {
@@ -747,11 +836,14 @@
       });
       p.controls.append(top);
     }
-    const wrap = h('div', {class: 'table-wrap' + (focus ? ' tall' : '')});
+    // Empty, the box keeps a table's room (class pending), so that the panels below are where
+    // they will be when the first screen is planned, and nothing jumps when the rows come.
+    const wrap = h('div', {class: 'table-wrap pending' + (focus ? ' tall' : '')});
     p.body.append(wrap);
     let last = null;
 
-    const task = addTask(v, p, async () => {
+    const task = addTask(v, p, () => load().finally(() => wrap.classList.remove('pending')));
+    async function load() {
       const filters = parseWhere(st.where);
       if (filters.bad.length) {
         p.error('A filter must read param=value: ' + filters.bad.join(', '));
@@ -773,12 +865,14 @@
         d = await get('api/leaderboard', params);
       }
       last = {d, filters};
+      await drawTurn(v, p);
+      if (current !== v) throw new Stale();
       const warning = table();
       if (warning) {
         p.error(warning);
         throw new Handled();
       }
-    });
+    }
     function rerun() {
       runTask(v, task, true);
     }
@@ -837,6 +931,7 @@
         }))));
       const t = h('table', {id: 'leaderboard', class: 'data'}, thead, tbody);
       wrap.replaceChildren(t);
+      wrap.classList.remove('pending');
       p.caption.textContent = `${rows.length} rows shown; ${d.ranked ?? '?'} ranked of ` +
         `${d.total ?? '?'} trials; ranked on ${score || '?'}` +
         (REPORT && filters.list.length ? ' (filtered here, in the page)' : '');
@@ -892,7 +987,7 @@
   // --- parallel coordinates ----------------------------------------------------------------
   function panelParallel(v, p, name, get) {
     const chart = addChart(v, p, 'tall');
-    v.counters.parallel = () => ({lines: seriesLength(p.chart, (s) => s.type === 'parallel')});
+    v.counters.parallel = () => ({lines: seriesLength(p, (s) => s.type === 'parallel')});
     addTask(v, p, async () => {
       const d = await get('api/parallel', {name});
       const info = await v.info;
@@ -945,7 +1040,7 @@
           lineStyle: {width: 1.2, opacity: 0.55}, emphasis: {lineStyle: {width: 3, opacity: 1}},
           progressive: 0}],
       };
-      const c = draw(p, chart, option);
+      const c = await draw(v, p, chart, option);
       if (!c.__hpoClick) {
         c.__hpoClick = true;
         clickToTrial(c, name, (e) => (rows[e.dataIndex] ? rows[e.dataIndex][n + 1] : null));
@@ -959,11 +1054,8 @@
   // --- learning curves ---------------------------------------------------------------------
   function panelCurves(v, p, name, get) {
     const chart = addChart(v, p);
-    v.counters.curves = () => {
-      if (!p.chart) return {series: 0};
-      const o = p.chart.getOption();
-      return {series: (o && o.series ? o.series : []).filter((s) => s.type === 'line').length};
-    };
+    v.counters.curves = () => ({series: p.chart && p.series
+      ? p.series.filter((s) => s.type === 'line').length : 0});
     if (!curvesState.has(name)) curvesState.set(name, {metric: null, defaultMetric: null});
     const st = curvesState.get(name);
     const select = h('select', {title: 'metric'});
@@ -1027,7 +1119,7 @@
           {type: 'slider', xAxisIndex: 0, height: 16, bottom: 8}],
         series,
       };
-      const c = draw(p, chart, option);
+      const c = await draw(v, p, chart, option);
       if (!c.__hpoClick) {
         c.__hpoClick = true;
         clickToTrial(c, name, (e) => {
@@ -1051,7 +1143,7 @@
 
   function panelSlice(v, p, name, get) {
     const chart = addChart(v, p);
-    v.counters.slice = () => ({points: seriesLength(p.chart, (s) => s.id === 'points')});
+    v.counters.slice = () => ({points: seriesLength(p, (s) => s.id === 'points')});
     if (!sliceState.has(name)) sliceState.set(name, {x: null, y: null, defX: null, defY: null});
     const st = sliceState.get(name);
     const selX = h('select', {title: 'x'});
@@ -1145,7 +1237,7 @@
       };
       // Axis types change with the selection: the option is replaced, not merged.
       p.drawn = false;
-      draw(p, chart, option);
+      await draw(v, p, chart, option);
       if (!p.chart.__hpoClick) {
         p.chart.__hpoClick = true;
         clickToTrial(p.chart, name, (e) => e.value && e.value[3]);
@@ -1158,17 +1250,17 @@
   // --- timeline ----------------------------------------------------------------------------
   function panelTimeline(v, p, name, get, focus) {
     const chart = addChart(v, p);
-    v.counters.timeline = () => ({bars: seriesLength(p.chart, (s) => s.id === 'bars')});
+    v.counters.timeline = () => ({bars: seriesLength(p, (s) => s.id === 'bars')});
     addTask(v, p, async () => {
       const d = await get('api/timeline', {name});
       const lanes = d.lanes || [];
       const bars = d.bars || [];
-      if (!focus) p.chartEl.style.height = Math.max(260, 90 + lanes.length * 30) + 'px';
+      const height = focus ? null : Math.max(260, 90 + lanes.length * 30) + 'px';
       const t0 = bars.reduce((m, b) => Math.min(m, b.start), Infinity);
-      const data = bars.map((b) => ({
-        value: [b.lane, b.start * 1000, b.end * 1000],
-        itemStyle: {color: STATE_COLORS[b.state] || '#888'},
-      }));
+      // Plain rows, the colour looked up by renderItem: an {value, itemStyle} object per bar
+      // makes ECharts build a model per item, half the cost of drawing 2,000 bars.
+      const data = bars.map((b) => [b.lane, b.start * 1000, b.end * 1000]);
+      const colors = bars.map((b) => STATE_COLORS[b.state] || '#888');
       const option = {
         animation: false,
         grid: {left: 12, right: 24, top: 16, bottom: 56, containLabel: true},
@@ -1189,11 +1281,16 @@
         // Every series here is drawn in one pass (progressive: 0): ECharts' progressive
         // rendering above 3,000 items stalls a headless browser for tens of seconds (the
         // end-to-end test's), and the API caps every answer at a size that draws at once.
-        series: [{id: 'bars', type: 'custom', renderItem: timelineBar, progressive: 0,
-          encode: {x: [1, 2], y: 0}, data}],
+        series: [{id: 'bars', type: 'custom', renderItem: timelineBar(colors), progressive: 0,
+          encode: {x: [1, 2], y: 0}, itemStyle: {color: '#8c959f'}, data}],
       };
-      const c = draw(p, chart, option);
-      c.resize();
+      // The height follows the lanes. A chart made by this draw measures it as it is made; one
+      // made before is resized (a second full render), so only when the height changed.
+      await drawTurn(v, p);
+      const resize = height !== null && p.chartEl.style.height !== height && !!p.chart;
+      if (height !== null) p.chartEl.style.height = height;
+      if (resize) p.chart.resize();
+      const c = await draw(v, p, chart, option);
       if (!c.__hpoClick) {
         c.__hpoClick = true;
         clickToTrial(c, name, (e) => (bars[e.dataIndex] ? bars[e.dataIndex].number : null));
@@ -1207,7 +1304,11 @@
     });
   }
 
-  function timelineBar(params, api) {
+  function timelineBar(colors) {
+    return (params, api) => timelineRect(params, api, colors[params.dataIndex] || '#888');
+  }
+
+  function timelineRect(params, api, fill) {
     const lane = api.value(0);
     const start = api.coord([api.value(1), lane]);
     const end = api.coord([api.value(2), lane]);
@@ -1218,7 +1319,7 @@
         height: params.coordSys.height});
     return rect && {
       type: 'rect', transition: ['shape'], shape: rect,
-      style: {fill: api.visual('color'), stroke: '#ffffff', lineWidth: 0.5},
+      style: {fill, stroke: '#ffffff', lineWidth: 0.5},
     };
   }
 
@@ -1417,6 +1518,10 @@
     }, 0);
   }
 
+  function roundMs(t) {
+    return t === null ? null : Math.round(t * 10) / 10;
+  }
+
   function writeStatus() {
     const v = current;
     const status = {
@@ -1428,6 +1533,10 @@
       charts: {},
       leaderboard: [],
       counts: v ? Object.assign({}, v.counts) : {},
+      // ms from navigation start (performance.now()), rounded to 0.1 ms; null until known.
+      timing: {first_screen_ms: v ? roundMs(v.timing.first_screen_ms) : null,
+        all_ms: v ? roundMs(v.timing.all_ms) : null},
+      first_screen: !!(v && v.timing.first_screen_ms !== null),
     };
     if (v) {
       for (const [k, f] of Object.entries(v.counters)) {

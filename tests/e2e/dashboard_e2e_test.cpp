@@ -119,7 +119,7 @@ TEST_CASE("every dashboard page loads in headless Chromium, and draws what hpo p
   const auto board = run_hpo(dir, std::string("leaderboard --db hpo.db --format json --top 100 '") +
                                       kStudy + "'");
   REQUIRE(board.code == 0);
-  const json rows = json::parse(board.out);
+  json rows = json::parse(board.out);  // (not const: a missing key reads null, not UB)
   const auto trials = run_hpo(dir, "trials --db hpo.db --format json");
   REQUIRE(trials.code == 0);
   std::size_t completed = 0;
@@ -127,7 +127,7 @@ TEST_CASE("every dashboard page loads in headless Chromium, and draws what hpo p
   REQUIRE(completed >= 2);
 
   {  // the study page: the leaderboard's numbers are hpo leaderboard's, one history point per completed trial
-    const Browsed b = browse(dir, study_url);
+    Browsed b = browse(dir, study_url);
     CHECK(b.status["view"] == "study");
     REQUIRE(b.status["leaderboard"].size() == rows.size());
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -135,23 +135,26 @@ TEST_CASE("every dashboard page loads in headless Chromium, and draws what hpo p
       CHECK(b.status["leaderboard"][i]["trial"] == rows[i]["trial"]);
       CHECK(b.status["leaderboard"][i]["score"] == rows[i]["val_accuracy"]);
     }
-    const json& charts = b.status["charts"];
-    CHECK(charts["history"]["points"] == completed);
-    CHECK(charts["parallel"]["lines"] == completed);
-    CHECK(charts["timeline"]["bars"] == 16);
-    CHECK(charts["curves"]["series"].get<int>() >= 2);
-    CHECK(charts["importance"]["bars"].get<int>() >= 1);
-    CHECK(charts["slice"]["points"] == completed);
+    // (A missing count reads -1: a failed chart fails the check, it does not crash the test.)
+    auto drawn = [&](const char* pointer) {
+      return b.status.value(json::json_pointer(std::string("/charts/") + pointer), -1);
+    };
+    CHECK(drawn("history/points") == static_cast<int>(completed));
+    CHECK(drawn("parallel/lines") == static_cast<int>(completed));
+    CHECK(drawn("timeline/bars") == 16);
+    CHECK(drawn("curves/series") >= 2);
+    CHECK(drawn("importance/bars") >= 1);
+    CHECK(drawn("slice/points") == static_cast<int>(completed));
   }
   {  // the studies, trial and agents pages
-    const Browsed studies = browse(dir, base + "#/");
+    Browsed studies = browse(dir, base + "#/");
     CHECK(studies.status["view"] == "studies");
-    const Browsed trial =
+    Browsed trial =
         browse(dir, study_url + "/trial/" + std::to_string(rows[0]["trial"].get<int>()));
     CHECK(trial.status["view"] == "trial");
-    const Browsed agents = browse(dir, base + "#/agents");
+    Browsed agents = browse(dir, base + "#/agents");
     CHECK(agents.status["view"] == "agents");
-    CHECK(agents.status["counts"].dump().find('2') != std::string::npos);  // two agents
+    CHECK(agents.status.value("/counts/rows"_json_pointer, -1) == 2);  // two agents
   }
   {  // the report file renders with the network switched off
     const auto r = run_hpo(dir, std::string("report --db hpo.db -o report.html '") + kStudy + "'");
@@ -165,12 +168,12 @@ TEST_CASE("every dashboard page loads in headless Chromium, and draws what hpo p
       prefix = "";
     }
     const std::string url = "file://" + (dir / "report.html");
-    const Browsed b = browse(dir, prefix.empty() ? url + "' --host-resolver-rules='MAP * ~NOTFOUND"
+    Browsed b = browse(dir, prefix.empty() ? url + "' --host-resolver-rules='MAP * ~NOTFOUND"
                                                  : url,
                              prefix);
     CHECK(b.status["report"] == true);
     CHECK(b.status["view"] == "study");
-    CHECK(b.status["charts"]["history"]["points"] == completed);
+    CHECK(b.status.value("/charts/history/points"_json_pointer, -1) == static_cast<int>(completed));
     REQUIRE(b.status["leaderboard"].size() == rows.size());
     CHECK(b.status["leaderboard"][0]["score"] == rows[0]["val_accuracy"]);
   }
