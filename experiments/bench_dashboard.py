@@ -218,9 +218,12 @@ def main():
         server, base = start_dashboard(a.hpo, db)  # nothing cached on either side
         browser = Browser()
         seconds, status = browser.load(base + "#/study/" + study)
-        loads.append(seconds)
+        timing = status.get("timing") or {}
+        loads.append((seconds, timing.get("first_screen_ms"), timing.get("all_ms")))
         browser.call("Page.navigate", url="about:blank")
-        warm_loads.append(browser.load(base + "#/study/" + study)[0])
+        seconds, again = browser.load(base + "#/study/" + study)
+        timing = again.get("timing") or {}
+        warm_loads.append((seconds, timing.get("first_screen_ms"), timing.get("all_ms")))
         browser.close()
         server.kill()
         server.wait()
@@ -244,11 +247,20 @@ def main():
     ]
     for name, (cold, warm, size) in res["api"].items():
         lines.append(f"  {name:<11} cold {cold * 1000:7.1f} ms   warm {warm * 1000:6.1f} ms   {size / 1000:8.1f} kB")
+    def fmt(runs):
+        return "\n".join(f"  run {i + 1}: first screen drawn {first:.0f} ms, every panel drawn {every:.0f} ms"
+                         f" (navigation to ready seen over the protocol: {total:.3f} s)"
+                         for i, (total, first, every) in enumerate(runs))
+    def median(runs, k):
+        return sorted(r[k] for r in runs)[len(runs) // 2]
     lines += [
         "",
-        f"study page, first load until every panel is drawn (fresh server and browser), {a.runs} runs:",
-        "  " + "  ".join("%.3f s" % s for s in loads) + f"   (median {sorted(loads)[len(loads) // 2]:.3f} s; target < 1 s)",
-        "same page again in the same browser (server cache warm): " + "  ".join("%.3f s" % s for s in warm_loads),
+        "study page, first load (a fresh server and a fresh browser profile; times from navigation"
+        " start, measured by the page: the panels on screen are drawn first, the rest after the paint):",
+        fmt(loads),
+        f"  median: first screen {median(loads, 1):.0f} ms, every panel {median(loads, 2):.0f} ms (target < 1 s)",
+        "the same page again in the same browser (its files cached, the server's answers cached):",
+        fmt(warm_loads),
         "drawn: " + json.dumps(status.get("charts")) + f", leaderboard rows {len(status.get('leaderboard', []))}, errors {status.get('errors')}",
         f"hpo report of the study: {report_s:.2f} s, {os.path.getsize(report) / 1e6:.1f} MB (offline, ECharts inlined)",
     ]

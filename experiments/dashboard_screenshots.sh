@@ -17,9 +17,9 @@ shot() {  # shot FILE ROUTE WIDTH HEIGHT
     --virtual-time-budget=15000 --screenshot="$out/$1" "$base$2" 2>/dev/null
   echo "$out/$1"
 }
-shot history.png "#/study/$name?focus=history" 1200 700
-shot parallel.png "#/study/$name?focus=parallel" 1200 700
-shot curves.png "#/study/$name?focus=curves" 1200 700
-shot timeline.png "#/study/$name?focus=timeline" 1200 700
+shot history.png "#/study/$name?focus=history" 1200 760
+shot parallel.png "#/study/$name?focus=parallel" 1200 760
+shot curves.png "#/study/$name?focus=curves" 1200 760
+shot timeline.png "#/study/$name?focus=timeline" 1200 760
 shot agents.png "#/agents" 1200 420
 shot study.png "#/study/$name" 1400 2600
