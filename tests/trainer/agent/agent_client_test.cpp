@@ -417,8 +417,13 @@ TEST_CASE("a stop during a drain takes over: the running trial is interrupted", 
   s.expect<p::Hello>();
   s.send(p::Welcome{"x", 50, 3, {}, {}});
   s.expect<p::Ready>();
+  // The drain begins once the trial has reported its first step (half a second in), so the
+  // agent surely holds it: set at once after the ASSIGN, the drain could be seen before the
+  // ASSIGN was read, and with nothing running the agent rightly left at once (a failure seen
+  // on a loaded machine).
   s.send(p::Assign{"s", 0, 1, "1.0.1", json{{"x", 0.5}},
-                   json{{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 30}}});
+                   json{{"kind", "builtin"}, {"function", "sleep"}, {"seconds", 30}, {"steps", 60}}});
+  CHECK(s.expect<p::Report>().lease == "1.0.1");
   drain = true;
   CHECK(s.expect<p::Ready>().draining);
   stop = true;
