@@ -59,18 +59,33 @@ Out<std::vector<std::pair<const TrialBrief*, nlohmann::json>>> with_configs(
   return out;
 }
 
+// The best `best` completed trials and an even sample of the rest, `cap` in all, each with
+// its config, and their parameters as axes (parallel coordinates and slices read the same).
+struct Sampled {
+  std::vector<const TrialBrief*> ranked;  // every completed trial, best first
+  std::vector<std::pair<const TrialBrief*, nlohmann::json>> rows;
+  ParamTable table;                       // one row of cells per entry of `rows`
+};
+
+Out<Sampled> sample_params(Store& store, const Loaded& loaded, std::size_t best, std::size_t cap) {
+  Sampled out;
+  out.ranked = ranked(loaded.trials, loaded.study.row.direction);
+  auto rows = with_configs(store, front_and_sample(out.ranked, best, cap));
+  if (!rows) return std::unexpected(rows.error());
+  out.rows = std::move(*rows);
+  std::vector<const nlohmann::json*> configs;
+  for (const auto& [t, config] : out.rows) configs.push_back(&config);
+  out.table = param_table(configs);
+  return out;
+}
+
 }  // namespace
 
 Answer history_view(const Request& r) {
   auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
   const auto direction = loaded->study.row.direction;
-  std::vector<const TrialBrief*> done;
-  for (const auto& t : loaded->trials) {
-    if (t.state == search::TrialState::kCompleted && t.value && std::isfinite(*t.value)) {
-      done.push_back(&t);
-    }
-  }
+  const std::vector<const TrialBrief*> done = completed(loaded->trials);
   nlohmann::json points = nlohmann::json::array(), best = nlohmann::json::array();
   std::optional<double> so_far;
   for (const auto* t : done) {
@@ -113,12 +128,11 @@ Answer parallel_view(const Request& r) {
   Store& store = r.store;
   auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
-  const auto order = ranked(loaded->trials, loaded->study.row.direction);
-  auto rows = with_configs(store, front_and_sample(order, kParallelBest, kParallelRows));
-  if (!rows) return to_answer(rows.error());
-  std::vector<const nlohmann::json*> configs;
-  for (const auto& [t, config] : *rows) configs.push_back(&config);
-  const ParamTable table = param_table(configs);
+  auto sampled = sample_params(store, *loaded, kParallelBest, kParallelRows);
+  if (!sampled) return to_answer(sampled.error());
+  const auto& order = sampled->ranked;
+  const auto* rows = &sampled->rows;
+  const ParamTable& table = sampled->table;
   nlohmann::json out_rows = nlohmann::json::array();
   for (std::size_t i = 0; i < rows->size(); ++i) {
     nlohmann::json row = table.cells[i];
@@ -149,12 +163,7 @@ Answer importance_view(const Request& r) {
   }
   // An even sample of the completed trials in number order: the forest is fitted to at most
   // kImportanceTrials anyway, and reading every config of a huge study would cost seconds.
-  std::vector<const TrialBrief*> done;
-  for (const auto& t : loaded->trials) {
-    if (t.state == search::TrialState::kCompleted && t.value && std::isfinite(*t.value)) {
-      done.push_back(&t);
-    }
-  }
+  const std::vector<const TrialBrief*> done = completed(loaded->trials);
   std::vector<const TrialBrief*> used;
   for (std::size_t i = 0; i < std::min(done.size(), kImportanceTrials); ++i) {
     used.push_back(done[i * done.size() / std::min(done.size(), kImportanceTrials)]);
@@ -244,12 +253,11 @@ Answer slice_view(const Request& r) {
   const Params& params = r.params;
   auto loaded = load(r);
   if (!loaded) return to_answer(loaded.error());
-  const auto order = ranked(loaded->trials, loaded->study.row.direction);
-  auto rows = with_configs(store, front_and_sample(order, kSliceBest, kSlicePoints));
-  if (!rows) return to_answer(rows.error());
-  std::vector<const nlohmann::json*> configs;
-  for (const auto& [t, config] : *rows) configs.push_back(&config);
-  const ParamTable table = param_table(configs);
+  auto sampled = sample_params(store, *loaded, kSliceBest, kSlicePoints);
+  if (!sampled) return to_answer(sampled.error());
+  const auto& order = sampled->ranked;
+  const auto* rows = &sampled->rows;
+  const ParamTable& table = sampled->table;
   auto find = [&](const std::string& name) -> std::optional<std::size_t> {
     for (std::size_t a = 0; a < table.axes.size(); ++a) {
       if (table.axes[a].name == name) return a;

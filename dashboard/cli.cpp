@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/cli.h"
+#include "base/clock.h"
 #include "base/random.h"
 #include "dashboard/report.h"
 #include "dashboard/server.h"
@@ -44,10 +45,6 @@ bool parse_bind(const std::string& text, std::string& host, int& port) {
   return port <= 65535;
 }
 
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -166,7 +163,7 @@ int report_command(int argc, char** argv) {
     }
     ro.study = studies->front().name;
   }
-  auto html = build_report(*store, ro, wall_now());
+  auto html = build_report(*store, ro, SystemClock().now());
   if (!html) return usage(command, html.error().message);
   const std::string path = (*args)["output"].as<std::string>();
   const std::string tmp = path + ".tmp";

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/clock.h"
 #include "dashboard/assets.h"
 #include "dashboard/views.h"
 #include "results/store.h"
@@ -33,10 +34,6 @@ namespace {
 
 constexpr std::size_t kCacheEntries = 512;
 
-double wall_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool same_secret(std::string_view a, std::string_view b) {
   // Constant time in the content: a guesser learns nothing from how long a refusal takes.
@@ -170,7 +167,7 @@ struct Server::Impl {
     }
     auto store = take();
     if (!store) return send_error(res, 500, store.error().message);
-    Answer a = answer(*store, req.path, params, wall_now(), &briefs, *version);
+    Answer a = answer(*store, req.path, params, SystemClock().now(), &briefs, *version);
     give(std::move(*store));
     std::string body = dump(a.body);
     {

@@ -68,14 +68,19 @@ bool better(double a, double b, search::Direction direction) {
   return direction == search::Direction::kMinimize ? a < b : a > b;
 }
 
-std::vector<const results::TrialBrief*> ranked(const std::vector<results::TrialBrief>& trials,
-                                               search::Direction direction) {
+std::vector<const results::TrialBrief*> completed(const std::vector<results::TrialBrief>& trials) {
   std::vector<const results::TrialBrief*> out;
   for (const auto& t : trials) {
     if (t.state == search::TrialState::kCompleted && t.value && std::isfinite(*t.value)) {
       out.push_back(&t);
     }
   }
+  return out;
+}
+
+std::vector<const results::TrialBrief*> ranked(const std::vector<results::TrialBrief>& trials,
+                                               search::Direction direction) {
+  std::vector<const results::TrialBrief*> out = completed(trials);
   std::stable_sort(out.begin(), out.end(), [&](const auto* a, const auto* b) {
     return better(*a->value, *b->value, direction);
   });

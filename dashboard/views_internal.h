@@ -43,7 +43,9 @@ nlohmann::json opt(std::optional<double> value);
 // Whether a is better than b in `direction`.
 bool better(double a, double b, search::Direction direction);
 
-// The completed trials with a finite value, best first (ties by number).
+// The completed trials with a finite value, in number order.
+std::vector<const results::TrialBrief*> completed(const std::vector<results::TrialBrief>& trials);
+// The same, best first (ties by number).
 std::vector<const results::TrialBrief*> ranked(const std::vector<results::TrialBrief>& trials,
                                                search::Direction direction);
 // At most `cap` of `ranked`: the best `best` of them, then an even sample of the rest (in rank
