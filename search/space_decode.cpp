@@ -14,24 +14,64 @@ namespace {
 
 using Kind = SpaceNode::Kind;
 
-// Which option of a nested choice produced `v`: the first whose fixed values
-// all match and which has every key of `v`.
+bool fits(const SpaceNode& n, const json& v);
+
+// Whether `obj` could come from group `g`: every key is one of its parameters, every fixed value
+// (outside a condition) is there and equal, and every value present fits its parameter; fixed
+// values nested in groups and options count too, so options that differ only below the top
+// level (e.g. {"optimizer": {"type": "sgd", ...}, "lr": ...} vs the same with "adam") are told
+// apart.
+bool fits_group(const SpaceNode& g, const json& obj) {
+  if (!obj.is_object()) return false;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool known = false;
+    for (const auto& ch : g.children) known = known || ch->name == it.key();
+    if (!known) return false;
+  }
+  for (const auto& ch : g.children) {
+    auto it = obj.find(ch->name);
+    if (it == obj.end()) {
+      if (ch->kind == Kind::kConst && ch->when.empty()) return false;
+      continue;
+    }
+    if (!fits(*ch, *it)) return false;
+  }
+  return true;
+}
+
+bool fits(const SpaceNode& n, const json& v) {
+  switch (n.kind) {
+    case Kind::kGroup:
+      return fits_group(n, v);
+    case Kind::kConst:
+      return v == n.value;
+    case Kind::kFloat:
+    case Kind::kInt:
+      return v.is_number();
+    case Kind::kValues:
+      for (const auto& x : n.values) {
+        if (x == v) return true;
+      }
+      return false;
+    case Kind::kOptions:
+      for (const auto& o : n.children) {
+        if (fits_group(*o, v)) return true;
+      }
+      return false;
+    case Kind::kBlocks:
+      if (!v.is_array()) return false;
+      for (const auto& b : v) {
+        if (!fits_group(*n.children[0], b)) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+// Which option of a nested choice produced `v`: the first that it fits (above).
 std::optional<std::size_t> option_of(const SpaceNode& n, const json& v) {
-  if (!v.is_object()) return std::nullopt;
   for (std::size_t i = 0; i < n.children.size(); ++i) {
-    const SpaceNode& g = *n.children[i];
-    bool ok = true;
-    for (const auto& ch : g.children) {
-      if (ch->kind != Kind::kConst || !ch->when.empty()) continue;
-      auto it = v.find(ch->name);
-      if (it == v.end() || *it != ch->value) ok = false;
-    }
-    for (auto it = v.begin(); ok && it != v.end(); ++it) {
-      bool known = false;
-      for (const auto& ch : g.children) known = known || ch->name == it.key();
-      ok = known;
-    }
-    if (ok) return i;
+    if (fits_group(*n.children[i], v)) return i;
   }
   return std::nullopt;
 }

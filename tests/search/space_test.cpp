@@ -194,6 +194,30 @@ TEST_CASE("decode gives back the decisions of a sampled config under stable keys
   CHECK(d["net.conv[1].f"] == 0);
 }
 
+TEST_CASE("decode tells apart options that differ only below their top level") {
+  // Both options have the keys optimizer and lr; only optimizer.type says which one it was.
+  auto space = space_of(json::parse(R"({"solver": {"type": "choice", "options": [
+      {"optimizer": {"type": "sgd", "momentum": {"type": "float", "low": 0.8, "high": 0.95}},
+       "lr": {"type": "float", "low": 0.01, "high": 0.1, "log": true}},
+      {"optimizer": {"type": "adam", "beta1": {"type": "float", "low": 0.85, "high": 0.95}},
+       "lr": {"type": "float", "low": 0.0005, "high": 0.005, "log": true}}]}})"));
+  Decisions adam = space.decode(json::parse(
+      R"({"solver": {"optimizer": {"type": "adam", "beta1": 0.9}, "lr": 0.001}})"));
+  CHECK(adam["solver"] == 1);
+  CHECK(adam["solver.options[1].optimizer.beta1"] == 0.9);
+  CHECK(adam["solver.options[1].lr"] == 0.001);
+  CHECK(adam.count("solver.options[0].lr") == 0);
+  Decisions sgd = space.decode(json::parse(
+      R"({"solver": {"optimizer": {"type": "sgd", "momentum": 0.9}, "lr": 0.05}})"));
+  CHECK(sgd["solver"] == 0);
+  CHECK(sgd["solver.options[0].optimizer.momentum"] == 0.9);
+  for (const auto& c : draw(space, 50)) {
+    Decisions d = space.decode(c);
+    const bool is_adam = c["solver"]["optimizer"]["type"] == "adam";
+    CHECK(d["solver"] == (is_adam ? 1 : 0));
+  }
+}
+
 TEST_CASE("a group can carry a condition and a block can depend on a parameter outside it") {
   auto space = space_of(json::parse(R"({
       "net": {
