@@ -89,7 +89,16 @@ const std::vector<SobolDirection>& sobol_table();
 std::unique_ptr<Sampler> make_sobol(const Space& space, bool scramble, std::uint64_t seed);
 std::unique_ptr<Sampler> make_tpe(const Space& space, const nlohmann::json& options,
                                   std::uint64_t seed, Direction direction);
+// TPE's ask with some decisions already made (the CMA-ES sampler's numbers): the keys of `fixed`
+// take the given values, TPE decides every other decision point from the history. `options` is a
+// normalized tpe sampler object (normalize_sampler).
+nlohmann::json tpe_ask_with(const Space& space, const nlohmann::json& options, std::uint64_t seed,
+                            Direction direction, const History& history, std::int64_t number,
+                            const Decisions& fixed);
 std::unique_ptr<Sampler> make_evolution(const Space& space, const nlohmann::json& options,
                                         std::uint64_t seed, Direction direction);
+// `options` is a normalized cmaes sampler object (normalize_sampler).
+std::unique_ptr<Sampler> make_cmaes(const Space& space, const nlohmann::json& options,
+                                    std::uint64_t seed, Direction direction);
 
 }  // namespace hpo::search::detail

@@ -275,6 +275,7 @@ Result<std::unique_ptr<Sampler>> make_sampler(const Space& space, const json& sa
   }
   if (type == "tpe") out = detail::make_tpe(space, *options, seed, direction);
   if (type == "evolution") out = detail::make_evolution(space, *options, seed, direction);
+  if (type == "cmaes") out = detail::make_cmaes(space, *options, seed, direction);
   if (!out) return fail("sampler.type: unknown sampler '" + type + "'");
   return out;
 }

@@ -231,10 +231,10 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     out["scramble"] = scramble;
   } else if (type == "tpe") {
     keys = f.only({"type", "startup_trials", "n_candidates", "gamma", "max_good", "prior_weight",
-                   "constant_liar", "max_observations", "multivariate"},
+                   "constant_liar", "max_observations", "multivariate", "bandwidth", "narrowing"},
                   "the tpe sampler");
     if (!keys) return std::unexpected(keys.error());
-    HPO_TRY(startup, f.integer("startup_trials", 10, 0));
+    HPO_TRY(startup, f.integer("startup_trials", 5, 0));
     HPO_TRY(candidates, f.integer("n_candidates", 24, 1, 100000));
     HPO_TRY(gamma, f.number("gamma", 0.1, 0.0));
     if (gamma > 1.0 || gamma <= 0.0) return f.error("gamma", "must be in (0, 1]");
@@ -251,6 +251,11 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     out["max_observations"] = max_obs;
     HPO_TRY(multivariate, f.boolean("multivariate", true));
     out["multivariate"] = multivariate;
+    HPO_TRY(bandwidth, f.number("bandwidth", 0.02, 0.0));
+    if (bandwidth <= 0.0 || bandwidth > 1.0) return f.error("bandwidth", "must be in (0, 1]");
+    HPO_TRY(narrowing, f.number("narrowing", 0.5, 0.0));
+    out["bandwidth"] = bandwidth;
+    out["narrowing"] = narrowing;
   } else if (type == "evolution") {
     keys = f.only({"type", "population", "sample_size"}, "the evolution sampler");
     if (!keys) return std::unexpected(keys.error());
@@ -262,9 +267,18 @@ Result<json> normalize_sampler(const json& sampler, std::string_view where) {
     }
     out["population"] = population;
     out["sample_size"] = sample_size;
+  } else if (type == "cmaes") {
+    keys = f.only({"type", "popsize", "sigma0", "startup_trials"}, "the cmaes sampler");
+    if (!keys) return std::unexpected(keys.error());
+    HPO_TRY(popsize, f.integer("popsize", 0, 0, 1000000));
+    if (popsize == 1) return f.error("popsize", "must be 0 (automatic) or >= 2 (got 1)");
+    HPO_TRY(sigma0, f.number("sigma0", 1.0 / 6.0, 0.0));
+    if (sigma0 <= 0.0 || sigma0 > 1.0) return f.error("sigma0", "must be in (0, 1]");
+    HPO_TRY(startup, f.integer("startup_trials", 1, 0));
+    out.update(json{{"popsize", popsize}, {"sigma0", sigma0}, {"startup_trials", startup}});
   } else {
     return f.error("type", "unknown sampler '" + type +
-                               "' (known: random, grid, sobol, halton, tpe, evolution)");
+                               "' (known: random, grid, sobol, halton, tpe, evolution, cmaes)");
   }
   if (!keys) return std::unexpected(keys.error());
   return out;

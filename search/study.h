@@ -36,6 +36,11 @@ struct StudySpec {
   //              max_observations (200: newest "bad" trials used per ask),
   //              multivariate (true)
   //   evolution  population (20), sample_size (5)
+  //   cmaes      popsize (0: 4 + floor(3 ln d)), sigma0 (1/6 of the unit
+  //              cube), startup_trials (1): CMA-ES on the numeric
+  //              parameters every finished trial has; the others
+  //              (choices, block counts, conditional parameters) by TPE
+  //              with its default options (search/cmaes.cpp)
   nlohmann::json sampler;
   // {"type": "median", "warmup_steps": N (0), "min_trials": M (5)} or
   // {"type": "none"} (the default). See pruner.h.

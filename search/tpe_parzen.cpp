@@ -164,7 +164,7 @@ double CategoricalEstimator::log_pdf(double x) const {
 
 JointEstimator::JointEstimator(const std::vector<Decisions>& trials,
                                const std::vector<Dimension>& dims, double prior_weight,
-                               double clip_count)
+                               double clip_count, double bandwidth)
     : dims_(dims) {
   const std::size_t n = trials.size(), m = n + 1, k = dims.size();
   auto w = recency_weights(n);
@@ -184,7 +184,7 @@ JointEstimator::JointEstimator(const std::vector<Decisions>& trials,
   log_match_.assign(k, 0.0);
   log_miss_.assign(k, 0.0);
   log_uniform_.assign(k, 0.0);
-  const double scott = 0.05 * std::pow(std::max<double>(static_cast<double>(n), 1.0),
+  const double scott = bandwidth * std::pow(std::max<double>(static_cast<double>(n), 1.0),
                                        -1.0 / (static_cast<double>(k) + 4.0));
   for (std::size_t d = 0; d < k; ++d) {
     const Dimension& dim = dims[d];

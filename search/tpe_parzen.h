@@ -70,17 +70,17 @@ class CategoricalEstimator {
 // the decision points every observed trial has: one kernel per trial over
 // all those dimensions at once, so it learns how they interact (the
 // univariate form cannot). Bandwidth per dimension: Scott-like
-// 0.05 * n^(-1/(d+4)) * range (Optuna: 0.2), never below
-// range / min(100, 1 + finished trials) (Optuna: 1 + kernels). Both
-// narrower than Optuna's, so late trials refine the best region; measured on
-// Branin/Hartmann6 with seeds other than the reported ones
-// (experiments/bench_samplers.cpp --try).
+// bandwidth * n^(-1/(d+4)) * range (tpe.cpp's default 0.02; Optuna: 0.2),
+// never below range / min(100, 1 + clip_count) (Optuna: 1 + kernels). Both
+// narrower than Optuna's, so late trials refine the best region; chosen on
+// the tuning half of experiments/suite.
 class JointEstimator {
  public:
   // Every trial in `trials` has a finite value for every key of `dims`
   // (categories in range).
+  // `bandwidth` scales the Scott-like rule (bandwidth * n^(-1/(d+4)) * range).
   JointEstimator(const std::vector<Decisions>& trials, const std::vector<Dimension>& dims,
-                 double prior_weight, double clip_count = 0);
+                 double prior_weight, double clip_count = 0, double bandwidth = 0.05);
 
   // One point (transformed numbers, category indices), in the order of `dims`.
   std::vector<double> sample(std::mt19937_64& rng) const;

@@ -35,7 +35,7 @@ History run(Sampler& sampler, int trials) {
 
 TEST_CASE("every sampler gives the same configs for the same seed and history") {
   Space space = space_of(mixed_space());
-  for (const char* type : {"random", "grid", "sobol", "halton", "tpe", "evolution"}) {
+  for (const char* type : {"random", "grid", "sobol", "halton", "tpe", "evolution", "cmaes"}) {
     INFO(type);
     json options = {{"type", type}};
     if (std::string(type) == "tpe") options["startup_trials"] = 5;
@@ -54,7 +54,7 @@ TEST_CASE("every sampler gives the same configs for the same seed and history") 
 
 TEST_CASE("a different seed gives different configs") {
   Space space = space_of(mixed_space());
-  for (const char* type : {"random", "sobol", "tpe", "evolution"}) {
+  for (const char* type : {"random", "sobol", "tpe", "evolution", "cmaes"}) {
     INFO(type);
     auto a = sampler_of(space, json{{"type", type}}, 1);
     auto b = sampler_of(space, json{{"type", type}}, 2);

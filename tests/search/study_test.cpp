@@ -34,9 +34,9 @@ TEST_CASE("a minimal study gets every default") {
   CHECK(s->name == "s");
   CHECK(s->objective_metric == "value");
   CHECK(s->direction == Direction::kMinimize);
-  CHECK(s->sampler == json::parse(R"({"type": "tpe", "startup_trials": 10, "n_candidates": 24,
+  CHECK(s->sampler == json::parse(R"({"type": "tpe", "startup_trials": 5, "n_candidates": 24,
       "gamma": 0.1, "max_good": 25, "prior_weight": 1.0, "constant_liar": true, "max_observations": 200,
-      "multivariate": true})"));
+      "multivariate": true, "bandwidth": 0.02, "narrowing": 0.5})"));
   CHECK(s->pruner == json{{"type", "none"}});
   CHECK(s->seed == 0);
   CHECK(s->max_trials == 20);
@@ -82,7 +82,11 @@ TEST_CASE("bad study values name their path") {
   CHECK(error_with("/seed", -1) == "s.json: seed: must be an integer >= 0 (got -1)");
   CHECK(error_with("/sampler", json{{"type", "bayes"}}) ==
         "s.json: sampler.type: unknown sampler 'bayes' (known: random, grid, sobol, halton, tpe, "
-        "evolution)");
+        "evolution, cmaes)");
+  CHECK(error_with("/sampler", json{{"type", "tpe"}, {"bandwidth", 0}}) ==
+        "s.json: sampler.bandwidth: must be in (0, 1]");
+  CHECK(error_with("/sampler", json{{"type", "tpe"}, {"narrowing", -0.5}})
+            .starts_with("s.json: sampler.narrowing: "));
   CHECK(error_with("/pruner", json{{"type", "median"}, {"warmup_steps", -1}}) ==
         "s.json: pruner.warmup_steps: must be an integer >= 0 (got -1)");
   CHECK(error_with("/name", "") == "s.json: name: must not be empty");
