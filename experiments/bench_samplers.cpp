@@ -148,9 +148,6 @@ int main(int argc, char** argv) {
       history.push_back(TrialRecord{
           n, TrialState::kCompleted, **c, static_cast<double>(rng() % 100000) / 1000.0, {}});
     }
-    auto tpe = hpo::search::make_sampler(space, json{{"type", "tpe"}}, 7, Direction::kMinimize);
-    const int asks = 200;
-    (void)(*tpe)->ask(history, size);  // warm the allocator
     // CPU time of this thread: the machine may be shared, wall time would
     // count the other processes too. The wall figure is printed beside it.
     auto cpu_us = [] {
@@ -158,19 +155,28 @@ int main(int argc, char** argv) {
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
       return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
     };
-    auto wall = std::chrono::steady_clock::now();
-    double cpu = cpu_us();
-    for (int k = 0; k < asks; ++k) {
-      auto c = (*tpe)->ask(history, size + k);
-      if (!c || !*c) return 1;
+    // "cmaes-cold": a new sampler for every ask (a resumed study's first ask replays every
+    // generation); "cmaes": one sampler, as the scheduler keeps it (its cache replays none).
+    for (const char* type : {"tpe", "cmaes", "cmaes-cold"}) {
+      const bool cold = std::string(type) == "cmaes-cold";
+      const json spec{{"type", cold ? "cmaes" : type}};
+      auto sampler = hpo::search::make_sampler(space, spec, 7, Direction::kMinimize);
+      const int asks = cold ? 20 : 200;
+      (void)(*sampler)->ask(history, size);  // warm the allocator (and the cache)
+      auto wall = std::chrono::steady_clock::now();
+      double cpu = cpu_us();
+      for (int k = 0; k < asks; ++k) {
+        if (cold) sampler = hpo::search::make_sampler(space, spec, 7, Direction::kMinimize);
+        auto c = (*sampler)->ask(history, size + k);
+        if (!c || !*c) return 1;
+      }
+      double us = (cpu_us() - cpu) / asks;
+      double wall_us = std::chrono::duration<double, std::micro>(
+                           std::chrono::steady_clock::now() - wall).count() / asks;
+      std::printf("ask_us %s %d %.1f\n", type, size, us);
+      std::printf("ask_wall_us %s %d %.1f\n", type, size, wall_us);
+      std::printf("asks %s %d %d\n", type, size, asks);
     }
-    double us = (cpu_us() - cpu) / asks;
-    double wall_us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall).count() /
-        asks;
-    std::printf("ask_us tpe %d %.1f\n", size, us);
-    std::printf("ask_wall_us tpe %d %.1f\n", size, wall_us);
-    std::printf("asks tpe %d %d\n", size, asks);
     std::fflush(stdout);
   }
   return 0;
