@@ -70,20 +70,16 @@ print("Cost of one ask, 8 parameters, N completed trials in the history")
 print("(microseconds of CPU time per ask, mean over the asks in brackets; wall time in")
 print(" parentheses: the machine may be shared)")
 print(f"{'history':<10}{'hpo tpe':>24}{'optuna tpe':>26}{'optuna tpe mv':>26}")
+def cell(who, n):
+    c, w = cost.get(("ask_us", who, n)), cost.get(("ask_wall_us", who, n))
+    k = asks.get((who, n))
+    return "-" if c is None else f"{c:.0f} ({w:.0f}){f' [{k}]' if k else ''}"
 for n in (1000, 10000):
-    def cell(who):
-        c, w = cost.get(("ask_us", who, n)), cost.get(("ask_wall_us", who, n))
-        k = asks.get((who, n))
-        return "-" if c is None else f"{c:.0f} ({w:.0f}){f' [{k}]' if k else ''}"
-    print(f"{n:<10}{cell('tpe'):>24}{cell('optuna-tpe'):>26}{cell('optuna-tpe-mv'):>26}")
+    print(f"{n:<10}{cell('tpe', n):>24}{cell('optuna-tpe', n):>26}{cell('optuna-tpe-mv', n):>26}")
 print("hpo cmaes, kept across asks as the scheduler keeps it (its cache replays nothing new), and")
 print("'cold', a new sampler per ask (a resumed study's first ask replays every generation):")
 for n in (1000, 10000):
-    def cell(who):
-        c, w = cost.get(("ask_us", who, n)), cost.get(("ask_wall_us", who, n))
-        k = asks.get((who, n))
-        return "-" if c is None else f"{c:.0f} ({w:.0f}){f' [{k}]' if k else ''}"
-    print(f"{n:<10}{'cmaes ' + cell('cmaes'):>24}{'cold ' + cell('cmaes-cold'):>26}")
+    print(f"{n:<10}{'cmaes ' + cell('cmaes', n):>24}{'cold ' + cell('cmaes-cold', n):>26}")
 c10k = cost.get(("ask_us", "tpe", 10000))
 print(f"target (< 1000 us per ask at 10,000): {'met' if c10k is not None and c10k < 1000 else 'NOT met'}")
 PY
