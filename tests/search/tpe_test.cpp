@@ -148,3 +148,38 @@ TEST_CASE("tell records an outcome that the next tpe ask learns from") {
   CHECK(h[4].state == TrialState::kQueued);
   CHECK(h[5].state == TrialState::kFailed);
 }
+
+TEST_CASE("a parameter seen in few trials keeps wide kernels however many trials the study has") {
+  // beta is active in 3 of 200 trials, the 3 best, all at about 0.5. Its kernels' floor counts
+  // those 3 trials, not the study's 200, so the asks still spread around 0.5; counted against
+  // all 200 (what narrowing = 34 amounts to here), they would collapse onto it.
+  Space space = space_of(json::parse(R"({"use": {"type": "choice", "values": [true, false]},
+      "beta": {"type": "float", "low": 0, "high": 1, "when": {"use": true}},
+      "x": {"type": "float", "low": 0, "high": 1}})"));
+  History h;
+  for (int i = 0; i < 200; ++i) {
+    const bool use = i % 67 == 0;
+    json c = {{"use", use}, {"x", (i % 10) / 10.0}};
+    if (use) c["beta"] = 0.5 + 0.0001 * i / 67;
+    h.push_back(completed(i, c, use ? 0.0 : 1.0 + (i % 7)));
+  }
+  auto spread = [&](const json& options) {
+    auto tpe = sampler_of(space, options, 5);
+    double total = 0;
+    int n = 0;
+    for (std::int64_t k = 0; k < 60; ++k) {
+      auto c = tpe->ask(h, 200 + k);
+      REQUIRE(c);
+      if ((**c).contains("beta")) {
+        total += std::fabs((**c)["beta"].get<double>() - 0.5);
+        ++n;
+      }
+    }
+    REQUIRE(n >= 10);
+    return total / n;
+  };
+  const double own = spread(json{{"type", "tpe"}});
+  const double all = spread(json{{"type", "tpe"}, {"narrowing", 34}});
+  INFO("mean |beta - 0.5|: " << own << " (own count), " << all << " (all trials)");
+  CHECK(own > 3 * all);
+}
