@@ -55,27 +55,16 @@ bool has(const Decisions& decisions, const Dimension& d) {
 // The numeric decision points of a walk, sorted by key: replaying `replay`
 // when given (its numeric decisions only), else through the centre of the space.
 std::vector<Dimension> numbers_of_walk(const Space& space, const Decisions* replay) {
-  struct Recorder : Decider {
-    const Decisions* replay;
-    std::vector<Dimension> seen;
-    explicit Recorder(const Decisions* r) : replay(r) {}
-    double decide(const Dimension& d) override {
-      if (replay) {
-        auto it = replay->find(d.key);
-        if (it != replay->end()) {
-          if (is_number(d) && std::isfinite(it->second)) seen.push_back(d);
-          return it->second;
-        }
-        return d.low;
-      }
-      if (is_number(d)) seen.push_back(d);
-      return from_unit(d, 0.5);
-    }
-  } recorder(replay);
-  (void)space.sample(recorder);
-  std::sort(recorder.seen.begin(), recorder.seen.end(),
+  std::vector<Dimension> seen = walk_dimensions(space, replay);
+  std::erase_if(seen, [&](const Dimension& d) {
+    if (!is_number(d)) return true;
+    if (!replay) return false;
+    auto it = replay->find(d.key);
+    return it == replay->end() || !std::isfinite(it->second);
+  });
+  std::sort(seen.begin(), seen.end(),
             [](const Dimension& a, const Dimension& b) { return a.key < b.key; });
-  return std::move(recorder.seen);
+  return seen;
 }
 
 // One history slot as last seen: a finished trial keeps its decisions and its point.

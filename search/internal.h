@@ -59,6 +59,11 @@ class RandomDecider : public Decider {
   std::mt19937_64& rng_;
 };
 
+// The decision points one walk of the space meets, in walk order: replaying `replay` (a key it
+// lacks takes the dimension's low end), or through the centre of every domain when it is null.
+// TPE's joint step and CMA-ES use it to list the dimensions a trial has, with their domains.
+std::vector<Dimension> walk_dimensions(const Space& space, const Decisions* replay);
+
 // Better-first order of (trial, value) results of one rung or generation: the better
 // value, NaN last, then the lower trial number. A total order, so a rung's top (ASHA)
 // or a generation's ranking (PBT) does not depend on the arrival order.

@@ -64,6 +64,22 @@ double from_unit(const Dimension& d, double u) {
   return d.low;
 }
 
+std::vector<Dimension> walk_dimensions(const Space& space, const Decisions* replay) {
+  struct Recorder : Decider {
+    const Decisions* replay;
+    std::vector<Dimension> seen;
+    explicit Recorder(const Decisions* r) : replay(r) {}
+    double decide(const Dimension& d) override {
+      seen.push_back(d);
+      if (!replay) return from_unit(d, 0.5);
+      auto it = replay->find(d.key);
+      return it == replay->end() ? d.low : it->second;
+    }
+  } recorder(replay);
+  (void)space.sample(recorder);
+  return std::move(recorder.seen);
+}
+
 std::optional<double> score_of(const TrialRecord& trial, Direction direction) {
   if (trial.state != TrialState::kCompleted || !trial.value || !std::isfinite(*trial.value)) {
     return std::nullopt;

@@ -51,18 +51,6 @@ struct Options {
 Decisions joint_decisions(const Space& space, const std::vector<Decisions>& good,
                           const std::vector<Decisions>& bad, const Options& o, std::mt19937_64& rng,
                           std::size_t n_total, const Decisions& fixed) {
-  // A replay of the best trial lists the dimensions (and their domains).
-  struct Recorder : Decider {
-    const Decisions& replay;
-    std::vector<Dimension> seen;
-    explicit Recorder(const Decisions& r) : replay(r) {}
-    double decide(const Dimension& d) override {
-      seen.push_back(d);
-      auto it = replay.find(d.key);
-      return it == replay.end() ? d.low : it->second;
-    }
-  } recorder(good.front());
-  (void)space.sample(recorder);
   std::vector<Dimension> dims;
   auto everywhere = [](const std::vector<Decisions>& trials, const Dimension& d) {
     for (const auto& t : trials) {
@@ -75,7 +63,8 @@ Decisions joint_decisions(const Space& space, const std::vector<Decisions>& good
     }
     return true;
   };
-  for (const auto& d : recorder.seen) {
+  // A replay of the best trial lists the dimensions (and their domains).
+  for (const auto& d : walk_dimensions(space, &good.front())) {
     if (!fixed.count(d.key) && everywhere(good, d) && everywhere(bad, d)) dims.push_back(d);
   }
   Decisions out;
@@ -105,7 +94,6 @@ class TpeDecider : public Decider {
   TpeDecider(const std::vector<Decisions>& good, const std::vector<Decisions>& bad,
              const Decisions& joint, const Options& o, std::mt19937_64& rng)
       : good_(good), bad_(bad), joint_(joint), options_(o), rng_(rng) {}
-
 
   double decide(const Dimension& d) override {
     if (auto it = joint_.find(d.key); it != joint_.end()) return it->second;
