@@ -164,7 +164,7 @@ Problem categorical8() {
             "5 unordered string categoricals (3-6 values, one interacting pair) and 3 floats", s,
             0.0, 0.0, nullptr};
   // Cost of value v of categorical i, and of the pair (c1, c2).
-  auto cost = [names](std::size_t i, std::size_t v) {
+  auto cost = [](std::size_t i, std::size_t v) {
     std::mt19937_64 rng(977 + 31 * i + v);
     return 2.0 * static_cast<double>(rng() >> 11) * 0x1.0p-53;
   };
